@@ -1,0 +1,199 @@
+/**
+ * Every app setting of the product, parsed and validated once. A bad environment fails with one message that names
+ * every missing or invalid setting, and never echoes a value (connection strings carry keys).
+ */
+import { Cron } from "croner";
+import { z } from "zod";
+
+import {
+  CONTAINER_NAME_RULE,
+  isValidBackupContainerTemplate,
+  isValidContainerName,
+  isValidQueueName,
+} from "../domain/names";
+import { type Resolved, resolveConnection, type StorageConnection } from "./connection";
+
+export type CopyEngine = "server" | "adf";
+export type SnapshotMode = "auto" | "on" | "off";
+export type BackupHistory = "snapshot" | "versioning";
+
+export interface AdfSettings {
+  readonly subscriptionId: string;
+  readonly resourceGroup: string;
+  readonly factory: string;
+  readonly pipeline: string;
+  /** ARM endpoint override (sovereign clouds, or the local fake in tests); Azure public cloud when absent. */
+  readonly endpoint?: string;
+  /** User-assigned managed identity for ARM calls; the system identity when absent. */
+  readonly clientId?: string;
+}
+
+export interface Settings {
+  /** The data lake account. */
+  readonly sourceStorage: StorageConnection;
+  /** The backup account. */
+  readonly backupStorage: StorageConnection;
+  /** The Functions host's own account: task hub and the backup request queue. */
+  readonly functionStorage: StorageConnection;
+  readonly taskHubName: string;
+  readonly backupQueue: string;
+  readonly copyEngine: CopyEngine;
+  readonly adf?: AdfSettings;
+  readonly blobLease: boolean;
+  readonly leaseSeconds: number;
+  readonly snapshots: SnapshotMode;
+  readonly reconcileSchedule: string;
+  /** Containers to reconcile; undefined means every container of the lake. */
+  readonly containers?: readonly string[];
+  readonly excludeContainers: readonly string[];
+  readonly backupContainerTemplate: string;
+  readonly backupHistory: BackupHistory;
+  /** Snapshots taken in parallel by one page activity. */
+  readonly snapshotConcurrency: number;
+  /** Containers reconciled in parallel. */
+  readonly reconcileParallelism: number;
+  /** How often a running copy (ADF run) is polled. */
+  readonly copyPollSeconds: number;
+  /** A copy still running after this is cancelled and the backup fails. */
+  readonly copyTimeoutMinutes: number;
+}
+
+export class ConfigurationError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`Invalid configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigurationError";
+    this.problems = problems;
+  }
+}
+
+/** App settings are often present but blank; blank means "use the default". */
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : typeof v === "string" ? v.trim() : v), schema.optional());
+
+const boolean = z.enum(["true", "false", "1", "0"], { error: "must be true or false" }).transform((v) => v === "true" || v === "1");
+
+const integer = (min: number, max: number) =>
+  z.coerce
+    .number({ error: `must be a whole number from ${min} to ${max}` })
+    .int(`must be a whole number from ${min} to ${max}`)
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`);
+
+const containerName = z.string().refine(isValidContainerName, { error: `each container name must be ${CONTAINER_NAME_RULE}` });
+
+const containerList = z
+  .string()
+  .transform((v) => v.split(",").map((c) => c.trim()).filter((c) => c !== ""))
+  .pipe(z.array(containerName));
+
+/** Six-field NCRONTAB (second minute hour day month weekday), as the Functions timer trigger takes it. */
+const ncrontab = z.string().refine(
+  (v) => {
+    if (v.split(/\s+/).length !== 6) return false;
+    try {
+      new Cron(v, { paused: true });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { error: "must be a six-field NCRONTAB expression, e.g. 0 0 2 * * *" },
+);
+
+const nonBlank = z.string().min(1, "must not be empty");
+
+const scalarSettings = z.object({
+  TASK_HUB_NAME: optional(
+    z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,44}$/, "must be 3–45 letters and digits, starting with a letter"),
+  ).default("DatalakeBackupHub"),
+  BACKUP_QUEUE: optional(z.string().refine(isValidQueueName, { error: `must be a queue name: ${CONTAINER_NAME_RULE}` })).default(
+    "backup-requests",
+  ),
+  COPY_ENGINE: optional(z.enum(["server", "adf"], { error: "must be server or adf" })).default("server"),
+  ADF_SUBSCRIPTION_ID: optional(z.guid("must be a subscription id (GUID)")),
+  ADF_RESOURCE_GROUP: optional(nonBlank),
+  ADF_FACTORY: optional(nonBlank),
+  ADF_PIPELINE: optional(nonBlank),
+  ADF_ENDPOINT: optional(z.url({ protocol: /^https$/, error: "must be an https URL" })),
+  ADF_CLIENT_ID: optional(z.guid("must be a GUID (the client id of a user-assigned managed identity)")),
+  BLOB_LEASE: optional(boolean).default(false),
+  LEASE_SECONDS: optional(integer(15, 60)).default(30),
+  SNAPSHOTS: optional(z.enum(["auto", "on", "off"], { error: "must be auto, on or off" })).default("auto"),
+  RECONCILE_SCHEDULE: optional(ncrontab).default("0 0 2 * * *"),
+  CONTAINERS: optional(containerList),
+  EXCLUDE_CONTAINERS: optional(containerList).default([]),
+  BACKUP_CONTAINER_TEMPLATE: optional(
+    z.string().refine(isValidBackupContainerTemplate, {
+      error: "must contain {container} and give a valid container name (lowercase letters, digits, single hyphens)",
+    }),
+  ).default("{container}"),
+  BACKUP_HISTORY: optional(z.enum(["snapshot", "versioning"], { error: "must be snapshot or versioning" })).default("snapshot"),
+  SNAPSHOT_CONCURRENCY: optional(integer(1, 256)).default(16),
+  RECONCILE_PARALLELISM: optional(integer(1, 64)).default(4),
+  COPY_POLL_SECONDS: optional(integer(1, 3600)).default(15),
+  COPY_TIMEOUT_MINUTES: optional(integer(1, 7 * 24 * 60)).default(120),
+});
+
+const ADF_REQUIRED = ["ADF_SUBSCRIPTION_ID", "ADF_RESOURCE_GROUP", "ADF_FACTORY", "ADF_PIPELINE"] as const;
+
+/** The setting names this module reads (besides the connections' `<Name>__*` family). */
+export const SETTING_NAMES = ["SourceStorage", "BackupStorage", "AzureWebJobsStorage", ...Object.keys(scalarSettings.shape)];
+
+/** Parses the environment; throws ConfigurationError naming every problem. */
+export function loadSettings(env: Readonly<Record<string, string | undefined>>): Settings {
+  const problems: string[] = [];
+  const connection = (r: Resolved<StorageConnection>): StorageConnection | undefined => {
+    if (r.ok) return r.value;
+    problems.push(...r.problems);
+    return undefined;
+  };
+  const sourceStorage = connection(resolveConnection(env, "SourceStorage", { blob: true, queue: false }));
+  const backupStorage = connection(resolveConnection(env, "BackupStorage", { blob: true, queue: false }));
+  const functionStorage = connection(resolveConnection(env, "AzureWebJobsStorage", { blob: true, queue: true }));
+
+  const raw = Object.fromEntries(Object.keys(scalarSettings.shape).map((key) => [key, env[key]]));
+  const parsed = scalarSettings.safeParse(raw);
+  if (!parsed.success) {
+    problems.push(...parsed.error.issues.map((issue) => `${String(issue.path[0])}: ${issue.message}`));
+  }
+  const s = parsed.success ? parsed.data : undefined;
+  if (s?.COPY_ENGINE === "adf") {
+    for (const key of ADF_REQUIRED) if (s[key] === undefined) problems.push(`${key}: missing (required when COPY_ENGINE=adf)`);
+  }
+  if (problems.length > 0 || s === undefined || !sourceStorage || !backupStorage || !functionStorage) {
+    throw new ConfigurationError(problems);
+  }
+  const adf: AdfSettings | undefined =
+    s.ADF_SUBSCRIPTION_ID && s.ADF_RESOURCE_GROUP && s.ADF_FACTORY && s.ADF_PIPELINE
+      ? {
+          subscriptionId: s.ADF_SUBSCRIPTION_ID,
+          resourceGroup: s.ADF_RESOURCE_GROUP,
+          factory: s.ADF_FACTORY,
+          pipeline: s.ADF_PIPELINE,
+          ...(s.ADF_ENDPOINT !== undefined && { endpoint: s.ADF_ENDPOINT }),
+          ...(s.ADF_CLIENT_ID !== undefined && { clientId: s.ADF_CLIENT_ID }),
+        }
+      : undefined;
+  return {
+    sourceStorage,
+    backupStorage,
+    functionStorage,
+    taskHubName: s.TASK_HUB_NAME,
+    backupQueue: s.BACKUP_QUEUE,
+    copyEngine: s.COPY_ENGINE,
+    ...(adf !== undefined && { adf }),
+    blobLease: s.BLOB_LEASE,
+    leaseSeconds: s.LEASE_SECONDS,
+    snapshots: s.SNAPSHOTS,
+    reconcileSchedule: s.RECONCILE_SCHEDULE,
+    ...(s.CONTAINERS !== undefined && { containers: s.CONTAINERS }),
+    excludeContainers: s.EXCLUDE_CONTAINERS,
+    backupContainerTemplate: s.BACKUP_CONTAINER_TEMPLATE,
+    backupHistory: s.BACKUP_HISTORY,
+    snapshotConcurrency: s.SNAPSHOT_CONCURRENCY,
+    reconcileParallelism: s.RECONCILE_PARALLELISM,
+    copyPollSeconds: s.COPY_POLL_SECONDS,
+    copyTimeoutMinutes: s.COPY_TIMEOUT_MINUTES,
+  };
+}

@@ -1,0 +1,24 @@
+/**
+ * Every function name of the app in one place: registrations, `callActivity` / `startNew` calls and tests all use
+ * these, so a rename cannot leave a caller behind. Names are what operators see in logs and the status API.
+ */
+export const Triggers = {
+  /** POST /api/containers/{container}/backup — the producer pipeline's last step. */
+  httpStartContainerScan: "HttpSnapshotIncBackupContainerProducer",
+  /** POST /api/reconcile. */
+  httpStartReconciliation: "HttpSnapshotIncBackupStorageReconciliation",
+  /** RECONCILE_SCHEDULE. */
+  timerStartReconciliation: "TimerSnapshotIncBackupStorageReconciliation",
+  /** BACKUP_QUEUE. */
+  queueStartBlobBackup: "QueueCreateBlobBackupADFv2",
+} as const;
+
+export const Orchestrators = {
+  containerScan: "ContainerScanOrchestrator",
+  reconciliation: "ReconciliationOrchestrator",
+  containerReconciliation: "ContainerReconciliationOrchestrator",
+  blobBackup: "BlobBackupOrchestrator",
+} as const;
+
+/** Activity names; each feature adds its own here. */
+export const Activities = {} as const;
