@@ -1,0 +1,40 @@
+/**
+ * Benchmark output: a plain table where every row carries its ratio to a baseline measured in the same run, because
+ * this machine is shared and absolute figures drift between runs.
+ */
+export interface Row {
+  readonly name: string;
+  /** Wall time in milliseconds. */
+  readonly ms: number;
+  /** Extra columns (requests per 1,000 blobs, history events, memory…), already formatted. */
+  readonly extra?: Readonly<Record<string, string | number>>;
+}
+
+export function printTable(title: string, baseline: Row, rows: readonly Row[]): void {
+  const all = [baseline, ...rows];
+  const extraKeys = [...new Set(all.flatMap((r) => Object.keys(r.extra ?? {})))];
+  const header = ["case", "wall ms", `× ${baseline.name}`, ...extraKeys];
+  const lines = all.map((r) => [
+    r.name,
+    r.ms.toFixed(0),
+    (r.ms / baseline.ms).toFixed(2),
+    ...extraKeys.map((k) => String(r.extra?.[k] ?? "")),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? "").length)));
+  const fmt = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ");
+  console.log(`\n${title}`);
+  console.log(fmt(header));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const l of lines) console.log(fmt(l));
+}
+
+/** Peak resident memory of this process so far, in MiB. */
+export function peakRssMiB(): number {
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
+export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const start = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - start, value };
+}
