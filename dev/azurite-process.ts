@@ -8,5 +8,7 @@ process.stdin.resume();
 process.on("SIGTERM", () => process.exit(0));
 process.on("SIGINT", () => process.exit(0));
 
-// Azurite's CLI reads process.argv, which the parent filled with its options.
+// Azurite's CLI reads process.argv, which the parent filled with its options, and starts on load; it ships no typed
+// module to import.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 require("azurite/dist/src/azurite.js");

@@ -7,7 +7,8 @@ import { DataFactoryManagementClient } from "@azure/arm-datafactory";
 import type { TokenCredential } from "@azure/core-auth";
 import { DefaultAzureCredential, ManagedIdentityCredential } from "@azure/identity";
 import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob";
-import { QueueClient, QueueServiceClient } from "@azure/storage-queue";
+import type { QueueClient} from "@azure/storage-queue";
+import { QueueServiceClient } from "@azure/storage-queue";
 
 import type { StorageConnection } from "./connection";
 import type { AdfSettings, Settings } from "./settings";

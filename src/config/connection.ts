@@ -51,6 +51,15 @@ export function parseConnectionString(text: string): Record<string, string> {
   return parts;
 }
 
+/** Connection string keys as Azure spells them, for messages (we match them case-insensitively). */
+const CONNECTION_STRING_KEYS: Readonly<Record<string, string>> = {
+  accountname: "AccountName",
+  accountkey: "AccountKey",
+  sharedaccesssignature: "SharedAccessSignature",
+  blobendpoint: "BlobEndpoint",
+  queueendpoint: "QueueEndpoint",
+};
+
 const connectionStringParts = z
   .object({
     usedevelopmentstorage: z.literal("true").optional(),
@@ -96,7 +105,13 @@ function issuesOf(prefix: string, error: z.ZodError): string[] {
 function resolveConnectionString(name: string, text: string, needs: ConnectionNeeds): Resolved<StorageConnection> {
   const parsed = connectionStringParts.safeParse(parseConnectionString(text));
   if (!parsed.success) {
-    return { ok: false, problems: parsed.error.issues.map((issue) => `${name}: connection string: ${issue.message}`) };
+    return {
+      ok: false,
+      problems: parsed.error.issues.map((issue) => {
+        const part = typeof issue.path[0] === "string" ? ` ${CONNECTION_STRING_KEYS[issue.path[0]] ?? issue.path[0]}` : "";
+        return `${name}: connection string${part}: ${issue.message}`;
+      }),
+    };
   }
   const parts = parsed.data;
   if (parts.usedevelopmentstorage !== undefined) {

@@ -11,7 +11,7 @@ import {
   isValidContainerName,
   isValidQueueName,
 } from "../domain/names";
-import { type Resolved, resolveConnection, type StorageConnection } from "./connection";
+import { resolveConnection, type Resolved, type StorageConnection } from "./connection";
 
 export type CopyEngine = "server" | "adf";
 export type SnapshotMode = "auto" | "on" | "off";
@@ -137,9 +137,6 @@ const scalarSettings = z.object({
 
 const ADF_REQUIRED = ["ADF_SUBSCRIPTION_ID", "ADF_RESOURCE_GROUP", "ADF_FACTORY", "ADF_PIPELINE"] as const;
 
-/** The setting names this module reads (besides the connections' `<Name>__*` family). */
-export const SETTING_NAMES = ["SourceStorage", "BackupStorage", "AzureWebJobsStorage", ...Object.keys(scalarSettings.shape)];
-
 /** Parses the environment; throws ConfigurationError naming every problem. */
 export function loadSettings(env: Readonly<Record<string, string | undefined>>): Settings {
   const problems: string[] = [];
@@ -152,18 +149,29 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
   const backupStorage = connection(resolveConnection(env, "BackupStorage", { blob: true, queue: false }));
   const functionStorage = connection(resolveConnection(env, "AzureWebJobsStorage", { blob: true, queue: true }));
 
-  const raw = Object.fromEntries(Object.keys(scalarSettings.shape).map((key) => [key, env[key]]));
-  const parsed = scalarSettings.safeParse(raw);
-  if (!parsed.success) {
-    problems.push(...parsed.error.issues.map((issue) => `${String(issue.path[0])}: ${issue.message}`));
+  // Each setting is parsed on its own, so one bad value does not hide the problems of the others.
+  const s = {} as Record<string, unknown>;
+  for (const [key, schema] of Object.entries(scalarSettings.shape)) {
+    const parsed = (schema as z.ZodType).safeParse(env[key]);
+    if (parsed.success) s[key] = parsed.data;
+    else problems.push(...parsed.error.issues.map((issue) => `${key}: ${issue.message}`));
   }
-  const s = parsed.success ? parsed.data : undefined;
-  if (s?.COPY_ENGINE === "adf") {
-    for (const key of ADF_REQUIRED) if (s[key] === undefined) problems.push(`${key}: missing (required when COPY_ENGINE=adf)`);
+  const scalars = s as z.infer<typeof scalarSettings>;
+  if (env.COPY_ENGINE?.trim() === "adf") {
+    for (const key of ADF_REQUIRED) if (env[key] === undefined || env[key].trim() === "") problems.push(`${key}: missing (required when COPY_ENGINE=adf)`);
   }
-  if (problems.length > 0 || s === undefined || !sourceStorage || !backupStorage || !functionStorage) {
+  if (problems.length > 0 || !sourceStorage || !backupStorage || !functionStorage) {
     throw new ConfigurationError(problems);
   }
+  return buildSettings(scalars, sourceStorage, backupStorage, functionStorage);
+}
+
+function buildSettings(
+  s: z.infer<typeof scalarSettings>,
+  sourceStorage: StorageConnection,
+  backupStorage: StorageConnection,
+  functionStorage: StorageConnection,
+): Settings {
   const adf: AdfSettings | undefined =
     s.ADF_SUBSCRIPTION_ID && s.ADF_RESOURCE_GROUP && s.ADF_FACTORY && s.ADF_PIPELINE
       ? {

@@ -1,0 +1,236 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import { ConfigurationError, loadSettings } from "../../src/config/settings";
+
+const KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+const connectionString = (account: string) =>
+  `DefaultEndpointsProtocol=http;AccountName=${account};AccountKey=${KEY};BlobEndpoint=http://127.0.0.1:10000/${account};QueueEndpoint=http://127.0.0.1:10001/${account};`;
+
+const valid = {
+  AzureWebJobsStorage: connectionString("devstoreaccount1"),
+  SourceStorage: connectionString("datalake1"),
+  BackupStorage: connectionString("backup1"),
+};
+
+function problemsOf(env: Record<string, string | undefined>): readonly string[] {
+  try {
+    loadSettings(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigurationError, `expected ConfigurationError, got ${String(err)}`);
+    return err.problems;
+  }
+  assert.fail("expected the settings to be refused");
+}
+
+describe("settings", () => {
+  it("applies the documented defaults", () => {
+    const s = loadSettings(valid);
+    assert.equal(s.backupQueue, "backup-requests");
+    assert.equal(s.copyEngine, "server");
+    assert.equal(s.snapshots, "auto");
+    assert.equal(s.blobLease, false);
+    assert.equal(s.leaseSeconds, 30);
+    assert.equal(s.backupContainerTemplate, "{container}");
+    assert.equal(s.backupHistory, "snapshot");
+    assert.equal(s.reconcileSchedule, "0 0 2 * * *");
+    assert.equal(s.containers, undefined);
+    assert.deepEqual(s.excludeContainers, []);
+    assert.equal(s.adf, undefined);
+    assert.equal(s.sourceStorage.accountName, "datalake1");
+  });
+
+  it("treats blank settings as unset", () => {
+    assert.equal(loadSettings({ ...valid, COPY_ENGINE: "  ", LEASE_SECONDS: "" }).copyEngine, "server");
+  });
+
+  it("parses every setting", () => {
+    const s = loadSettings({
+      ...valid,
+      BACKUP_QUEUE: "my-queue",
+      COPY_ENGINE: "adf",
+      ADF_SUBSCRIPTION_ID: "00000000-0000-4000-8000-000000000001",
+      ADF_RESOURCE_GROUP: "rg-data",
+      ADF_FACTORY: "adf-lake",
+      ADF_PIPELINE: "CopyBlobVersion",
+      ADF_ENDPOINT: "https://127.0.0.1:8443",
+      BLOB_LEASE: "true",
+      LEASE_SECONDS: "15",
+      SNAPSHOTS: "off",
+      RECONCILE_SCHEDULE: "0 30 1 * * *",
+      CONTAINERS: "raw, curated",
+      EXCLUDE_CONTAINERS: "tmp",
+      BACKUP_CONTAINER_TEMPLATE: "bk-{container}",
+      BACKUP_HISTORY: "versioning",
+    });
+    assert.equal(s.copyEngine, "adf");
+    assert.deepEqual(s.adf, {
+      subscriptionId: "00000000-0000-4000-8000-000000000001",
+      resourceGroup: "rg-data",
+      factory: "adf-lake",
+      pipeline: "CopyBlobVersion",
+      endpoint: "https://127.0.0.1:8443",
+    });
+    assert.equal(s.blobLease, true);
+    assert.equal(s.leaseSeconds, 15);
+    assert.equal(s.snapshots, "off");
+    assert.deepEqual(s.containers, ["raw", "curated"]);
+    assert.deepEqual(s.excludeContainers, ["tmp"]);
+    assert.equal(s.backupContainerTemplate, "bk-{container}");
+    assert.equal(s.backupHistory, "versioning");
+  });
+
+  const invalid: ReadonlyArray<[string, string]> = [
+    ["BACKUP_QUEUE", "Bad_Queue"],
+    ["COPY_ENGINE", "azcopy"],
+    ["BLOB_LEASE", "yes"],
+    ["LEASE_SECONDS", "90"],
+    ["LEASE_SECONDS", "10"],
+    ["LEASE_SECONDS", "20.5"],
+    ["SNAPSHOTS", "sometimes"],
+    ["RECONCILE_SCHEDULE", "0 2 * * *"],
+    ["RECONCILE_SCHEDULE", "not a schedule at all"],
+    ["CONTAINERS", "raw,Bad_Name"],
+    ["EXCLUDE_CONTAINERS", "a"],
+    ["BACKUP_CONTAINER_TEMPLATE", "backup"],
+    ["BACKUP_CONTAINER_TEMPLATE", "Backup_{container}"],
+    ["BACKUP_HISTORY", "forever"],
+    ["ADF_SUBSCRIPTION_ID", "not-a-guid"],
+    ["ADF_ENDPOINT", "http://insecure.example"],
+    ["TASK_HUB_NAME", "1hub"],
+    ["SNAPSHOT_CONCURRENCY", "0"],
+  ];
+  for (const [name, value] of invalid) {
+    it(`names ${name} when it is ${JSON.stringify(value)}`, () => {
+      const problems = problemsOf({ ...valid, [name]: value });
+      assert.equal(problems.length, 1, problems.join("\n"));
+      assert.match(problems[0] ?? "", new RegExp(`^${name}: `));
+    });
+  }
+
+  for (const name of ["AzureWebJobsStorage", "SourceStorage", "BackupStorage"]) {
+    it(`names ${name} when it is missing`, () => {
+      const problems = problemsOf({ ...valid, [name]: undefined });
+      assert.deepEqual(problems.length, 1);
+      assert.match(problems[0] ?? "", new RegExp(`^${name}: missing`));
+    });
+  }
+
+  it("requires the pipeline settings when COPY_ENGINE=adf, naming each", () => {
+    const problems = problemsOf({ ...valid, COPY_ENGINE: "adf", ADF_FACTORY: "f" });
+    assert.deepEqual(
+      problems.map((p) => p.split(":")[0]).sort(),
+      ["ADF_PIPELINE", "ADF_RESOURCE_GROUP", "ADF_SUBSCRIPTION_ID"],
+    );
+  });
+
+  it("reports every problem at once in one message", () => {
+    const err = (() => {
+      try {
+        loadSettings({ SourceStorage: connectionString("datalake1"), COPY_ENGINE: "x", LEASE_SECONDS: "5" });
+      } catch (e) {
+        return e as Error;
+      }
+      return undefined;
+    })();
+    assert.ok(err instanceof ConfigurationError);
+    for (const name of ["AzureWebJobsStorage", "BackupStorage", "COPY_ENGINE", "LEASE_SECONDS"]) {
+      assert.match(err.message, new RegExp(`- ${name}: `));
+    }
+    assert.doesNotMatch(err.message, /SourceStorage/);
+  });
+});
+
+describe("connections", () => {
+  it("resolves a connection string, taking the account from AccountName", () => {
+    const s = loadSettings(valid);
+    assert.equal(s.sourceStorage.kind, "connectionString");
+    assert.equal(s.functionStorage.accountName, "devstoreaccount1");
+  });
+
+  it("accepts UseDevelopmentStorage=true", () => {
+    assert.equal(loadSettings({ ...valid, AzureWebJobsStorage: "UseDevelopmentStorage=true" }).functionStorage.accountName, "devstoreaccount1");
+  });
+
+  it("resolves identity-based connections with blob and queue service URIs, credential and client id", () => {
+    const s = loadSettings({
+      ...valid,
+      SourceStorage: undefined,
+      SourceStorage__blobServiceUri: "https://lakeprod.blob.core.windows.net",
+      SourceStorage__credential: "managedidentity",
+      SourceStorage__clientId: "11111111-2222-4333-8444-555555555555",
+      AzureWebJobsStorage: undefined,
+      AzureWebJobsStorage__accountName: "funcprod",
+    });
+    assert.deepEqual(s.sourceStorage, {
+      name: "SourceStorage",
+      kind: "identity",
+      accountName: "lakeprod",
+      blobServiceUri: "https://lakeprod.blob.core.windows.net",
+      clientId: "11111111-2222-4333-8444-555555555555",
+      credential: "managedidentity",
+    });
+    assert.deepEqual(s.functionStorage, {
+      name: "AzureWebJobsStorage",
+      kind: "identity",
+      accountName: "funcprod",
+      blobServiceUri: "https://funcprod.blob.core.windows.net",
+      queueServiceUri: "https://funcprod.queue.core.windows.net",
+    });
+  });
+
+  it("takes the account of a path-style identity URI (Azurite) from the path", () => {
+    const s = loadSettings({ ...valid, BackupStorage: undefined, BackupStorage__blobServiceUri: "http://127.0.0.1:10000/backup1" });
+    assert.equal(s.backupStorage.accountName, "backup1");
+  });
+
+  it("names the missing queue URI of an identity-based function storage", () => {
+    const problems = problemsOf({
+      ...valid,
+      AzureWebJobsStorage: undefined,
+      AzureWebJobsStorage__blobServiceUri: "https://funcprod.blob.core.windows.net",
+    });
+    assert.deepEqual(problems, ["AzureWebJobsStorage__queueServiceUri: missing (needed for an identity-based connection)"]);
+  });
+
+  it("names invalid identity settings", () => {
+    const problems = problemsOf({
+      ...valid,
+      SourceStorage: undefined,
+      SourceStorage__blobServiceUri: "ftp://lake",
+      SourceStorage__credential: "password",
+      SourceStorage__clientId: "me",
+    });
+    assert.deepEqual(problems.map((p) => p.split(":")[0]).sort(), [
+      "SourceStorage__blobServiceUri",
+      "SourceStorage__clientId",
+      "SourceStorage__credential",
+    ]);
+  });
+
+  it("refuses a connection string without a key or SAS", () => {
+    const problems = problemsOf({ ...valid, BackupStorage: "AccountName=backup1;BlobEndpoint=http://127.0.0.1:10000/backup1" });
+    assert.equal(problems.length, 1);
+    assert.match(problems[0] ?? "", /^BackupStorage: connection string: .*neither AccountKey nor SharedAccessSignature/);
+  });
+
+  it("never puts a secret into an error message", () => {
+    const secretKey = "c2VjcmV0LWtleS10aGF0LW11c3Qtbm90LWxlYWs=";
+    const sas = "sv=2024-01-01&sig=SECRETSIGNATURE";
+    const message = (() => {
+      try {
+        loadSettings({
+          AzureWebJobsStorage: `AccountName=x;AccountKey=${secretKey}`, // AccountName too short: refused
+          SourceStorage: `BlobEndpoint=notaurl;SharedAccessSignature=${sas}`,
+          BackupStorage: `AccountName=backup1;AccountKey=${secretKey}!!`,
+          COPY_ENGINE: "adf",
+        });
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return "";
+    })();
+    assert.notEqual(message, "");
+    for (const secret of [secretKey, "SECRETSIGNATURE", "notaurl"]) assert.ok(!message.includes(secret), `leaked ${secret}: ${message}`);
+  });
+});
