@@ -21,4 +21,15 @@ export const Orchestrators = {
 } as const;
 
 /** Activity names; each feature adds its own here. */
-export const Activities = {} as const;
+export const Activities = {
+  // Blob backup (issue 5).
+  prepareBlobBackup: "PrepareBlobBackup",
+  acquireBlobLease: "AcquireBlobLease",
+  renewBlobLease: "RenewBlobLease",
+  releaseBlobLease: "ReleaseBlobLease",
+  copyBlobServerSide: "CopyBlobServerSide",
+  startAdfCopyRun: "StartAdfCopyRun",
+  getAdfCopyRun: "GetAdfCopyRun",
+  cancelAdfCopyRun: "CancelAdfCopyRun",
+  verifyBlobBackup: "VerifyBlobBackup",
+} as const;
