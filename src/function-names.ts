@@ -22,6 +22,8 @@ export const Orchestrators = {
 
 /** Activity names; each feature adds its own here. */
 export const Activities = {
+  // Container scan (issue 4).
+  scanSourcePage: "ScanSourcePage",
   // Blob backup (issue 5).
   prepareBlobBackup: "PrepareBlobBackup",
   acquireBlobLease: "AcquireBlobLease",

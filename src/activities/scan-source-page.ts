@@ -1,0 +1,160 @@
+/**
+ * The container scan's page activity: lists ONE page of the source container (from the continuation token it is
+ * given), snapshots its new and changed blobs, and enqueues one backup request per new version. Returns counts only,
+ * so the orchestration's history grows with pages, not blobs.
+ *
+ * Idempotent: a re-run lists the page again; blobs it already snapshotted now look unchanged, so no second snapshot is
+ * taken. Their requests are sent again when the snapshot is not older than the scan's start (an earlier attempt may
+ * have died between snapshot and enqueue); such a duplicate is harmless, because the backup's instance id is derived
+ * from blob and version.
+ */
+import type { QueueClient } from "@azure/storage-queue";
+import * as df from "durable-functions";
+import { z } from "zod";
+
+import type { BlobAccount } from "../config/clients";
+import type { BackupRequest } from "../domain/backup-request";
+import { SKIP_REASONS, type SkipReason } from "../domain/change-detection";
+import { isValidContainerName } from "../domain/names";
+import { Activities } from "../function-names";
+import { runtime } from "../runtime";
+import { createBackupQueueSender } from "../storage/backup-queue";
+import { processSourcePage, type SnapshotFn, takeSnapshot } from "../storage/process-source-page";
+
+export const scanPageInputSchema = z.strictObject({
+  container: z.string().refine(isValidContainerName, "must be a container name"),
+  prefix: z.string().max(1024).optional(),
+  continuationToken: z.string().min(1).optional(),
+  skipName: z.string().min(1).optional(),
+  snapshots: z.enum(["auto", "on", "off"]),
+  snapshotsRefused: z.boolean(),
+  dryRun: z.boolean(),
+  scanStartedAt: z.iso.datetime({ offset: true }),
+  pageSize: z.number().int().min(1).max(5000).optional(),
+});
+export type ScanPageInput = z.infer<typeof scanPageInputSchema>;
+
+const count = z.number().int().nonnegative();
+export const skipCountsSchema = z.strictObject(
+  Object.fromEntries(SKIP_REASONS.map((r) => [r, count])) as Record<SkipReason, typeof count>,
+);
+export type SkipCounts = z.infer<typeof skipCountsSchema>;
+
+export const pageCountsSchema = z.strictObject({
+  blobsSeen: count,
+  new: count,
+  changed: count,
+  unchanged: count,
+  skipped: skipCountsSchema,
+  snapshots: count,
+  requests: count,
+  /** Requests sent again for snapshots an earlier attempt of this scan took. */
+  requestsResent: count,
+  listRequests: count,
+  snapshotRequests: count,
+});
+export type PageCounts = z.infer<typeof pageCountsSchema>;
+
+export const scanPageResultSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("containerNotFound"), account: z.string() }),
+  z.strictObject({ kind: z.literal("snapshotsRefused"), account: z.string(), reason: z.string() }),
+  z.strictObject({
+    kind: z.literal("page"),
+    continuationToken: z.string().optional(),
+    skipName: z.string().optional(),
+    counts: pageCountsSchema,
+    /** auto mode: the account refused snapshots on this page; from here on requests are ETag-pinned. */
+    snapshotsRefusedReason: z.string().optional(),
+  }),
+]);
+export type ScanPageResult = z.infer<typeof scanPageResultSchema>;
+
+export interface ScanSourcePageDeps {
+  readonly source: BlobAccount;
+  readonly backupQueue: QueueClient;
+  readonly snapshotConcurrency: number;
+  /** Fault injection in tests; the real conditional snapshot otherwise. */
+  readonly snapshot?: SnapshotFn;
+  readonly now?: () => Date;
+}
+
+export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: unknown) => Promise<ScanPageResult> {
+  const sender = createBackupQueueSender(deps.backupQueue, deps.snapshotConcurrency);
+  const now = deps.now ?? (() => new Date());
+  return async (raw) => {
+    const input = scanPageInputSchema.parse(raw);
+    const container = deps.source.service.getContainerClient(input.container);
+    const result = await processSourcePage(
+      container,
+      {
+        ...(input.prefix !== undefined && { prefix: input.prefix }),
+        ...(input.continuationToken !== undefined && { continuationToken: input.continuationToken }),
+        ...(input.skipName !== undefined && { skipName: input.skipName }),
+        ...(input.pageSize !== undefined && { pageSize: input.pageSize }),
+        snapshots: input.snapshots,
+        snapshotsRefused: input.snapshotsRefused,
+        dryRun: input.dryRun,
+        concurrency: deps.snapshotConcurrency,
+        scanStartedAt: input.scanStartedAt,
+      },
+      deps.snapshot ?? takeSnapshot,
+    );
+    if (result.kind === "containerNotFound") return { kind: "containerNotFound", account: deps.source.accountName };
+    if (result.kind === "snapshotsRefused") return { ...result, account: deps.source.accountName };
+
+    const skipped = Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
+    const counts = { blobsSeen: result.blobs.length, new: 0, changed: 0, unchanged: 0, snapshots: 0, requestsResent: 0 };
+    const requestedAt = now().toISOString();
+    const requests: BackupRequest[] = [];
+    for (const blob of result.blobs) {
+      if (blob.outcome === "skipped") skipped[blob.skipReason ?? "noLiveBlob"] += 1;
+      else counts[blob.outcome] += 1;
+      if (blob.snapshotted) counts.snapshots += 1;
+      if (blob.outcome === "unchanged" && blob.requestBackup) counts.requestsResent += 1;
+      if (blob.requestBackup && !input.dryRun) {
+        requests.push({
+          v: 1,
+          account: deps.source.accountName,
+          container: input.container,
+          blob: blob.name,
+          etag: blob.etag,
+          ...(blob.snapshot !== undefined && { snapshot: blob.snapshot }),
+          lastModified: blob.lastModified,
+          contentLength: blob.contentLength,
+          reason: "producer",
+          requestedAt,
+        });
+      }
+    }
+    const sent = await sender.send(requests);
+    return {
+      kind: "page",
+      ...(result.continuationToken !== undefined && { continuationToken: result.continuationToken }),
+      ...(result.skipName !== undefined && { skipName: result.skipName }),
+      counts: {
+        ...counts,
+        skipped,
+        requests: sent,
+        listRequests: result.listRequests,
+        snapshotRequests: result.snapshotRequests,
+      },
+      ...(result.snapshotsRefusedReason !== undefined && { snapshotsRefusedReason: result.snapshotsRefusedReason }),
+    };
+  };
+}
+
+let activity: ((input: unknown) => Promise<ScanPageResult>) | undefined;
+
+df.app.activity(Activities.scanSourcePage, {
+  handler: (input: unknown) => {
+    if (activity === undefined) {
+      const { settings, clients } = runtime();
+      activity = createScanSourcePageActivity({
+        source: clients.source,
+        backupQueue: clients.backupQueue,
+        snapshotConcurrency: settings.snapshotConcurrency,
+      });
+    }
+    return activity(input);
+  },
+});
