@@ -63,12 +63,16 @@ export function queueService(connection: StorageConnection): QueueServiceClient 
 
 export function adfClient(adf: AdfSettings): DataFactoryManagementClient {
   const credential = credentialFor(adf.clientId, false);
+  // No SDK retries: the SDK would retry a createRun whose response was lost and start a second run. Transient ARM
+  // errors are retried by the orchestration instead, through the duplicate-run lookup (src/copy/adf-pipeline.ts).
+  const retryOptions = { maxRetries: 0 };
   return adf.endpoint === undefined
-    ? new DataFactoryManagementClient(credential, adf.subscriptionId)
+    ? new DataFactoryManagementClient(credential, adf.subscriptionId, { retryOptions })
     : // With a custom endpoint the SDK would derive the token scope from it; ARM's scope stays the same everywhere.
       new DataFactoryManagementClient(credential, adf.subscriptionId, {
         endpoint: adf.endpoint,
         credentialScopes: "https://management.azure.com/.default",
+        retryOptions,
       });
 }
 

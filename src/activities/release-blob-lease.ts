@@ -1,0 +1,29 @@
+/** Lease mode: releases our lease on every exit path of the orchestration. Releasing twice is harmless. */
+import * as df from "durable-functions";
+
+import type { BlobAccount } from "../config/clients";
+import { leaseInputSchema, type ReleaseLeaseResult } from "../domain/blob-backup-activities";
+import { describeError } from "../domain/errors";
+import { Activities } from "../function-names";
+import { runtime } from "../runtime";
+import { statusOf } from "../storage/rest-errors";
+
+export function createReleaseBlobLeaseActivity(deps: { readonly source: BlobAccount }) {
+  return async (raw: unknown): Promise<ReleaseLeaseResult> => {
+    const input = leaseInputSchema.parse(raw);
+    const blob = deps.source.service.getContainerClient(input.container).getBlobClient(input.blob);
+    try {
+      await blob.getBlobLeaseClient(input.leaseId).releaseLease();
+      return { kind: "released" };
+    } catch (err) {
+      // 409: the lease is gone or someone else's (it expired); 404: the blob is gone. Either way we hold nothing.
+      const status = statusOf(err);
+      if (status === 409 || status === 404 || status === 412) return { kind: "notHeld", reason: describeError(err) };
+      throw err;
+    }
+  };
+}
+
+df.app.activity(Activities.releaseBlobLease, {
+  handler: (input: unknown) => createReleaseBlobLeaseActivity(runtime().clients)(input),
+});

@@ -1,0 +1,28 @@
+/** Lease mode: renews our lease while a copy runs. A lease we no longer hold is reported, not thrown. */
+import * as df from "durable-functions";
+
+import type { BlobAccount } from "../config/clients";
+import { leaseInputSchema, type RenewLeaseResult } from "../domain/blob-backup-activities";
+import { describeError } from "../domain/errors";
+import { Activities } from "../function-names";
+import { runtime } from "../runtime";
+import { statusOf } from "../storage/rest-errors";
+
+export function createRenewBlobLeaseActivity(deps: { readonly source: BlobAccount }) {
+  return async (raw: unknown): Promise<RenewLeaseResult> => {
+    const input = leaseInputSchema.parse(raw);
+    const blob = deps.source.service.getContainerClient(input.container).getBlobClient(input.blob);
+    try {
+      await blob.getBlobLeaseClient(input.leaseId).renewLease();
+      return { kind: "renewed" };
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 409 || status === 404 || status === 412) return { kind: "lost", reason: describeError(err) };
+      throw err;
+    }
+  };
+}
+
+df.app.activity(Activities.renewBlobLease, {
+  handler: (input: unknown) => createRenewBlobLeaseActivity(runtime().clients)(input),
+});

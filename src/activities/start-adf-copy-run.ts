@@ -1,0 +1,75 @@
+/**
+ * Copy engine `adf`: starts the pipeline run for one request, at most once. First looks for a run that already carries
+ * this request id (a start whose response was lost), then applies the backup's history and ordering rules, then
+ * `createRun`. ARM refusals become tagged outcomes (src/copy/adf-pipeline.ts); 5xx and network errors throw.
+ */
+import type { DataFactoryManagementClient } from "@azure/arm-datafactory";
+import * as df from "durable-functions";
+
+import type { BlobAccount } from "../config/clients";
+import type { AdfSettings } from "../config/settings";
+import { armOutcome, findRunByRequestId, pipelineParameters } from "../copy/adf-pipeline";
+import { backupMetadata } from "../domain/blob-backup";
+import { startAdfCopyInputSchema,type StartAdfCopyResult } from "../domain/blob-backup-activities";
+import { Activities } from "../function-names";
+import { runtime } from "../runtime";
+import { MAX_TARGET_ATTEMPTS, prepareTarget } from "../storage/backup-target";
+import { sourceReadUrl } from "../storage/source-sas";
+
+export interface AdfDeps {
+  readonly source: BlobAccount;
+  readonly backup: BlobAccount;
+  readonly adf: DataFactoryManagementClient | undefined;
+  readonly adfSettings: AdfSettings | undefined;
+}
+
+export function requireAdf(deps: Pick<AdfDeps, "adf" | "adfSettings">): { client: DataFactoryManagementClient; settings: AdfSettings } {
+  if (deps.adf === undefined || deps.adfSettings === undefined) {
+    throw new Error("COPY_ENGINE=adf needs ADF_SUBSCRIPTION_ID, ADF_RESOURCE_GROUP, ADF_FACTORY and ADF_PIPELINE");
+  }
+  return { client: deps.adf, settings: deps.adfSettings };
+}
+
+export function createStartAdfCopyRunActivity(deps: AdfDeps) {
+  return async (raw: unknown): Promise<StartAdfCopyResult> => {
+    const input = startAdfCopyInputSchema.parse(raw);
+    const { client, settings } = requireAdf(deps);
+    const { version } = input;
+    try {
+      const existing = await findRunByRequestId(client, settings, input.requestId, new Date(input.since));
+      if (existing?.runId !== undefined) return { kind: "started", runId: existing.runId, reused: true };
+    } catch (err) {
+      return armOutcome(err, "queryPipelineRuns");
+    }
+
+    const target = deps.backup.service.getContainerClient(input.backupContainer).getBlockBlobClient(version.blob);
+    let attempt = 0;
+    for (;;) {
+      const decision = await prepareTarget(target, version, input.backupHistory);
+      if (decision.kind === "skipped") return decision;
+      if (decision.kind === "write") break;
+      if (++attempt >= MAX_TARGET_ATTEMPTS) throw new Error("the backup blob kept changing while its history snapshot was taken");
+    }
+
+    const snapshotUrl =
+      version.snapshot === undefined
+        ? undefined
+        : await sourceReadUrl(deps.source, version.container, version.blob, version.snapshot, new Date(Date.now() + input.sasMinutes * 60_000));
+    const parameters = pipelineParameters(version, input.backupContainer, backupMetadata(version, "adf", input.copiedAt), input.requestId, snapshotUrl);
+    try {
+      const response = await client.pipelines.createRun(settings.resourceGroup, settings.factory, settings.pipeline, { parameters });
+      // A 200 with an empty body deserialises to {}: that is no run.
+      if (!response.runId) throw new Error("ADF createRun answered without a runId");
+      return { kind: "started", runId: response.runId, reused: false };
+    } catch (err) {
+      return armOutcome(err, "createRun");
+    }
+  };
+}
+
+df.app.activity(Activities.startAdfCopyRun, {
+  handler: (input: unknown) => {
+    const { clients, settings } = runtime();
+    return createStartAdfCopyRunActivity({ source: clients.source, backup: clients.backup, adf: clients.adf, adfSettings: settings.adf })(input);
+  },
+});

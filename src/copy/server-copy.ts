@@ -1,0 +1,115 @@
+/**
+ * Copy engine `server`: the storage service copies the exact source version into the backup account; no bytes pass
+ * through the function. Up to 256 MiB one Put Blob From URL (`syncCopyFromURL`); above, Put Block From URL in parallel
+ * ranges and one conditional Put Block List.
+ */
+import { createHash } from "node:crypto";
+
+import type { BlockBlobClient } from "@azure/storage-blob";
+
+import type { BlobAccount } from "../config/clients";
+import { backupMetadata } from "../domain/blob-backup";
+import type { CopyResult, ServerCopyInput } from "../domain/blob-backup-activities";
+import { describeError } from "../domain/errors";
+import { MAX_TARGET_ATTEMPTS, prepareTarget } from "../storage/backup-target";
+import { errorCodeOf, isPreconditionFailed } from "../storage/rest-errors";
+import { sourceReadUrl } from "../storage/source-sas";
+
+/** The service limit of Put Blob From URL. */
+export const SYNC_COPY_MAX_BYTES = 256 * 1024 * 1024;
+
+export interface ServerCopyOptions {
+  /** Block size for blobs above the sync-copy limit (Put Block From URL allows up to 4000 MiB; smaller runs in parallel). */
+  readonly blockBytes: number;
+  readonly parallelism: number;
+  /** Lifetime of the source SAS. */
+  readonly sasMinutes: number;
+}
+
+export const DEFAULT_SERVER_COPY_OPTIONS: ServerCopyOptions = { blockBytes: 64 * 1024 * 1024, parallelism: 4, sasMinutes: 60 };
+
+class SourceChanged extends Error {}
+
+export async function serverCopy(
+  source: BlobAccount,
+  backup: BlobAccount,
+  input: ServerCopyInput,
+  options: ServerCopyOptions = DEFAULT_SERVER_COPY_OPTIONS,
+): Promise<CopyResult> {
+  const { version } = input;
+  const container = backup.service.getContainerClient(input.backupContainer);
+  await container.createIfNotExists();
+  const target = container.getBlockBlobClient(version.blob);
+  const url = await sourceReadUrl(source, version.container, version.blob, version.snapshot, new Date(Date.now() + options.sasMinutes * 60_000));
+  const metadata = backupMetadata(version, "server", input.copiedAt);
+
+  for (let attempt = 1; attempt <= MAX_TARGET_ATTEMPTS; attempt++) {
+    const decision = await prepareTarget(target, version, input.backupHistory);
+    if (decision.kind === "skipped") return decision;
+    if (decision.kind === "raced") continue;
+    try {
+      if (version.contentLength <= SYNC_COPY_MAX_BYTES) {
+        await target.syncCopyFromURL(url, {
+          metadata,
+          conditions: decision.conditions,
+          // The copy reads the version we resolved or nothing (a live blob that changed since is a stale request).
+          sourceConditions: { ifMatch: version.etag },
+        });
+      } else {
+        await stagedCopy(source, target, url, input, metadata, decision.conditions, options);
+      }
+      return { kind: "copied", bytes: version.contentLength };
+    } catch (err) {
+      if (err instanceof SourceChanged || errorCodeOf(err) === "SourceConditionNotMet") {
+        return { kind: "skipped", reason: "stale: the source blob changed during the copy (a newer request exists)" };
+      }
+      // The backup blob changed under us (another copy committed): decide again from a fresh read.
+      if (isPreconditionFailed(err)) continue;
+      if (errorCodeOf(err) === "CannotVerifyCopySource" || errorCodeOf(err) === "BlobNotFound") {
+        return { kind: "failed", reason: `the copy source is not readable: ${describeError(err)}` };
+      }
+      throw err;
+    }
+  }
+  throw new Error(`the backup blob ${input.backupContainer}/${version.blob} kept changing during ${MAX_TARGET_ATTEMPTS} attempts`);
+}
+
+async function stagedCopy(
+  source: BlobAccount,
+  target: BlockBlobClient,
+  url: string,
+  input: ServerCopyInput,
+  metadata: Record<string, string>,
+  conditions: { ifMatch?: string; ifNoneMatch?: string },
+  options: ServerCopyOptions,
+): Promise<void> {
+  const { version } = input;
+  const count = Math.ceil(version.contentLength / options.blockBytes);
+  // Block ids are unique per source version, so two copies of different versions never mix their uncommitted blocks.
+  const prefix = createHash("sha256").update(`${version.etag}\n${version.snapshot ?? ""}`).digest("hex").slice(0, 16);
+  const ids = Array.from({ length: count }, (_, i) => Buffer.from(`${prefix}-${String(i).padStart(6, "0")}`).toString("base64"));
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++;
+      const offset = i * options.blockBytes;
+      const length = Math.min(options.blockBytes, version.contentLength - offset);
+      await target.stageBlockFromURL(ids[i] ?? "", url, offset, length);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.parallelism, count) }, worker));
+  if (version.snapshot === undefined) {
+    // Put Block From URL has no source condition. A snapshot never changes; a live blob whose ETag is unchanged after
+    // every block was read had no write in between, so the blocks form the version we resolved.
+    const now = await source.service.getContainerClient(version.container).getBlobClient(version.blob).getProperties();
+    if (now.etag !== version.etag) throw new SourceChanged();
+  }
+  await target.commitBlockList(ids, {
+    metadata,
+    conditions,
+    blobHTTPHeaders: {
+      ...(version.contentType !== undefined && { blobContentType: version.contentType }),
+      ...(version.contentMd5 !== undefined && { blobContentMD5: Buffer.from(version.contentMd5, "base64") }),
+    },
+  });
+}

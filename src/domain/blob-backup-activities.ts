@@ -1,0 +1,106 @@
+/**
+ * Inputs and tagged results of the blob backup activities. Both sides of the Durable JSON boundary parse with these
+ * schemas; expected outcomes (a stale request, a busy lease, an ADF permission error) are results, not exceptions.
+ */
+import { z } from "zod";
+
+import { backupRequestSchema } from "./backup-request";
+import { sourceVersionSchema } from "./blob-backup";
+
+const reason = z.string();
+
+export const prepareBackupInputSchema = z.strictObject({ request: backupRequestSchema, backupContainer: z.string() });
+export type PrepareBackupInput = z.infer<typeof prepareBackupInputSchema>;
+export const prepareBackupResultSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("ready"), version: sourceVersionSchema }),
+  z.strictObject({ kind: z.literal("skipped"), reason }),
+]);
+export type PrepareBackupResult = z.infer<typeof prepareBackupResultSchema>;
+
+const leaseTarget = { container: z.string(), blob: z.string(), leaseId: z.guid() };
+
+export const acquireLeaseInputSchema = z.strictObject({ ...leaseTarget, leaseSeconds: z.number().int().min(15).max(60) });
+export type AcquireLeaseInput = z.infer<typeof acquireLeaseInputSchema>;
+export const acquireLeaseResultSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("acquired") }),
+  /** Someone else holds a lease: the orchestration backs off and tries again. */
+  z.strictObject({ kind: z.literal("busy"), reason }),
+  z.strictObject({ kind: z.literal("missing"), reason }),
+]);
+export type AcquireLeaseResult = z.infer<typeof acquireLeaseResultSchema>;
+
+export const leaseInputSchema = z.strictObject(leaseTarget);
+export type LeaseInput = z.infer<typeof leaseInputSchema>;
+export const renewLeaseResultSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("renewed") }),
+  z.strictObject({ kind: z.literal("lost"), reason }),
+]);
+export type RenewLeaseResult = z.infer<typeof renewLeaseResultSchema>;
+export const releaseLeaseResultSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("released") }),
+  z.strictObject({ kind: z.literal("notHeld"), reason }),
+]);
+export type ReleaseLeaseResult = z.infer<typeof releaseLeaseResultSchema>;
+
+const copyTarget = {
+  version: sourceVersionSchema,
+  backupContainer: z.string(),
+  backupHistory: z.enum(["snapshot", "versioning"]),
+  /** ISO time the orchestration decided to copy (recorded as backup_copied_at; deterministic across retries). */
+  copiedAt: z.iso.datetime({ offset: true }),
+};
+
+export const serverCopyInputSchema = z.strictObject(copyTarget);
+export type ServerCopyInput = z.infer<typeof serverCopyInputSchema>;
+export const copyResultSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("copied"), bytes: z.number().int().nonnegative() }),
+  /** Nothing to do: the backup already holds this or a newer version, or the source changed (a newer request exists). */
+  z.strictObject({ kind: z.literal("skipped"), reason }),
+  z.strictObject({ kind: z.literal("failed"), reason }),
+]);
+export type CopyResult = z.infer<typeof copyResultSchema>;
+
+export const startAdfCopyInputSchema = z.strictObject({
+  ...copyTarget,
+  /** Pipeline parameter that identifies this request's run, so a retried start finds the run instead of making a second. */
+  requestId: z.guid(),
+  /** Lower bound for the duplicate-run query: when the orchestration started (minus clock skew). */
+  since: z.iso.datetime({ offset: true }),
+  /** How long the snapshot SAS handed to the pipeline stays valid. */
+  sasMinutes: z.number().int().positive(),
+});
+export type StartAdfCopyInput = z.infer<typeof startAdfCopyInputSchema>;
+const throttled = z.strictObject({ kind: z.literal("throttled"), retryAfterSeconds: z.number().nonnegative(), reason });
+export const startAdfCopyResultSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("started"), runId: z.string(), reused: z.boolean() }),
+  z.strictObject({ kind: z.literal("skipped"), reason }),
+  z.strictObject({ kind: z.literal("failed"), reason }),
+  throttled,
+]);
+export type StartAdfCopyResult = z.infer<typeof startAdfCopyResultSchema>;
+
+export const adfRunInputSchema = z.strictObject({ runId: z.string() });
+export type AdfRunInput = z.infer<typeof adfRunInputSchema>;
+export const adfRunStatusSchema = z.enum(["Queued", "InProgress", "Succeeded", "Failed", "Canceling", "Cancelled"]);
+export type AdfRunStatus = z.infer<typeof adfRunStatusSchema>;
+export const getAdfRunResultSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("run"), status: adfRunStatusSchema, message: z.string() }),
+  z.strictObject({ kind: z.literal("failed"), reason }),
+  throttled,
+]);
+export type GetAdfRunResult = z.infer<typeof getAdfRunResultSchema>;
+export const cancelAdfRunResultSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("cancelled") }),
+  z.strictObject({ kind: z.literal("failed"), reason }),
+]);
+export type CancelAdfRunResult = z.infer<typeof cancelAdfRunResultSchema>;
+
+export const verifyBackupInputSchema = z.strictObject({ version: sourceVersionSchema, backupContainer: z.string() });
+export type VerifyBackupInput = z.infer<typeof verifyBackupInputSchema>;
+export const verifyBackupResultSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("verified"), bytes: z.number().int().nonnegative(), note: z.string() }),
+  /** A newer version replaced ours between copy and verification: our version was copied and then superseded. */
+  z.strictObject({ kind: z.literal("superseded"), reason }),
+  z.strictObject({ kind: z.literal("mismatch"), reason }),
+]);
+export type VerifyBackupResult = z.infer<typeof verifyBackupResultSchema>;

@@ -1,0 +1,133 @@
+/**
+ * Types and pure rules of the blob backup orchestration: its input and output, the instance id derived from a blob
+ * version, the metadata a backup blob carries, and how two versions are ordered. No I/O here.
+ */
+import { createHash } from "node:crypto";
+
+import { z } from "zod";
+
+import { type BackupRequest, backupRequestSchema } from "./backup-request";
+
+export const copyEngineSchema = z.enum(["server", "adf"]);
+
+/** Configuration that steers the orchestration's control flow travels in its input (orchestrators read no settings). */
+export const blobBackupOptionsSchema = z.strictObject({
+  engine: copyEngineSchema,
+  backupContainer: z.string().min(3).max(63),
+  backupHistory: z.enum(["snapshot", "versioning"]),
+  blobLease: z.boolean(),
+  leaseSeconds: z.number().int().min(15).max(60),
+  copyPollSeconds: z.number().int().min(1),
+  copyTimeoutMinutes: z.number().int().min(1),
+});
+export type BlobBackupOptions = z.infer<typeof blobBackupOptionsSchema>;
+
+export const blobBackupInputSchema = z.strictObject({ request: backupRequestSchema, options: blobBackupOptionsSchema });
+export type BlobBackupInput = z.infer<typeof blobBackupInputSchema>;
+
+export const blobBackupOutputSchema = z.strictObject({
+  status: z.enum(["Copied", "Skipped", "Failed"]),
+  reason: z.string(),
+  bytes: z.number().int().nonnegative(),
+  engine: copyEngineSchema,
+  runId: z.string().optional(),
+  durationMs: z.number().nonnegative(),
+});
+export type BlobBackupOutput = z.infer<typeof blobBackupOutputSchema>;
+
+/**
+ * The orchestration instance id of one blob version: a duplicate message maps to the same instance, so it never copies
+ * twice. A hash keeps the id short and free of the characters instance ids reject (`/`, `\`, `#`, `?`, control
+ * characters), whatever the blob name.
+ */
+export function blobBackupInstanceId(request: Pick<BackupRequest, "account" | "container" | "blob" | "etag" | "snapshot">): string {
+  const version = request.snapshot === undefined ? `etag:${request.etag}` : `snapshot:${request.snapshot}`;
+  const hash = createHash("sha256").update(`${request.account}\n${request.container}\n${request.blob}\n${version}`).digest("hex");
+  return `blob-backup-${hash}`;
+}
+
+/** Metadata keys with which a backup blob records the version it holds (DESIGN.md, "Backup layout"). */
+export const BackupMetadata = {
+  account: "backup_source_account",
+  etag: "backup_source_etag",
+  lastModified: "backup_source_last_modified",
+  snapshot: "backup_source_snapshot",
+  contentMd5: "backup_source_content_md5",
+  copiedAt: "backup_copied_at",
+  engine: "backup_engine",
+} as const;
+
+/** The exact source version a copy reads, as resolved from the request and the source account. */
+export const sourceVersionSchema = z.strictObject({
+  account: z.string(),
+  container: z.string(),
+  blob: z.string(),
+  snapshot: z.string().optional(),
+  etag: z.string(),
+  lastModified: z.iso.datetime({ offset: true }),
+  contentLength: z.number().int().nonnegative(),
+  contentType: z.string().optional(),
+  /** Base64, as Azure reports it; absent when the source has none (e.g. blobs uploaded in blocks). */
+  contentMd5: z.string().optional(),
+  metadata: z.record(z.string(), z.string()),
+});
+export type SourceVersion = z.infer<typeof sourceVersionSchema>;
+
+/** The metadata written on the backup blob: the source's own metadata plus the backup_source_* record. */
+export function backupMetadata(version: SourceVersion, engine: "server" | "adf", copiedAt: string): Record<string, string> {
+  // The source's own keys must not masquerade as our record.
+  const own = Object.fromEntries(Object.entries(version.metadata).filter(([key]) => !key.toLowerCase().startsWith("backup_")));
+  return {
+    ...own,
+    [BackupMetadata.account]: version.account,
+    [BackupMetadata.etag]: version.etag,
+    [BackupMetadata.lastModified]: version.lastModified,
+    [BackupMetadata.snapshot]: version.snapshot ?? "",
+    ...(version.contentMd5 !== undefined && { [BackupMetadata.contentMd5]: version.contentMd5 }),
+    [BackupMetadata.copiedAt]: copiedAt,
+    [BackupMetadata.engine]: engine,
+  };
+}
+
+/** What a backup blob says it holds, read from its metadata (absent keys: a blob we did not write). */
+export interface HeldVersion {
+  readonly etag?: string;
+  readonly lastModified?: string;
+  readonly snapshot?: string;
+}
+
+export function heldVersion(metadata: Readonly<Record<string, string>> | undefined): HeldVersion {
+  const m = metadata ?? {};
+  return {
+    ...(m[BackupMetadata.etag] !== undefined && { etag: m[BackupMetadata.etag] }),
+    ...(m[BackupMetadata.lastModified] !== undefined && { lastModified: m[BackupMetadata.lastModified] }),
+    ...(m[BackupMetadata.snapshot] ? { snapshot: m[BackupMetadata.snapshot] } : {}),
+  };
+}
+
+export type VersionOrder = "same" | "older" | "newer" | "unknown";
+
+/**
+ * How the requested version compares with the one the backup holds. Last-modified times have one-second resolution,
+ * so a tie is broken by the snapshot ids (100 ns resolution) when both have one; otherwise it stays "unknown" and the
+ * copy proceeds (the later request wins, which is right in the usual case of in-order delivery).
+ */
+export function compareWithHeld(requested: Pick<SourceVersion, "etag" | "lastModified" | "snapshot">, held: HeldVersion): VersionOrder {
+  if (held.etag === undefined) return "unknown";
+  if (held.etag === requested.etag) return "same";
+  if (held.lastModified === undefined) return "unknown";
+  const a = Date.parse(requested.lastModified);
+  const b = Date.parse(held.lastModified);
+  if (Number.isNaN(a) || Number.isNaN(b)) return "unknown";
+  if (a !== b) return a > b ? "newer" : "older";
+  if (requested.snapshot !== undefined && held.snapshot !== undefined && requested.snapshot !== held.snapshot) {
+    // Snapshot ids are fixed-width ISO timestamps once padded, so they order as strings.
+    return padSnapshot(requested.snapshot) > padSnapshot(held.snapshot) ? "newer" : "older";
+  }
+  return "unknown";
+}
+
+function padSnapshot(id: string): string {
+  const [whole = id, fraction = ""] = id.replace(/Z$/, "").split(".");
+  return `${whole}.${fraction.padEnd(7, "0")}`;
+}

@@ -1,0 +1,51 @@
+/** Resolves a backup request to the exact source version it names: its snapshot, or the live blob pinned by ETag. */
+import type { BlobAccount } from "../config/clients";
+import type { BackupRequest } from "../domain/backup-request";
+import type { SourceVersion } from "../domain/blob-backup";
+import { isNotFound } from "./rest-errors";
+
+export type Resolution = { readonly kind: "ready"; readonly version: SourceVersion } | { readonly kind: "skipped"; readonly reason: string };
+
+export async function resolveSourceVersion(source: BlobAccount, request: BackupRequest): Promise<Resolution> {
+  const base = source.service.getContainerClient(request.container).getBlobClient(request.blob);
+  const client = request.snapshot === undefined ? base : base.withSnapshot(request.snapshot);
+  let p;
+  try {
+    p = await client.getProperties();
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    return {
+      kind: "skipped",
+      reason:
+        request.snapshot === undefined
+          ? "the source blob no longer exists"
+          : `the source snapshot ${request.snapshot} no longer exists`,
+    };
+  }
+  if (p.etag !== request.etag) {
+    // A snapshot carries the base blob's ETag at snapshot time, so a mismatch there means the message is inconsistent.
+    return {
+      kind: "skipped",
+      reason:
+        request.snapshot === undefined
+          ? "stale: the live blob changed since the request was made (a newer request exists)"
+          : `the snapshot's ETag ${p.etag ?? "?"} differs from the request's ${request.etag}`,
+    };
+  }
+  if (p.lastModified === undefined || p.contentLength === undefined) throw new Error("the source blob has no last-modified time or length");
+  return {
+    kind: "ready",
+    version: {
+      account: source.accountName,
+      container: request.container,
+      blob: request.blob,
+      ...(request.snapshot !== undefined && { snapshot: request.snapshot }),
+      etag: request.etag,
+      lastModified: p.lastModified.toISOString(),
+      contentLength: p.contentLength,
+      ...(p.contentType !== undefined && { contentType: p.contentType }),
+      ...(p.contentMD5 !== undefined && { contentMd5: Buffer.from(p.contentMD5).toString("base64") }),
+      metadata: p.metadata ?? {},
+    },
+  };
+}
