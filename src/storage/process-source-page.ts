@@ -143,11 +143,13 @@ export async function processSourcePage(
         if (err instanceof RestError && (err.statusCode === 412 || err.statusCode === 404)) {
           // Changed or deleted after it was listed: not snapshotted in a state we did not classify; the next scan
           // (or reconciliation) picks up the new version.
-          const reason: SkipReason = err.statusCode === 412 ? "changedSinceListing" : "deletedSinceListing";
+          // A 412 can also mean "deleted" (Azurite answers 412 for a missing blob); one HEAD, only in this rare case.
+          const gone = err.statusCode === 404 || !(await container.getBlobClient(base.name).exists());
+          const reason: SkipReason = gone ? "deletedSinceListing" : "changedSinceListing";
           return { ...version(base), outcome: "skipped", skipReason: reason, snapshotted: false, requestBackup: false };
         }
         if (!isSnapshotRefusal(err)) throw err;
-        refusal ??= describeError(err);
+        refusal ??= `${err instanceof RestError && err.code !== undefined ? `${err.code}: ` : ""}${describeError(err)}`;
         snapshotsOff = true;
         if (input.snapshots === "on") {
           return { ...version(base), outcome: c.kind, snapshotted: false, requestBackup: false };

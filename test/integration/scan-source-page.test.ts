@@ -1,0 +1,325 @@
+/**
+ * The scan's page activity against Azurite: built by its factory with clients from the dev settings, called directly
+ * page by page as the orchestration would.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+
+import { createHttpHeaders, type PipelinePolicy } from "@azure/core-rest-pipeline";
+import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
+
+import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
+import {
+  createScanSourcePageActivity,
+  type PageCounts,
+  type ScanPageInput,
+  type ScanPageResult,
+} from "../../src/activities/scan-source-page";
+import { type Clients, createClients } from "../../src/config/clients";
+import { loadSettings } from "../../src/config/settings";
+import { type SnapshotFn, takeSnapshot } from "../../src/storage/process-source-page";
+import { addPipelinePolicy, drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
+
+let azurite: AzuriteInstance;
+let clients: Clients;
+let counter = 0;
+
+before(async () => {
+  azurite = await startAzurite();
+  clients = createClients(loadSettings({ ...azurite.settings, BACKUP_QUEUE: "scan-page-requests" }));
+});
+after(async () => {
+  await azurite?.stop();
+});
+
+async function freshContainer(): Promise<ContainerClient> {
+  counter += 1;
+  const container = clients.source.service.getContainerClient(`scan-page-${counter}`);
+  await container.create();
+  return container;
+}
+
+type Activity = ReturnType<typeof createScanSourcePageActivity>;
+
+function activity(overrides: { snapshot?: SnapshotFn; service?: BlobServiceClient } = {}): Activity {
+  return createScanSourcePageActivity({
+    source: overrides.service === undefined ? clients.source : { accountName: clients.source.accountName, service: overrides.service },
+    backupQueue: clients.backupQueue,
+    snapshotConcurrency: 4,
+    ...(overrides.snapshot !== undefined && { snapshot: overrides.snapshot }),
+  });
+}
+
+/** Runs the activity over every page of the container, as the orchestration does; returns the summed counts. */
+async function scanAll(
+  run: Activity,
+  base: Omit<ScanPageInput, "scanStartedAt" | "snapshotsRefused" | "dryRun" | "snapshots"> &
+    Partial<Pick<ScanPageInput, "scanStartedAt" | "dryRun" | "snapshots">>,
+): Promise<{ counts: PageCounts; pages: number; refused?: string; results: ScanPageResult[] }> {
+  const scanStartedAt = base.scanStartedAt ?? new Date().toISOString();
+  let token: string | undefined;
+  let skipName: string | undefined;
+  let refused: string | undefined;
+  let counts: PageCounts | undefined;
+  const results: ScanPageResult[] = [];
+  for (;;) {
+    const result = await run({
+      snapshots: "auto",
+      dryRun: false,
+      ...base,
+      scanStartedAt,
+      snapshotsRefused: refused !== undefined,
+      ...(token !== undefined && { continuationToken: token }),
+      ...(skipName !== undefined && { skipName }),
+    });
+    results.push(result);
+    if (result.kind !== "page") return { counts: counts ?? zero(), pages: results.length, results };
+    refused ??= result.snapshotsRefusedReason;
+    counts = counts === undefined ? result.counts : add(counts, result.counts);
+    token = result.continuationToken;
+    skipName = result.skipName;
+    if (token === undefined) return { counts, pages: results.length, ...(refused !== undefined && { refused }), results };
+  }
+}
+
+function zero(): PageCounts {
+  return {
+    blobsSeen: 0, new: 0, changed: 0, unchanged: 0, snapshots: 0, requests: 0, requestsResent: 0, listRequests: 0, snapshotRequests: 0,
+    skipped: { directory: 0, archived: 0, noLiveBlob: 0, changedSinceListing: 0, deletedSinceListing: 0 },
+  };
+}
+
+function add(a: PageCounts, b: PageCounts): PageCounts {
+  const sum = (k: Exclude<keyof PageCounts, "skipped">) => a[k] + b[k];
+  return {
+    blobsSeen: sum("blobsSeen"), new: sum("new"), changed: sum("changed"), unchanged: sum("unchanged"), snapshots: sum("snapshots"),
+    requests: sum("requests"), requestsResent: sum("requestsResent"), listRequests: sum("listRequests"), snapshotRequests: sum("snapshotRequests"),
+    skipped: {
+      directory: a.skipped.directory + b.skipped.directory,
+      archived: a.skipped.archived + b.skipped.archived,
+      noLiveBlob: a.skipped.noLiveBlob + b.skipped.noLiveBlob,
+      changedSinceListing: a.skipped.changedSinceListing + b.skipped.changedSinceListing,
+      deletedSinceListing: a.skipped.deletedSinceListing + b.skipped.deletedSinceListing,
+    },
+  };
+}
+
+describe("scan page activity (Azurite)", () => {
+  it("snapshots new and changed blobs once, requests each new version once, and leaves unchanged blobs alone", async () => {
+    await drainRequests(clients.backupQueue);
+    const container = await freshContainer();
+    await seedBlobs(container, ["one", "two", "three"]);
+    const run = activity();
+
+    const first = await scanAll(run, { container: container.containerName });
+    assert.equal(first.counts.new, 3);
+    assert.equal(first.counts.snapshots, 3);
+    assert.equal(first.counts.requests, 3);
+    const snaps1 = await listSnapshots(container);
+    const reqs1 = await drainRequests(clients.backupQueue);
+    assert.deepEqual(
+      reqs1.map((r) => [r.blob, r.snapshot, r.etag, r.reason, r.container]).sort(),
+      snaps1.map((s) => [s.name, s.snapshot, s.etag, "producer", container.containerName]).sort(),
+    );
+
+    await container.getBlockBlobClient("two").upload("two v2", 6);
+    const second = await scanAll(run, { container: container.containerName });
+    assert.deepEqual([second.counts.new, second.counts.changed, second.counts.unchanged], [0, 1, 2]);
+    assert.equal(second.counts.snapshots, 1);
+    const reqs2 = await drainRequests(clients.backupQueue);
+    assert.equal(reqs2.length, 1);
+    assert.equal(reqs2[0]?.blob, "two");
+    assert.equal(reqs2[0]?.contentLength, 6);
+    assert.equal((await listSnapshots(container)).length, 4);
+
+    const third = await scanAll(run, { container: container.containerName });
+    assert.deepEqual([third.counts.unchanged, third.counts.snapshots, third.counts.requests], [3, 0, 0]);
+    assert.equal(third.counts.snapshotRequests, 0, "no storage request beyond listing for unchanged blobs");
+    assert.equal((await drainRequests(clients.backupQueue)).length, 0);
+  });
+
+  it("a re-run of the same scan takes no second snapshot and re-sends the requests it may have lost", async () => {
+    await drainRequests(clients.backupQueue);
+    const container = await freshContainer();
+    await seedBlobs(container, ["x", "y"]);
+    const run = activity();
+    const scanStartedAt = new Date(Date.now() - 1000).toISOString();
+    const first = await scanAll(run, { container: container.containerName, scanStartedAt });
+    assert.equal(first.counts.snapshots, 2);
+    const firstRequests = await drainRequests(clients.backupQueue);
+
+    const again = await scanAll(run, { container: container.containerName, scanStartedAt });
+    assert.equal(again.counts.snapshots, 0);
+    assert.equal(again.counts.requestsResent, 2);
+    assert.equal((await listSnapshots(container)).length, 2, "still one snapshot per version");
+    const resent = await drainRequests(clients.backupQueue);
+    assert.deepEqual(
+      resent.map((r) => `${r.blob}@${r.snapshot}`).sort(),
+      firstRequests.map((r) => `${r.blob}@${r.snapshot}`).sort(),
+      "the re-sent requests name the same versions (the backup dedupes them by blob and version)",
+    );
+  });
+
+  it("handles names with spaces, Unicode, %, #, ? and names that are prefixes of others", async () => {
+    await drainRequests(clients.backupQueue);
+    const container = await freshContainer();
+    const names = ["a", "a/b", "a0", "dir with space/file 1.csv", "ünï/cödé ✓.txt", "100%.txt", "hash#tag", "what?.json", "a/b/c"];
+    await seedBlobs(container, names);
+    const result = await scanAll(activity(), { container: container.containerName, pageSize: 2 });
+    assert.equal(result.counts.new, names.length);
+    assert.equal(result.counts.blobsSeen, names.length);
+    const requests = await drainRequests(clients.backupQueue);
+    assert.deepEqual(requests.map((r) => r.blob).sort(), [...names].sort());
+    const snaps = await listSnapshots(container);
+    assert.deepEqual(snaps.map((s) => s.name).sort(), [...names].sort());
+  });
+
+  it("counts every blob exactly once when a name's entries straddle a page boundary", async () => {
+    await drainRequests(clients.backupQueue);
+    const container = await freshContainer();
+    const names = ["a", "a/b", "a0", ...Array.from({ length: 12 }, (_, i) => `d/${String(i).padStart(2, "0")}`)];
+    await seedBlobs(container, names);
+    // Two older snapshots per name (3 entries a name), then half the names change.
+    for (let round = 0; round < 2; round++) {
+      for (const n of names) {
+        await container.getBlockBlobClient(n).createSnapshot();
+        await container.getBlockBlobClient(n).upload(`${n} r${round}`, n.length + 3);
+      }
+    }
+    for (const n of names.slice(0, 8)) await container.getBlockBlobClient(n).createSnapshot();
+    // Page sizes 2, 4 and 5 cut names' entries at different places.
+    for (const pageSize of [2, 4, 5]) {
+      const result = await scanAll(activity(), { container: container.containerName, pageSize, dryRun: true });
+      assert.equal(result.counts.blobsSeen, names.length, `pageSize ${pageSize}: every name once`);
+      assert.equal(result.counts.unchanged, 8, `pageSize ${pageSize}: unchanged`);
+      assert.equal(result.counts.changed, names.length - 8, `pageSize ${pageSize}: changed`);
+      assert.ok(result.pages > 3);
+    }
+    const real = await scanAll(activity(), { container: container.containerName, pageSize: 4 });
+    assert.equal(real.counts.snapshots, names.length - 8);
+    const requests = await drainRequests(clients.backupQueue);
+    assert.deepEqual(requests.map((r) => r.blob).sort(), names.slice(8).sort());
+  });
+
+  it("reports a blob changed or deleted between listing and snapshot instead of snapshotting it", async () => {
+    await drainRequests(clients.backupQueue);
+    const container = await freshContainer();
+    await seedBlobs(container, ["keep", "racy", "gone"]);
+    // A writer that gets in between our listing and our snapshot (the snapshot itself is the real conditional call).
+    const racing: SnapshotFn = async (blob, etag) => {
+      if (blob.name === "racy") await container.getBlockBlobClient("racy").upload("changed meanwhile", 17);
+      if (blob.name === "gone") await blob.delete();
+      return takeSnapshot(blob, etag);
+    };
+    const result = await scanAll(activity({ snapshot: racing }), { container: container.containerName });
+    assert.equal(result.counts.snapshots, 1);
+    assert.equal(result.counts.skipped.changedSinceListing, 1);
+    assert.equal(result.counts.skipped.deletedSinceListing, 1);
+    assert.deepEqual((await listSnapshots(container)).map((s) => s.name), ["keep"]);
+    assert.deepEqual((await drainRequests(clients.backupQueue)).map((r) => r.blob), ["keep"]);
+    // The changed blob is new for the next scan.
+    const next = await scanAll(activity(), { container: container.containerName });
+    assert.deepEqual([next.counts.new, next.counts.unchanged], [1, 1]);
+    await drainRequests(clients.backupQueue);
+  });
+
+  it("skips directory markers and archived blobs with their reasons", async () => {
+    await drainRequests(clients.backupQueue);
+    const container = await freshContainer();
+    await seedBlobs(container, ["dir"], { metadata: { hdi_isfolder: "true" } });
+    await seedBlobs(container, ["dir/file", "cold"]);
+    await container.getBlockBlobClient("cold").setAccessTier("Archive");
+    const result = await scanAll(activity(), { container: container.containerName });
+    assert.deepEqual(result.counts.skipped, { directory: 1, archived: 1, noLiveBlob: 0, changedSinceListing: 0, deletedSinceListing: 0 });
+    assert.equal(result.counts.snapshots, 1);
+    assert.deepEqual((await drainRequests(clients.backupQueue)).map((r) => r.blob), ["dir/file"]);
+  });
+
+  it("dry run snapshots and requests nothing", async () => {
+    await drainRequests(clients.backupQueue);
+    const container = await freshContainer();
+    await seedBlobs(container, ["p", "q"]);
+    const result = await scanAll(activity(), { container: container.containerName, dryRun: true });
+    assert.deepEqual([result.counts.new, result.counts.snapshots, result.counts.requests], [2, 0, 0]);
+    assert.equal((await listSnapshots(container)).length, 0);
+    assert.equal((await drainRequests(clients.backupQueue)).length, 0);
+  });
+
+  it("tells a missing container apart from an empty one", async () => {
+    const missing = await activity()({
+      container: "does-not-exist",
+      snapshots: "auto",
+      snapshotsRefused: false,
+      dryRun: false,
+      scanStartedAt: new Date().toISOString(),
+    });
+    assert.deepEqual(missing, { kind: "containerNotFound", account: clients.source.accountName });
+    const empty = await scanAll(activity(), { container: (await freshContainer()).containerName });
+    assert.equal(empty.counts.blobsSeen, 0);
+  });
+
+  describe("an account that refuses snapshots (fault injected in the HTTP pipeline)", () => {
+    const REFUSAL = "FeatureNotYetSupportedForHierarchicalNamespaceAccounts";
+    let snapshotCalls = 0;
+    const refuseSnapshots: PipelinePolicy = {
+      name: "refuse-snapshots",
+      sendRequest(request, next) {
+        if (request.method === "PUT" && new URL(request.url).searchParams.get("comp") === "snapshot") {
+          snapshotCalls += 1;
+          return Promise.resolve({
+            request,
+            status: 409,
+            headers: createHttpHeaders({ "x-ms-error-code": REFUSAL, "content-type": "application/xml" }),
+            bodyAsText:
+              '<?xml version="1.0" encoding="utf-8"?><Error><Code>' +
+              REFUSAL +
+              "</Code><Message>This feature is not yet supported for accounts with hierarchical namespace.</Message></Error>",
+          });
+        }
+        return next(request);
+      },
+    };
+    const refusingService = (): BlobServiceClient => {
+      const service = BlobServiceClient.fromConnectionString(azurite.settings.SourceStorage);
+      addPipelinePolicy(service, refuseSnapshots);
+      return service;
+    };
+
+    it("auto falls back to ETag-pinned requests and says so", async () => {
+      await drainRequests(clients.backupQueue);
+      const container = await freshContainer();
+      await seedBlobs(container, ["f1", "f2", "f3"]);
+      snapshotCalls = 0;
+      const result = await scanAll(activity({ service: refusingService() }), { container: container.containerName, pageSize: 2 });
+      assert.match(result.refused ?? "", new RegExp(REFUSAL));
+      assert.equal(result.counts.snapshots, 0);
+      assert.equal(result.counts.requests, 3);
+      assert.ok(snapshotCalls >= 1 && snapshotCalls <= 2, "no further attempts once refused (only the first page tried)");
+      const requests = await drainRequests(clients.backupQueue);
+      assert.deepEqual(requests.map((r) => r.blob).sort(), ["f1", "f2", "f3"]);
+      assert.ok(requests.every((r) => r.snapshot === undefined && r.etag.length > 0));
+    });
+
+    it("on fails with the refusal and requests nothing", async () => {
+      await drainRequests(clients.backupQueue);
+      const container = await freshContainer();
+      await seedBlobs(container, ["g1"]);
+      const result = await scanAll(activity({ service: refusingService() }), { container: container.containerName, snapshots: "on" });
+      const [first] = result.results;
+      assert.equal(first?.kind, "snapshotsRefused");
+      assert.match(first?.kind === "snapshotsRefused" ? first.reason : "", new RegExp(REFUSAL));
+      assert.equal((await drainRequests(clients.backupQueue)).length, 0);
+    });
+
+    it("off never tries to snapshot", async () => {
+      await drainRequests(clients.backupQueue);
+      const container = await freshContainer();
+      await seedBlobs(container, ["h1", "h2"]);
+      snapshotCalls = 0;
+      const result = await scanAll(activity({ service: refusingService() }), { container: container.containerName, snapshots: "off" });
+      assert.equal(snapshotCalls, 0);
+      assert.equal(result.counts.requests, 2);
+      await drainRequests(clients.backupQueue);
+    });
+  });
+});
