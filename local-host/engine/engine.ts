@@ -1,0 +1,593 @@
+/**
+ * The orchestration engine: a task hub in memory (optionally mirrored to a directory). It runs episodes, numbers the
+ * tasks exactly as the library does, runs activities with bounded concurrency, and fires durable timers.
+ *
+ * Sequence ids (reference §3): new actions take ids in order, depth-first; a retryable task's failure takes the next id
+ * for its retry timer and that timer's firing takes the next id for the new attempt, both while the event is replayed.
+ * A long timer's intermediate firing likewise takes an id for the next leg. Such "internal" events never resume user
+ * code, so delivering them first in an episode makes their ids precede those of the episode's new actions.
+ */
+import { randomUUID } from "node:crypto";
+
+import type { Invoker } from "../invoke";
+import { fromTypedData, jsonData } from "../invoke";
+import type { Registry } from "../registry";
+import { type Clock, VirtualClock } from "./clock";
+import { LONG_TIMER_INTERVAL_MS, MAX_SHORT_TIMER_MS, runEpisode } from "./episode";
+import {
+  type Action,
+  actionSignature,
+  ActionType,
+  decodeProcessedInput,
+  event,
+  EventType,
+  flattenActions,
+  type HistoryEvent,
+  jsonRoundTrip,
+} from "./history";
+import type { InstanceStore } from "./store";
+import { TimerQueue } from "./timer-queue";
+import { type InboxItem, type Instance, type Pending, type RetryPolicy, type RuntimeStatus, TERMINAL, type Work } from "./types";
+
+export interface EngineOptions {
+  readonly registry: Registry;
+  readonly invoker: Invoker;
+  readonly clock: Clock;
+  readonly maxConcurrentActivities: number;
+  readonly store?: InstanceStore;
+  readonly log: (message: string) => void;
+}
+
+interface ActivityJob {
+  readonly instanceId: string;
+  readonly executionId: string;
+  readonly taskId: number;
+  readonly work: Work;
+}
+
+export class ConflictError extends Error {}
+
+export class Engine {
+  readonly #opts: EngineOptions;
+  readonly #instances = new Map<string, Instance>();
+  readonly #ready = new Set<string>();
+  readonly #running = new Set<string>();
+  readonly #activityQueue: ActivityJob[] = [];
+  #activeActivities = 0;
+  readonly #timers: TimerQueue;
+  #pumpScheduled = false;
+  #stopped = false;
+  #executionCounter = 0;
+  readonly #listeners = new Set<() => void>();
+
+  constructor(opts: EngineOptions) {
+    this.#opts = opts;
+    this.#timers = new TimerQueue(opts.clock);
+  }
+
+  /** Loads persisted instances and restarts their outstanding work (activities, timers, episodes). */
+  restore(): void {
+    for (const inst of this.#opts.store?.loadAll() ?? []) {
+      this.#instances.set(inst.instanceId, inst);
+      if (TERMINAL.has(inst.runtimeStatus)) continue;
+      for (const [id, p] of Object.entries(inst.pending)) this.#startPending(inst, Number(id), p);
+      if (inst.inbox.length > 0) this.#ready.add(inst.instanceId);
+    }
+    this.#schedulePump();
+  }
+
+  // ---- client operations ----
+
+  startNew(name: string, options: { instanceId?: string; input?: unknown } = {}): string {
+    const fn = this.#opts.registry.get(name);
+    if (fn?.triggerType !== "orchestrationTrigger") throw new Error(`The function '${name}' doesn't exist, is disabled, or is not an orchestrator function.`);
+    const instanceId = options.instanceId ?? randomUUID().replaceAll("-", "");
+    const existing = this.#instances.get(instanceId);
+    if (existing !== undefined && !TERMINAL.has(existing.runtimeStatus)) {
+      throw new ConflictError(`An instance with ID '${instanceId}' already exists.`);
+    }
+    this.#create(instanceId, name, jsonRoundTrip(options.input));
+    return instanceId;
+  }
+
+  get(instanceId: string): Instance | undefined {
+    return this.#instances.get(instanceId);
+  }
+
+  list(): Instance[] {
+    return [...this.#instances.values()];
+  }
+
+  raiseEvent(instanceId: string, name: string, data: unknown): "ok" | "notFound" | "gone" {
+    const inst = this.#instances.get(instanceId);
+    if (inst === undefined) return "notFound";
+    if (TERMINAL.has(inst.runtimeStatus)) return "gone";
+    const input = JSON.stringify(data);
+    this.#deliver(inst, { event: event(EventType.EventRaised, this.#now(), { Name: name, Input: input ?? null }) });
+    return "ok";
+  }
+
+  terminate(instanceId: string, reason: string): "ok" | "notFound" | "gone" {
+    const inst = this.#instances.get(instanceId);
+    if (inst === undefined) return "notFound";
+    if (TERMINAL.has(inst.runtimeStatus)) return "gone";
+    inst.history.push(event(EventType.ExecutionTerminated, this.#now(), { Input: JSON.stringify(reason) }));
+    this.#finish(inst, "Terminated", reason, { failed: true, reason: `Orchestration terminated: ${reason}`, details: "" });
+    return "ok";
+  }
+
+  suspend(instanceId: string, reason: string): "ok" | "notFound" | "gone" {
+    const inst = this.#instances.get(instanceId);
+    if (inst === undefined) return "notFound";
+    if (TERMINAL.has(inst.runtimeStatus)) return "gone";
+    if (inst.runtimeStatus !== "Suspended") {
+      inst.runtimeStatus = "Suspended";
+      inst.history.push(event(EventType.ExecutionSuspended, this.#now(), { Reason: reason }));
+      this.#touch(inst);
+    }
+    return "ok";
+  }
+
+  resume(instanceId: string, reason: string): "ok" | "notFound" | "gone" {
+    const inst = this.#instances.get(instanceId);
+    if (inst === undefined) return "notFound";
+    if (TERMINAL.has(inst.runtimeStatus)) return "gone";
+    if (inst.runtimeStatus === "Suspended") {
+      inst.runtimeStatus = "Running";
+      inst.history.push(event(EventType.ExecutionResumed, this.#now(), { Reason: reason }));
+      this.#touch(inst);
+      if (inst.inbox.length > 0) this.#ready.add(instanceId);
+      this.#schedulePump();
+    }
+    return "ok";
+  }
+
+  purge(instanceId: string): number {
+    const inst = this.#instances.get(instanceId);
+    if (inst === undefined) return 0;
+    if (!TERMINAL.has(inst.runtimeStatus)) throw new ConflictError(`Instance '${instanceId}' is not in a terminal state.`);
+    this.#instances.delete(instanceId);
+    this.#opts.store?.delete(instanceId);
+    this.#emit();
+    return 1;
+  }
+
+  // ---- progress ----
+
+  /** True when no episode or activity is running or waiting to run. */
+  isQuiescent(): boolean {
+    return this.#ready.size === 0 && this.#running.size === 0 && this.#activityQueue.length === 0 && this.#activeActivities === 0;
+  }
+
+  pendingTimers(): number {
+    return this.#timers.size;
+  }
+
+  /** Virtual clock: move time forward and fire the timers now due. */
+  advanceTo(ms: number): void {
+    const clock = this.#opts.clock;
+    if (!(clock instanceof VirtualClock)) throw new Error("advanceTime needs the virtual clock (startLocalHost({ clock: \"virtual\" }))");
+    clock.set(ms);
+    this.#timers.fireDue();
+  }
+
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#timers.stop();
+    this.#opts.store?.flush();
+  }
+
+  // ---- internals ----
+
+  #now(): number {
+    return this.#opts.clock.now();
+  }
+
+  #emit(): void {
+    for (const l of this.#listeners) l();
+  }
+
+  #touch(inst: Instance): void {
+    inst.lastUpdatedTime = new Date(this.#now()).toISOString();
+    this.#opts.store?.save(inst);
+    this.#emit();
+  }
+
+  #newExecutionId(): string {
+    return `${Date.now().toString(36)}${(this.#executionCounter++).toString(36)}`;
+  }
+
+  #create(instanceId: string, name: string, input: unknown, parent?: Instance["parent"]): Instance {
+    const now = this.#now();
+    const iso = new Date(now).toISOString();
+    const inst: Instance = {
+      instanceId,
+      name,
+      executionId: this.#newExecutionId(),
+      input,
+      runtimeStatus: "Pending",
+      createdTime: iso,
+      lastUpdatedTime: iso,
+      output: null,
+      customStatus: null,
+      ...(parent !== undefined ? { parent } : {}),
+      history: [],
+      inbox: [],
+      nextId: 0,
+      leaves: [],
+      pending: {},
+    };
+    this.#instances.set(instanceId, inst);
+    this.#deliver(inst, { event: this.#executionStarted(inst, now) });
+    return inst;
+  }
+
+  #executionStarted(inst: Instance, at: number): HistoryEvent {
+    const parent = inst.parent !== undefined ? { ParentInstance: { OrchestrationInstance: { InstanceId: inst.parent.instanceId } } } : {};
+    return event(EventType.ExecutionStarted, at, { Name: inst.name, Version: "", Input: JSON.stringify(inst.input) ?? null, ...parent });
+  }
+
+  #deliver(inst: Instance, item: InboxItem): void {
+    inst.inbox.push(item);
+    if (inst.runtimeStatus !== "Suspended") this.#ready.add(inst.instanceId);
+    this.#opts.store?.save(inst);
+    this.#schedulePump();
+  }
+
+  #schedulePump(): void {
+    if (this.#pumpScheduled || this.#stopped) return;
+    this.#pumpScheduled = true;
+    setImmediate(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    if (this.#stopped) return;
+    for (const id of [...this.#ready]) {
+      if (this.#running.has(id)) continue;
+      this.#ready.delete(id);
+      const inst = this.#instances.get(id);
+      if (inst === undefined || TERMINAL.has(inst.runtimeStatus) || inst.runtimeStatus === "Suspended" || inst.inbox.length === 0) continue;
+      this.#running.add(id);
+      this.#episode(inst)
+        .catch((err: unknown) => this.#fail(inst, `local host error: ${err instanceof Error ? err.message : String(err)}`, ""))
+        .finally(() => {
+          this.#running.delete(id);
+          if (inst.inbox.length > 0 && !TERMINAL.has(inst.runtimeStatus) && inst.runtimeStatus !== "Suspended") this.#ready.add(id);
+          this.#schedulePump();
+          this.#emit();
+        });
+    }
+    while (this.#activeActivities < this.#opts.maxConcurrentActivities && this.#activityQueue.length > 0) {
+      const job = this.#activityQueue.shift();
+      if (job !== undefined) void this.#runActivity(job);
+    }
+    if (this.isQuiescent()) {
+      this.#emit();
+      if (this.#opts.clock.virtual) this.#autoAdvance();
+    }
+  }
+
+  /** Virtual clock: when nothing else can progress, jump to the next timer (after a moment for client calls). */
+  #autoAdvance(): void {
+    setTimeout(() => {
+      if (this.#stopped || !this.isQuiescent()) return;
+      const next = this.#timers.next();
+      if (next !== undefined) this.advanceTo(next);
+    }, 5);
+  }
+
+  async #episode(inst: Instance): Promise<void> {
+    const fn = this.#opts.registry.get(inst.name);
+    if (fn === undefined) {
+      this.#fail(inst, `The function '${inst.name}' doesn't exist, is disabled, or is not an orchestrator function.`, "");
+      return;
+    }
+    const executionId = inst.executionId;
+    const lastStart = inst.history.reduce((t, e) => (e.EventType === EventType.OrchestratorStarted ? Date.parse(e.Timestamp) : t), 0);
+    const now = Math.max(this.#now(), lastStart);
+    const items = inst.inbox.splice(0, inst.inbox.length);
+    const effects: (() => void)[] = [];
+    const internal: HistoryEvent[] = [];
+    const normal: HistoryEvent[] = [];
+    for (const item of items) {
+      const followers = this.#internalFollowers(inst, item, now, effects);
+      if (followers === undefined) normal.push(item.event);
+      else internal.push(item.event, ...followers);
+    }
+    if (inst.runtimeStatus === "Pending") inst.runtimeStatus = "Running";
+    const played = inst.history.map((e) => (e.IsPlayed ? e : { ...e, IsPlayed: true }));
+    const episodeHistory = [...played, event(EventType.OrchestratorStarted, now), ...internal, ...normal];
+    const result = await runEpisode(this.#opts.invoker, fn, {
+      instanceId: inst.instanceId,
+      input: inst.input,
+      history: episodeHistory,
+      ...(inst.parent !== undefined ? { parentInstanceId: inst.parent.instanceId } : {}),
+    });
+    if (inst.executionId !== executionId || TERMINAL.has(inst.runtimeStatus)) return; // terminated meanwhile
+    inst.history = episodeHistory;
+    if (!result.ok) {
+      this.#fail(inst, `Orchestrator function '${inst.name}' failed: ${result.message}`, result.details);
+      return;
+    }
+    const { state } = result;
+    inst.customStatus = jsonRoundTrip(state.customStatus) ?? null;
+    const leaves = flattenActions(state.actions);
+    const mismatch = this.#checkDeterminism(inst, leaves);
+    if (mismatch !== undefined) {
+      this.#fail(inst, mismatch, "");
+      return;
+    }
+    let continueAsNew: Action | undefined;
+    for (let i = 0; i < leaves.length; i++) {
+      const action = leaves[i];
+      if (action === undefined) continue;
+      if (action.actionType === ActionType.CreateTimer && action.isCanceled === true) this.#cancelTimer(inst, i);
+      if (action.actionType === ActionType.ContinueAsNew) continueAsNew = action;
+      if (i < inst.leaves.length) continue;
+      const error = this.#schedule(inst, action, i, now, effects);
+      if (error !== undefined) {
+        this.#fail(inst, error, "");
+        return;
+      }
+      inst.leaves.push(actionSignature(action));
+    }
+    if (state.isDone && continueAsNew !== undefined) {
+      this.#continueAsNew(inst, decodeProcessedInput(continueAsNew.input), now);
+      return;
+    }
+    if (state.isDone) {
+      inst.history.push(event(EventType.OrchestratorCompleted, now));
+      inst.history.push(event(EventType.ExecutionCompleted, now, { OrchestrationStatus: "Completed", Result: JSON.stringify(state.output) ?? null }));
+      this.#finish(inst, "Completed", jsonRoundTrip(state.output) ?? null);
+      return;
+    }
+    inst.history.push(event(EventType.OrchestratorCompleted, now));
+    this.#touch(inst);
+    for (const effect of effects) effect();
+  }
+
+  /**
+   * For an event that makes the library take a sequence id while it is replayed (retry timer, retry attempt, next leg
+   * of a long timer): takes the same id here and returns the events that record it. Undefined for ordinary events.
+   */
+  #internalFollowers(inst: Instance, item: InboxItem, now: number, effects: (() => void)[]): HistoryEvent[] | undefined {
+    const failed = item.failedWork;
+    if (failed?.retry !== undefined) {
+      const retry = failed.retry;
+      retry.attempt++;
+      const delay = Math.min(retry.policy.firstMs * retry.policy.backoff ** (retry.attempt - 2), retry.policy.maxIntervalMs);
+      const timerId = inst.nextId++;
+      const fireAt = new Date(now + delay).toISOString();
+      const pending: Pending = { kind: "timer", fireAt, retryOf: failed };
+      inst.pending[timerId] = pending;
+      effects.push(() => this.#startPending(inst, timerId, pending));
+      return [event(EventType.TimerCreated, now, { FireAt: fireAt }, timerId)];
+    }
+    const timer = item.firedTimer;
+    const retryOf = timer?.retryOf;
+    if (retryOf?.retry !== undefined) {
+      if (retryOf.retry.attempt > retryOf.retry.policy.maxAttempts) return undefined; // the failure surfaces now
+      const taskId = inst.nextId++;
+      const pending: Pending = { kind: "task", work: retryOf };
+      inst.pending[taskId] = pending;
+      effects.push(() => this.#startPending(inst, taskId, pending));
+      return [this.#scheduledEvent(inst, retryOf, taskId, now)];
+    }
+    if (timer?.finalFireAt !== undefined && Date.parse(timer.finalFireAt) > now) {
+      const final = Date.parse(timer.finalFireAt);
+      const fireAt = new Date(final - now > MAX_SHORT_TIMER_MS ? now + LONG_TIMER_INTERVAL_MS : final).toISOString();
+      const timerId = inst.nextId++;
+      const pending: Pending = { kind: "timer", fireAt, finalFireAt: timer.finalFireAt, ...(timer.leaf !== undefined ? { leaf: timer.leaf } : {}) };
+      inst.pending[timerId] = pending;
+      effects.push(() => this.#startPending(inst, timerId, pending));
+      return [event(EventType.TimerCreated, now, { FireAt: fireAt }, timerId)];
+    }
+    return undefined;
+  }
+
+  #checkDeterminism(inst: Instance, leaves: readonly Action[]): string | undefined {
+    const n = Math.min(inst.leaves.length, leaves.length);
+    for (let i = 0; i < n; i++) {
+      const now = leaves[i];
+      const before = inst.leaves[i];
+      if (now !== undefined && actionSignature(now) !== before) {
+        return (
+          `Non-deterministic workflow detected: action #${i} was ${before ?? "?"} when first scheduled but the replay ` +
+          `produced ${actionSignature(now)}. Orchestrator code must be deterministic (no Date.now, Math.random, I/O or ` +
+          `changed code while instances are running).`
+        );
+      }
+    }
+    return undefined;
+  }
+
+  #scheduledEvent(inst: Instance, work: Work, taskId: number, now: number): HistoryEvent {
+    if (work.kind === "activity") {
+      return event(EventType.TaskScheduled, now, { Name: work.name, Input: JSON.stringify(work.input) ?? null }, taskId);
+    }
+    return event(EventType.SubOrchestrationInstanceCreated, now, { Name: work.name, InstanceId: this.#childId(inst, work, taskId), Input: JSON.stringify(work.input) ?? null }, taskId);
+  }
+
+  #childId(inst: Instance, work: Work, taskId: number): string {
+    return work.instanceId ?? `${inst.instanceId}:${taskId}`;
+  }
+
+  /** A new action: takes its id (none for WaitForExternalEvent), records it and queues what it starts. */
+  #schedule(inst: Instance, action: Action, leaf: number, now: number, effects: (() => void)[]): string | undefined {
+    switch (action.actionType) {
+      case ActionType.WaitForExternalEvent:
+      case ActionType.ContinueAsNew:
+        return undefined;
+      case ActionType.CallActivity:
+      case ActionType.CallActivityWithRetry:
+      case ActionType.CallSubOrchestrator:
+      case ActionType.CallSubOrchestratorWithRetry: {
+        const isActivity = action.actionType <= ActionType.CallActivityWithRetry;
+        const name = action.functionName ?? "";
+        const work: Work = {
+          kind: isActivity ? "activity" : "sub",
+          name,
+          input: jsonRoundTrip(isActivity ? decodeProcessedInput(action.input) : action.input),
+          ...(action.instanceId ? { instanceId: action.instanceId } : {}),
+          ...(action.retryOptions !== undefined ? { retry: { policy: retryPolicy(action.retryOptions), attempt: 1 } } : {}),
+        };
+        const taskId = inst.nextId++;
+        const pending: Pending = { kind: "task", work };
+        inst.pending[taskId] = pending;
+        inst.history.push(this.#scheduledEvent(inst, work, taskId, now));
+        effects.push(() => this.#startPending(inst, taskId, pending));
+        return undefined;
+      }
+      case ActionType.CreateTimer: {
+        const final = Date.parse(action.fireAt ?? "");
+        const long = final - now > MAX_SHORT_TIMER_MS;
+        const fireAt = new Date(long ? now + LONG_TIMER_INTERVAL_MS : final).toISOString();
+        const timerId = inst.nextId++;
+        const pending: Pending = { kind: "timer", fireAt, leaf, ...(long ? { finalFireAt: new Date(final).toISOString() } : {}) };
+        inst.history.push(event(EventType.TimerCreated, now, { FireAt: fireAt }, timerId));
+        if (action.isCanceled !== true) {
+          inst.pending[timerId] = pending;
+          effects.push(() => this.#startPending(inst, timerId, pending));
+        }
+        return undefined;
+      }
+      default:
+        return `The local host does not support action type ${action.actionType} (entities and callHttp are not supported).`;
+    }
+  }
+
+  #cancelTimer(inst: Instance, leaf: number): void {
+    for (const [id, p] of Object.entries(inst.pending)) {
+      if (p.kind === "timer" && p.leaf === leaf) delete inst.pending[id];
+    }
+  }
+
+  #startPending(inst: Instance, taskId: number, pending: Pending): void {
+    const executionId = inst.executionId;
+    if (pending.kind === "timer") {
+      this.#timers.add({
+        at: Date.parse(pending.fireAt),
+        fire: () => {
+          if (inst.executionId !== executionId || inst.pending[taskId] !== pending || TERMINAL.has(inst.runtimeStatus)) return;
+          delete inst.pending[taskId];
+          this.#deliver(inst, { event: event(EventType.TimerFired, this.#now(), { TimerId: taskId, FireAt: pending.fireAt }), firedTimer: pending });
+        },
+      });
+      return;
+    }
+    if (pending.work.kind === "activity") {
+      this.#activityQueue.push({ instanceId: inst.instanceId, executionId, taskId, work: pending.work });
+      this.#schedulePump();
+      return;
+    }
+    this.#startChild(inst, taskId, pending.work);
+  }
+
+  #startChild(parent: Instance, taskId: number, work: Work): void {
+    const childId = this.#childId(parent, work, taskId);
+    const existing = this.#instances.get(childId);
+    if (existing !== undefined && existing.parent?.instanceId === parent.instanceId && existing.parent.taskId === taskId) return; // restored
+    if (existing !== undefined && !TERMINAL.has(existing.runtimeStatus)) {
+      this.#complete(parent.instanceId, parent.executionId, taskId, { failed: true, reason: `An instance with ID '${childId}' already exists.`, details: "" });
+      return;
+    }
+    if (this.#opts.registry.get(work.name)?.triggerType !== "orchestrationTrigger") {
+      this.#complete(parent.instanceId, parent.executionId, taskId, { failed: true, reason: `The function '${work.name}' doesn't exist, is disabled, or is not an orchestrator function.`, details: "" });
+      return;
+    }
+    this.#create(childId, work.name, work.input, { instanceId: parent.instanceId, executionId: parent.executionId, taskId });
+  }
+
+  async #runActivity(job: ActivityJob): Promise<void> {
+    this.#activeActivities++;
+    let outcome: Completion;
+    try {
+      const fn = this.#opts.registry.get(job.work.name);
+      if (fn?.triggerType !== "activityTrigger") {
+        throw new Error(`The function '${job.work.name}' doesn't exist, is disabled, or is not an activity function.`);
+      }
+      const result = await this.#opts.invoker.invoke(fn, { trigger: jsonData(job.work.input) ?? { json: "null" } });
+      outcome = { failed: false, result: JSON.stringify(fromTypedData(result.returnValue)) ?? "null" };
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      outcome = { failed: true, reason: `Activity function '${job.work.name}' failed: ${error.message}`, details: error.stack ?? "" };
+    } finally {
+      this.#activeActivities--;
+    }
+    if (this.#stopped) return;
+    this.#complete(job.instanceId, job.executionId, job.taskId, outcome);
+    this.#schedulePump();
+  }
+
+  /** Delivers the completion of an activity or sub-orchestration to the instance that scheduled it. */
+  #complete(instanceId: string, executionId: string, taskId: number, outcome: Completion): void {
+    const inst = this.#instances.get(instanceId);
+    const pending = inst?.pending[taskId];
+    if (inst === undefined || inst.executionId !== executionId || pending?.kind !== "task" || TERMINAL.has(inst.runtimeStatus)) return;
+    delete inst.pending[taskId];
+    const activity = pending.work.kind === "activity";
+    const at = this.#now();
+    if (!outcome.failed) {
+      const type = activity ? EventType.TaskCompleted : EventType.SubOrchestrationInstanceCompleted;
+      this.#deliver(inst, { event: event(type, at, { TaskScheduledId: taskId, Result: outcome.result }) });
+      return;
+    }
+    const type = activity ? EventType.TaskFailed : EventType.SubOrchestrationInstanceFailed;
+    this.#deliver(inst, {
+      event: event(type, at, { TaskScheduledId: taskId, Reason: outcome.reason, Details: outcome.details }),
+      ...(pending.work.retry !== undefined ? { failedWork: pending.work } : {}),
+    });
+  }
+
+  #continueAsNew(inst: Instance, input: unknown, now: number): void {
+    inst.executionId = this.#newExecutionId();
+    inst.input = jsonRoundTrip(input) ?? null;
+    inst.history = [];
+    inst.nextId = 0;
+    inst.leaves = [];
+    inst.pending = {};
+    // Events not yet processed belong to the old execution (preserveUnprocessedEvents is off by default).
+    inst.inbox = [];
+    inst.customStatus = null;
+    this.#deliver(inst, { event: this.#executionStarted(inst, now) });
+    this.#touch(inst);
+  }
+
+  #fail(inst: Instance, message: string, details: string): void {
+    inst.history.push(event(EventType.ExecutionCompleted, this.#now(), { OrchestrationStatus: "Failed", Result: JSON.stringify(message) }));
+    this.#finish(inst, "Failed", message, { failed: true, reason: message, details });
+  }
+
+  #finish(inst: Instance, status: RuntimeStatus, output: unknown, parentOutcome?: Completion): void {
+    inst.runtimeStatus = status;
+    inst.output = output;
+    inst.pending = {};
+    inst.inbox = [];
+    this.#ready.delete(inst.instanceId);
+    this.#touch(inst);
+    const parent = inst.parent;
+    if (parent !== undefined) {
+      const outcome: Completion = parentOutcome ?? { failed: false, result: JSON.stringify(output) ?? "null" };
+      this.#complete(parent.instanceId, parent.executionId, parent.taskId, outcome);
+    }
+  }
+}
+
+type Completion = { readonly failed: false; readonly result: string } | { readonly failed: true; readonly reason: string; readonly details: string };
+
+function retryPolicy(o: NonNullable<Action["retryOptions"]>): RetryPolicy {
+  return {
+    firstMs: o.firstRetryIntervalInMilliseconds,
+    maxAttempts: o.maxNumberOfAttempts,
+    backoff: o.backoffCoefficient ?? 1,
+    maxIntervalMs: o.maxRetryIntervalInMilliseconds !== undefined && o.maxRetryIntervalInMilliseconds > 0 ? o.maxRetryIntervalInMilliseconds : Number.MAX_SAFE_INTEGER,
+  };
+}

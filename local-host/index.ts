@@ -1,0 +1,225 @@
+/**
+ * The local Durable host's entry point for tests, benchmarks and `npm run local`: loads the app's registered
+ * functions into this process with the real @azure/functions and durable-functions code, and runs them.
+ */
+import fs from "node:fs";
+import path from "node:path";
+
+import { loadFiles, resolveMainFiles } from "./app-loader";
+import { RealClock, VirtualClock } from "./engine/clock";
+import { ConflictError, Engine } from "./engine/engine";
+import { type OrchestrationStatus, toStatus } from "./engine/status";
+import { InstanceStore } from "./engine/store";
+import { type RuntimeStatus, TERMINAL } from "./engine/types";
+import { installFunctionsCore } from "./functions-core";
+import { type HostJson, loadHostJson } from "./host-json";
+import { DurableApi, durableClientData } from "./http/durable-api";
+import { HttpTriggers } from "./http/http-triggers";
+import { startServer } from "./http/server";
+import { type InvocationObserver, Invoker } from "./invoke";
+import { QueuePoller } from "./triggers/queue-poller";
+import { TimerTrigger } from "./triggers/timer";
+
+export type { OrchestrationStatus } from "./engine/status";
+export type { RuntimeStatus } from "./engine/types";
+export { ConflictError };
+
+export interface LocalHostOptions {
+  /** App settings, merged into process.env before the app loads. */
+  readonly settings?: Readonly<Record<string, string>>;
+  /** "virtual": durable timers fire when nothing else can progress, or on advanceTime. Default "real". */
+  readonly clock?: "real" | "virtual";
+  /** HTTP port on 127.0.0.1; 0 (default) picks a free one. */
+  readonly port?: number;
+  /** Persist instances here, and resume the ones found there. */
+  readonly stateDir?: string;
+  /** Load these compiled files instead of the app's package.json `main` (conformance tests use small apps). */
+  readonly functions?: readonly string[];
+  /** Overrides merged into host.json (e.g. `{ extensions: { queues: { maxDequeueCount: 2 } } }`). */
+  readonly hostJson?: HostJson;
+  /** Queue polling interval when a queue was found empty. Default 200 ms. */
+  readonly queuePollMs?: number;
+  /** Run timer triggers on their schedule (default true; fireTimer works either way). */
+  readonly timerSchedules?: boolean;
+  /** Called after every function invocation (main.ts logs one line each). */
+  readonly onInvocation?: InvocationObserver;
+  /** Host diagnostics (queue errors, library warnings). Default: console.error for errors only. */
+  readonly log?: (message: string) => void;
+}
+
+export interface StatusFilter {
+  readonly runtimeStatus?: readonly RuntimeStatus[];
+  readonly createdTimeFrom?: Date;
+  readonly createdTimeTo?: Date;
+  readonly instanceIdPrefix?: string;
+}
+
+export interface LocalHostClient {
+  startNew(name: string, options?: { instanceId?: string; input?: unknown }): Promise<string>;
+  getStatus(instanceId: string, options?: { showHistory?: boolean; showInput?: boolean }): Promise<OrchestrationStatus | undefined>;
+  waitForCompletion(instanceId: string, options?: { timeoutMs?: number; showHistory?: boolean }): Promise<OrchestrationStatus>;
+  raiseEvent(instanceId: string, eventName: string, data?: unknown): Promise<void>;
+  terminate(instanceId: string, reason?: string): Promise<void>;
+  suspend(instanceId: string, reason?: string): Promise<void>;
+  resume(instanceId: string, reason?: string): Promise<void>;
+  purge(instanceId: string): Promise<number>;
+  listInstances(filter?: StatusFilter): Promise<OrchestrationStatus[]>;
+}
+
+export interface LocalHost {
+  readonly baseUrl: string;
+  readonly port: number;
+  readonly client: LocalHostClient;
+  /** Names of the registered functions. */
+  readonly functions: readonly string[];
+  waitForIdle(options?: { timeoutMs?: number }): Promise<void>;
+  advanceTime(ms: number): Promise<void>;
+  fireTimer(functionName: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Installed when this module is first imported, so an app module imported afterwards (a test importing its app's
+ * probes) registers its functions instead of falling into the library's "test mode".
+ */
+let hostLog: (message: string) => void = (m) => console.error(`[local-host] ${m}`);
+const core = installFunctionsCore((level, message) => {
+  if (level === "Error" || level === "Warning") hostLog(message);
+});
+
+/** The compiled output root this file runs from (…/dist or …/.out/<name>). */
+const OUT_ROOT = path.resolve(__dirname, "..");
+
+function findRepoRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, "package.json"))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${start}`);
+  }
+}
+
+async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export async function startLocalHost(options: LocalHostOptions = {}): Promise<LocalHost> {
+  const log = options.log ?? ((m: string) => console.error(`[local-host] ${m}`));
+  Object.assign(process.env, options.settings ?? {});
+  // The durable client (axios) honours HTTP(S)_PROXY; loopback must never go through a proxy.
+  process.env.NO_PROXY = [process.env.NO_PROXY, "127.0.0.1", "localhost"].filter(Boolean).join(",");
+  const repoRoot = findRepoRoot(OUT_ROOT);
+  const hostSettings = loadHostJson(repoRoot, options.hostJson);
+
+  hostLog = log;
+  let urls = durableClientData("http://127.0.0.1:0", hostSettings.hubName);
+  const invoker = new Invoker(core, options.onInvocation, () => ({ durableClient: { json: JSON.stringify(urls) } }));
+  const clock = options.clock === "virtual" ? new VirtualClock() : new RealClock();
+  const store = options.stateDir !== undefined ? new InstanceStore(options.stateDir) : undefined;
+  const engine = new Engine({
+    registry: core.registry,
+    invoker,
+    clock,
+    maxConcurrentActivities: hostSettings.maxConcurrentActivities,
+    ...(store !== undefined ? { store } : {}),
+    log,
+  });
+
+  let triggers: HttpTriggers | undefined;
+  const durable = new DurableApi(engine, () => urls);
+  const server = await startServer(options.port ?? 0, () => ({ durable, triggers }));
+  const baseUrl = `http://127.0.0.1:${server.port}`;
+  urls = durableClientData(baseUrl, hostSettings.hubName);
+  // With WEBSITE_HOSTNAME set, getClient keeps our URLs instead of rewriting them to localhost:7071.
+  process.env.WEBSITE_HOSTNAME = `127.0.0.1:${server.port}`;
+
+  const files = options.functions ?? resolveMainFiles(repoRoot, OUT_ROOT);
+  if (files.length === 0) throw new Error(`no function files found (package.json main, resolved under ${OUT_ROOT})`);
+  try {
+    loadFiles(files);
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
+  const registry = core.registry;
+  triggers = new HttpTriggers(registry, invoker, hostSettings.routePrefix);
+
+  const pollers = registry.byTrigger("queueTrigger").map(
+    (fn) => new QueuePoller(fn, invoker, { ...hostSettings.queues, pollMs: options.queuePollMs ?? 200 }, log),
+  );
+  const timers = new Map(registry.byTrigger("timerTrigger").map((fn) => [fn.name, new TimerTrigger(fn, invoker, log, options.timerSchedules ?? true)]));
+
+  engine.restore();
+  await Promise.all(pollers.map((p) => p.start()));
+  for (const t of timers.values()) if (t.runOnStartup) void t.fire().catch((err: unknown) => log(`timer '${t.fn.name}': ${String(err)}`));
+
+  const statusOf = (id: string, opts?: { showHistory?: boolean; showInput?: boolean }) => {
+    const inst = engine.get(id);
+    return inst === undefined ? undefined : toStatus(inst, opts);
+  };
+  const check = (outcome: "ok" | "notFound" | "gone", id: string): void => {
+    if (outcome === "notFound") throw new Error(`no instance with id '${id}'`);
+    if (outcome === "gone") throw new Error(`instance '${id}' is already in a terminal state`);
+  };
+
+  const client: LocalHostClient = {
+    startNew: (name, opts) => Promise.resolve(engine.startNew(name, opts)),
+    getStatus: (id, opts) => Promise.resolve(statusOf(id, opts)),
+    async waitForCompletion(id, opts = {}) {
+      const timeoutMs = opts.timeoutMs ?? 30_000;
+      await until(() => TERMINAL.has(engine.get(id)?.runtimeStatus ?? "Pending"), timeoutMs, `instance '${id}' to complete (status ${engine.get(id)?.runtimeStatus ?? "unknown"})`);
+      const status = statusOf(id, { showHistory: opts.showHistory ?? false });
+      if (status === undefined) throw new Error(`instance '${id}' disappeared`);
+      return status;
+    },
+    raiseEvent: (id, name, data) => Promise.resolve(check(engine.raiseEvent(id, name, data), id)),
+    terminate: (id, reason = "") => Promise.resolve(check(engine.terminate(id, reason), id)),
+    suspend: (id, reason = "") => Promise.resolve(check(engine.suspend(id, reason), id)),
+    resume: (id, reason = "") => Promise.resolve(check(engine.resume(id, reason), id)),
+    purge: (id) => Promise.resolve(engine.purge(id)),
+    listInstances: (filter = {}) =>
+      Promise.resolve(
+        engine
+          .list()
+          .filter((i) => filter.runtimeStatus === undefined || filter.runtimeStatus.includes(i.runtimeStatus))
+          .filter((i) => filter.createdTimeFrom === undefined || i.createdTime >= filter.createdTimeFrom.toISOString())
+          .filter((i) => filter.createdTimeTo === undefined || i.createdTime <= filter.createdTimeTo.toISOString())
+          .filter((i) => filter.instanceIdPrefix === undefined || i.instanceId.startsWith(filter.instanceIdPrefix))
+          .map((i) => toStatus(i)),
+      ),
+  };
+
+  let stopped = false;
+  return {
+    baseUrl,
+    port: server.port,
+    client,
+    functions: registry.all().map((f) => f.name),
+    async waitForIdle(opts = {}) {
+      const settled = () => engine.isQuiescent() && (!clock.virtual || engine.pendingTimers() === 0) && pollers.every((p) => p.idle);
+      // Two consecutive settled observations: a poll or a pump may be between ticks.
+      await until(() => settled(), opts.timeoutMs ?? 30_000, "the host to become idle");
+      await new Promise((r) => setTimeout(r, 20));
+      await until(() => settled(), opts.timeoutMs ?? 30_000, "the host to become idle");
+    },
+    advanceTime(ms: number) {
+      engine.advanceTo(clock.now() + ms);
+      return Promise.resolve();
+    },
+    async fireTimer(name: string) {
+      const timer = timers.get(name);
+      if (timer === undefined) throw new Error(`no timer trigger named '${name}' (timer triggers: ${[...timers.keys()].join(", ") || "none"})`);
+      await timer.fire();
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      for (const p of pollers) p.stop();
+      for (const t of timers.values()) t.stop();
+      engine.stop();
+      await server.close();
+    },
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * A queue trigger fed from Azurite: polls the queue named by the binding, decodes base64 per host.json, invokes the
+ * function with the message (JSON-parsed by the library when it is JSON) and its metadata, deletes it on success,
+ * makes it visible again after `visibilityTimeout` on failure, and moves it — text unchanged — to `<queue>-poison`
+ * after `maxDequeueCount` attempts, as the real host does.
+ */
+import { QueueClient, type ReceivedMessageItem } from "@azure/storage-queue";
+
+import { resolveSetting } from "../host-json";
+import type { Invoker } from "../invoke";
+import type { RegisteredFunction } from "../registry";
+
+export interface QueueSettings {
+  readonly maxDequeueCount: number;
+  readonly visibilityTimeoutMs: number;
+  readonly base64: boolean;
+  readonly batchSize: number;
+  readonly pollMs: number;
+}
+
+/** How long a received message stays hidden while the function runs (the real host renews its own lease). */
+const LEASE_SECONDS = 600;
+
+export class QueuePoller {
+  readonly queueName: string;
+  readonly #queue: QueueClient;
+  readonly #poison: QueueClient;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #inFlight = 0;
+  #lastPollFound = 0;
+  /** Messages that failed and are waiting to be seen again: not idle until they succeed or are poisoned. */
+  readonly #retrying = new Set<string>();
+
+  constructor(
+    private readonly fn: RegisteredFunction,
+    private readonly invoker: Invoker,
+    private readonly settings: QueueSettings,
+    private readonly onError: (message: string) => void,
+  ) {
+    this.queueName = resolveSetting(String(fn.trigger.queueName)).toLowerCase();
+    const connectionName = typeof fn.trigger.connection === "string" && fn.trigger.connection !== "" ? fn.trigger.connection : "AzureWebJobsStorage";
+    const connectionString = process.env[connectionName];
+    if (connectionString === undefined || connectionString === "") {
+      throw new Error(`queue trigger '${fn.name}': app setting '${connectionName}' (a storage connection string) is not set`);
+    }
+    this.#queue = new QueueClient(connectionString, this.queueName);
+    this.#poison = new QueueClient(connectionString, `${this.queueName}-poison`);
+  }
+
+  get idle(): boolean {
+    return this.#inFlight === 0 && this.#lastPollFound === 0 && this.#retrying.size === 0;
+  }
+
+  async start(): Promise<void> {
+    await this.#queue.createIfNotExists();
+    this.#schedule(0);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => void this.#poll(), ms);
+  }
+
+  async #poll(): Promise<void> {
+    try {
+      const { receivedMessageItems } = await this.#queue.receiveMessages({ numberOfMessages: this.settings.batchSize, visibilityTimeout: LEASE_SECONDS });
+      this.#lastPollFound = receivedMessageItems.length;
+      this.#inFlight += receivedMessageItems.length;
+      await Promise.all(receivedMessageItems.map((m) => this.#process(m).finally(() => this.#inFlight--)));
+    } catch (err) {
+      if (!this.#stopped) this.onError(`queue '${this.queueName}': ${err instanceof Error ? err.message : String(err)}`);
+    }
+    this.#schedule(this.#lastPollFound > 0 ? 0 : this.settings.pollMs);
+  }
+
+  async #process(m: ReceivedMessageItem): Promise<void> {
+    if (this.#stopped) return;
+    if (m.dequeueCount > this.settings.maxDequeueCount) {
+      await this.#toPoison(m);
+      return;
+    }
+    try {
+      const text = this.settings.base64 ? Buffer.from(m.messageText, "base64").toString("utf8") : m.messageText;
+      await this.invoker.invoke(this.fn, {
+        trigger: { string: text },
+        triggerMetadata: {
+          DequeueCount: { int: m.dequeueCount },
+          Id: { string: m.messageId },
+          InsertionTime: { string: m.insertedOn.toISOString() },
+          ExpirationTime: { string: m.expiresOn.toISOString() },
+          NextVisibleTime: { string: m.nextVisibleOn.toISOString() },
+          PopReceipt: { string: m.popReceipt },
+        },
+      });
+      await this.#queue.deleteMessage(m.messageId, m.popReceipt);
+      this.#retrying.delete(m.messageId);
+    } catch {
+      if (this.#stopped) return;
+      if (m.dequeueCount >= this.settings.maxDequeueCount) {
+        await this.#toPoison(m);
+      } else {
+        this.#retrying.add(m.messageId);
+        await this.#queue.updateMessage(m.messageId, m.popReceipt, undefined, Math.round(this.settings.visibilityTimeoutMs / 1000));
+      }
+    }
+  }
+
+  async #toPoison(m: ReceivedMessageItem): Promise<void> {
+    await this.#poison.createIfNotExists();
+    await this.#poison.sendMessage(m.messageText);
+    await this.#queue.deleteMessage(m.messageId, m.popReceipt);
+    this.#retrying.delete(m.messageId);
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * A small app for the local host's conformance tests: one orchestration per behaviour under test, written the way the
+ * product writes them (v4 model, module-scope registration).
+ */
+import fs from "node:fs";
+
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from "@azure/functions";
+import * as df from "durable-functions";
+import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
+
+/** Test hooks shared with the test process (same process: the host loads this file). */
+export const probes = { flakyCalls: new Map<string, number>(), nonDeterministic: false };
+
+df.app.activity("Hello", { handler: (name: string) => `Hello ${name}` });
+df.app.activity("Double", { handler: (n: number) => n * 2 });
+
+/** Fails `failures` times per key, then answers. */
+df.app.activity("Flaky", {
+  handler: (input: { key: string; failures: number }) => {
+    const calls = (probes.flakyCalls.get(input.key) ?? 0) + 1;
+    probes.flakyCalls.set(input.key, calls);
+    if (calls <= input.failures) throw new Error(`flaky failure ${calls}`);
+    return { calls };
+  },
+});
+
+/** Appends its name to a file, so a test can count executions across host restarts. */
+df.app.activity("Record", {
+  handler: (input: { file: string; step: string }) => {
+    fs.appendFileSync(input.file, `${input.step}\n`);
+    return input.step;
+  },
+});
+
+const fanOut: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const n = context.df.getInput<number>();
+  const results = (yield context.df.Task.all(Array.from({ length: n }, (_, i) => context.df.callActivity("Double", i)))) as number[];
+  return results.reduce((a, b) => a + b, 0);
+};
+df.app.orchestration("FanOut", fanOut);
+
+const retry: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const input = context.df.getInput<{ key: string; failures: number; attempts: number }>();
+  const options = new df.RetryOptions(1000, input.attempts);
+  options.backoffCoefficient = 2;
+  try {
+    return yield context.df.callActivityWithRetry("Flaky", options, { key: input.key, failures: input.failures });
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+};
+df.app.orchestration("Retry", retry);
+
+const race: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const deadline = new Date(context.df.currentUtcDateTime.getTime() + 3600_000);
+  const timer = context.df.createTimer(deadline);
+  const work = context.df.callActivity("Hello", "race");
+  const winner = yield context.df.Task.any([work, timer]);
+  if (winner === work) {
+    timer.cancel();
+    return work.result as string;
+  }
+  return "timeout";
+};
+df.app.orchestration("Race", race);
+
+const longTimer: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const start = context.df.currentUtcDateTime.getTime();
+  yield context.df.createTimer(new Date(start + 30 * 24 * 3600_000));
+  return (context.df.currentUtcDateTime.getTime() - start) / (24 * 3600_000);
+};
+df.app.orchestration("LongTimer", longTimer);
+
+const failingChild: OrchestrationHandler = function* () {
+  yield* [];
+  throw new Error("child broke");
+};
+df.app.orchestration("FailingChild", failingChild);
+
+const parent: OrchestrationHandler = function* (context: OrchestrationContext) {
+  try {
+    yield context.df.callSubOrchestrator("FailingChild", { why: "test" });
+    return "not caught";
+  } catch (err) {
+    const after = (yield context.df.callActivity("Hello", "after")) as string;
+    return { caught: (err as Error).message, after };
+  }
+};
+df.app.orchestration("Parent", parent);
+
+const counter: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const n = context.df.getInput<number>();
+  const greeting = (yield context.df.callActivity("Hello", `round ${n}`)) as string;
+  if (n < 2) {
+    context.df.continueAsNew(n + 1);
+    return undefined;
+  }
+  return { n, greeting };
+};
+df.app.orchestration("Counter", counter);
+
+const approval: OrchestrationHandler = function* (context: OrchestrationContext) {
+  context.df.setCustomStatus("waiting");
+  const decision = (yield context.df.waitForExternalEvent("Approval")) as { approved: boolean };
+  context.df.setCustomStatus("decided");
+  return decision;
+};
+df.app.orchestration("Approval", approval);
+
+/** Schedules a different activity once the test flips the probe: a replay that no longer matches its history. */
+const drifting: OrchestrationHandler = function* (context: OrchestrationContext) {
+  yield context.df.callActivity(probes.nonDeterministic ? "Double" : "Hello", 1);
+  yield context.df.waitForExternalEvent("Go");
+  return "done";
+};
+df.app.orchestration("Drifting", drifting);
+
+const steps: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const file = context.df.getInput<string>();
+  const a = (yield context.df.callActivity("Record", { file, step: "A" })) as string;
+  yield context.df.waitForExternalEvent("Continue");
+  const b = (yield context.df.callActivity("Record", { file, step: "B" })) as string;
+  return [a, b];
+};
+df.app.orchestration("Steps", steps);
+
+/** An unmodified HTTP starter, as the product writes them. */
+app.http("StartOrchestration", {
+  route: "orchestrators/{name}",
+  methods: ["POST"],
+  authLevel: "function",
+  extraInputs: [df.input.durableClient()],
+  handler: async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    const client = df.getClient(context);
+    const body = await request.text();
+    const instanceId = await client.startNew(request.params.name ?? "", { input: body === "" ? undefined : (JSON.parse(body) as unknown) });
+    return client.createCheckStatusResponse(request, instanceId);
+  },
+});
+
+app.http("Echo", {
+  route: "echo/{*rest}",
+  methods: ["GET"],
+  authLevel: "anonymous",
+  handler: (request: HttpRequest): HttpResponseInit => ({ jsonBody: { rest: request.params.rest ?? null, q: request.query.get("q") } }),
+});

@@ -1,0 +1,170 @@
+/**
+ * Conformance of the local host's orchestration engine with the real durable-functions library: outcomes and the
+ * recorded history (event types and sequence ids) for each behaviour.
+ */
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import { type LocalHost, startLocalHost } from "../../local-host";
+import type { HistoryEventView } from "../../local-host/engine/status";
+import { probes } from "./apps/orchestrations";
+
+const APP = path.join(__dirname, "apps", "orchestrations.js");
+
+/** "TaskScheduled(0)"-style lines: the event type and the id the library matches on. */
+function idTrail(events: readonly HistoryEventView[] | undefined): string[] {
+  return (events ?? []).map((e) => {
+    const id = e.TaskScheduledId ?? e.TimerId ?? (e.EventId >= 0 ? e.EventId : undefined);
+    return id === undefined ? e.EventType : `${e.EventType}(${String(id)})`;
+  });
+}
+
+describe("local host: orchestrations (virtual clock)", () => {
+  let host: LocalHost;
+  before(async () => {
+    host = await startLocalHost({ functions: [APP], clock: "virtual" });
+  });
+  after(async () => {
+    await host.stop();
+  });
+
+  it("fans out 1,000 activities and gathers every result", async () => {
+    const started = Date.now();
+    const id = await host.client.startNew("FanOut", { input: 1000 });
+    const status = await host.client.waitForCompletion(id, { showHistory: true, timeoutMs: 60_000 });
+    assert.equal(status.runtimeStatus, "Completed");
+    assert.equal(status.output, 999 * 1000); // Σ 2i for i < 1000
+    const trail = idTrail(status.historyEvents);
+    assert.equal(trail.filter((t) => t.startsWith("TaskScheduled(")).length, 1000);
+    assert.equal(trail.filter((t) => t.startsWith("TaskCompleted(")).length, 1000);
+    assert.equal(trail[1], "TaskScheduled(0)");
+    assert.equal(trail[1000], "TaskScheduled(999)");
+    assert.ok(Date.now() - started < 20_000, `fan-out took ${Date.now() - started} ms`);
+  });
+
+  it("retries a failing activity with retry timers and the library's id pattern", async () => {
+    const id = await host.client.startNew("Retry", { input: { key: "twice", failures: 2, attempts: 3 } });
+    const status = await host.client.waitForCompletion(id, { showHistory: true });
+    assert.equal(status.runtimeStatus, "Completed");
+    assert.deepEqual(status.output, { calls: 3 });
+    assert.deepEqual(idTrail(status.historyEvents), [
+      "ExecutionStarted",
+      "TaskScheduled(0)",
+      "TaskFailed(0)",
+      "TimerCreated(1)",
+      "TimerFired(1)",
+      "TaskScheduled(2)",
+      "TaskFailed(2)",
+      "TimerCreated(3)",
+      "TimerFired(3)",
+      "TaskScheduled(4)",
+      "TaskCompleted(4)",
+      "ExecutionCompleted",
+    ]);
+    // Back-off: 1 s, then 2 s (coefficient 2).
+    const events = status.historyEvents ?? [];
+    const delays = events
+      .filter((e) => e.EventType === "TimerCreated")
+      .map((e) => Date.parse(String(e.FireAt)) - Date.parse(e.Timestamp));
+    assert.deepEqual(delays, [1000, 2000]);
+  });
+
+  it("surfaces the last failure when retry attempts are exhausted", async () => {
+    const id = await host.client.startNew("Retry", { input: { key: "always", failures: 99, attempts: 2 } });
+    const status = await host.client.waitForCompletion(id, { showHistory: true });
+    assert.equal(status.runtimeStatus, "Completed");
+    const output = status.output as { error: string };
+    assert.match(output.error, /^Activity function 'Flaky' failed: flaky failure 2/);
+    assert.equal(probes.flakyCalls.get("always"), 2);
+    assert.deepEqual(idTrail(status.historyEvents), [
+      "ExecutionStarted",
+      "TaskScheduled(0)",
+      "TaskFailed(0)",
+      "TimerCreated(1)",
+      "TimerFired(1)",
+      "TaskScheduled(2)",
+      "TaskFailed(2)",
+      "TimerCreated(3)",
+      "TimerFired(3)",
+      "ExecutionCompleted",
+    ]);
+  });
+
+  it("races an activity against a timer and cancels the losing timer", async () => {
+    const id = await host.client.startNew("Race");
+    const status = await host.client.waitForCompletion(id, { showHistory: true });
+    assert.equal(status.output, "Hello race");
+    assert.deepEqual(idTrail(status.historyEvents), ["ExecutionStarted", "TimerCreated(0)", "TaskScheduled(1)", "TaskCompleted(1)", "ExecutionCompleted"]);
+    await host.waitForIdle();
+    assert.equal(idTrail((await host.client.getStatus(id, { showHistory: true }))?.historyEvents).includes("TimerFired(0)"), false);
+  });
+
+  it("waits 30 days on the virtual clock, split into legs as the library does", async () => {
+    const id = await host.client.startNew("LongTimer");
+    const status = await host.client.waitForCompletion(id, { showHistory: true });
+    assert.equal(status.runtimeStatus, "Completed");
+    assert.ok((status.output as number) >= 30, `woke after ${String(status.output)} days`);
+    const trail = idTrail(status.historyEvents);
+    // 30 days with a 6-day maximum and 3-day legs: legs 0…8 of 3 days, then the final 3 days.
+    assert.equal(trail.filter((t) => t.startsWith("TimerFired(")).length, 10);
+    assert.equal(trail.at(-2), "TimerFired(9)");
+  });
+
+  it("lets a parent catch a failed sub-orchestration and carry on", async () => {
+    const id = await host.client.startNew("Parent");
+    const status = await host.client.waitForCompletion(id, { showHistory: true });
+    assert.equal(status.runtimeStatus, "Completed");
+    const output = status.output as { caught: string; after: string };
+    assert.match(output.caught, /Orchestrator function 'FailingChild' failed: child broke/);
+    assert.equal(output.after, "Hello after");
+    assert.deepEqual(idTrail(status.historyEvents), [
+      "ExecutionStarted",
+      "SubOrchestrationInstanceCreated(0)",
+      "SubOrchestrationInstanceFailed(0)",
+      "TaskScheduled(1)",
+      "TaskCompleted(1)",
+      "ExecutionCompleted",
+    ]);
+    const child = await host.client.getStatus(`${id}:0`);
+    assert.equal(child?.runtimeStatus, "Failed");
+    assert.match(String(child?.output), /child broke/);
+  });
+
+  it("continues as new twice with fresh histories", async () => {
+    const id = await host.client.startNew("Counter", { input: 0 });
+    const status = await host.client.waitForCompletion(id, { showHistory: true });
+    assert.equal(status.runtimeStatus, "Completed");
+    assert.deepEqual(status.output, { n: 2, greeting: "Hello round 2" });
+    assert.equal(status.input, 2);
+    // Only the last execution's history remains, numbered from 0 again.
+    assert.deepEqual(idTrail(status.historyEvents), ["ExecutionStarted", "TaskScheduled(0)", "TaskCompleted(0)", "ExecutionCompleted"]);
+  });
+
+  it("terminates a waiting instance", async () => {
+    const id = await host.client.startNew("Approval");
+    await host.waitForIdle();
+    assert.equal((await host.client.getStatus(id))?.customStatus, "waiting");
+    await host.client.terminate(id, "no longer needed");
+    const status = await host.client.waitForCompletion(id, { showHistory: true });
+    assert.equal(status.runtimeStatus, "Terminated");
+    assert.equal(status.output, "no longer needed");
+    assert.deepEqual(idTrail(status.historyEvents), ["ExecutionStarted", "ExecutionTerminated"]);
+    await assert.rejects(host.client.raiseEvent(id, "Approval", {}), /terminal state/);
+  });
+
+  it("fails an instance whose replay no longer matches its history", async () => {
+    const id = await host.client.startNew("Drifting");
+    await host.waitForIdle();
+    probes.nonDeterministic = true;
+    try {
+      await host.client.raiseEvent(id, "Go", null);
+      const status = await host.client.waitForCompletion(id, { showHistory: true });
+      assert.equal(status.runtimeStatus, "Failed");
+      assert.match(String(status.output), /Non-deterministic workflow detected: action #0 was CallActivity\(Hello\) .* CallActivity\(Double\)/);
+      assert.deepEqual(idTrail(status.historyEvents), ["ExecutionStarted", "TaskScheduled(0)", "TaskCompleted(0)", "EventRaised", "ExecutionCompleted"]);
+    } finally {
+      probes.nonDeterministic = false;
+    }
+  });
+});
