@@ -64,7 +64,8 @@ export async function serverCopy(
         return { kind: "skipped", reason: "stale: the source blob changed during the copy (a newer request exists)" };
       }
       // The backup blob changed under us (another copy committed): decide again from a fresh read.
-      if (isPreconditionFailed(err)) continue;
+      // (A write conditional on If-None-Match "*" answers 409 BlobAlreadyExists instead of 412.)
+      if (isPreconditionFailed(err) || errorCodeOf(err) === "BlobAlreadyExists") continue;
       if (errorCodeOf(err) === "CannotVerifyCopySource" || errorCodeOf(err) === "BlobNotFound") {
         return { kind: "failed", reason: `the copy source is not readable: ${describeError(err)}` };
       }

@@ -1,0 +1,199 @@
+/**
+ * The blob backup activities with the `server` engine against Azurite: resolve, conditional copy with history,
+ * ordering, verification, lease handling, and a 300 MiB copy by staged blocks.
+ */
+import assert from "node:assert/strict";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+
+import type { ContainerClient } from "@azure/storage-blob";
+
+import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
+import { createAcquireBlobLeaseActivity } from "../../src/activities/acquire-blob-lease";
+import { createCopyBlobServerSideActivity } from "../../src/activities/copy-blob-server-side";
+import { createPrepareBlobBackupActivity } from "../../src/activities/prepare-blob-backup";
+import { createReleaseBlobLeaseActivity } from "../../src/activities/release-blob-lease";
+import { createRenewBlobLeaseActivity } from "../../src/activities/renew-blob-lease";
+import { createVerifyBlobBackupActivity } from "../../src/activities/verify-blob-backup";
+import { type Clients, createClients } from "../../src/config/clients";
+import { loadSettings } from "../../src/config/settings";
+import type { BackupRequest } from "../../src/domain/backup-request";
+import { BackupMetadata, type SourceVersion } from "../../src/domain/blob-backup";
+import { nextSecond, requestFor, writeAndSnapshot, writeLive } from "../support/blob-backup-fixtures";
+
+describe("blob backup, server engine (activities against Azurite)", () => {
+  let azurite: AzuriteInstance;
+  let clients: Clients;
+  let lake: ContainerClient;
+  let backupContainer: ContainerClient;
+  const container = "lake-server";
+
+  before(async () => {
+    azurite = await startAzurite();
+    clients = createClients(loadSettings({ ...azurite.settings }));
+    lake = clients.source.service.getContainerClient(container);
+    await lake.create();
+    backupContainer = clients.backup.service.getContainerClient(container);
+  });
+  after(async () => azurite.stop());
+
+  const prepare = async (request: BackupRequest) => createPrepareBlobBackupActivity(clients)({ request, backupContainer: container });
+  const ready = async (request: BackupRequest): Promise<SourceVersion> => {
+    const r = await prepare(request);
+    assert.equal(r.kind, "ready", JSON.stringify(r));
+    return (r as { version: SourceVersion }).version;
+  };
+  const copy = (version: SourceVersion) =>
+    createCopyBlobServerSideActivity(clients)({ version, backupContainer: container, backupHistory: "snapshot", copiedAt: new Date().toISOString() });
+  const verify = (version: SourceVersion) => createVerifyBlobBackupActivity(clients)({ version, backupContainer: container });
+  const req = (name: string, v: Parameters<typeof requestFor>[3]) => requestFor(clients.source.accountName, container, name, v);
+  const historyOf = async (name: string) => {
+    const entries = [];
+    for await (const b of backupContainer.listBlobsFlat({ prefix: name, includeSnapshots: true, includeMetadata: true })) if (b.name === name) entries.push(b);
+    return entries;
+  };
+
+  it("copies a snapshot into the backup account with the backup_source_* metadata and verifies it", async () => {
+    const v = await writeAndSnapshot(lake, "a/one.txt", "first version", { owner: "team-a" });
+    const version = await ready(req("a/one.txt", v));
+    assert.deepEqual(await copy(version), { kind: "copied", bytes: v.contentLength });
+    const verified = await verify(version);
+    assert.equal(verified.kind, "verified", JSON.stringify(verified));
+    const p = await backupContainer.getBlobClient("a/one.txt").getProperties();
+    assert.equal(p.metadata?.[BackupMetadata.etag], v.etag);
+    assert.equal(p.metadata?.[BackupMetadata.snapshot], v.snapshot);
+    assert.equal(p.metadata?.[BackupMetadata.account], clients.source.accountName);
+    assert.equal(p.metadata?.[BackupMetadata.lastModified], version.lastModified);
+    assert.equal(p.metadata?.[BackupMetadata.engine], "server");
+    assert.ok(p.metadata?.[BackupMetadata.contentMd5]);
+    assert.equal(p.metadata?.owner, "team-a");
+    assert.equal(p.contentType, "text/plain");
+    assert.equal((await backupContainer.getBlobClient("a/one.txt").downloadToBuffer()).toString(), "first version");
+  });
+
+  it("keeps the previous backup as a snapshot of the backup blob when a second version arrives", async () => {
+    const v1 = await writeAndSnapshot(lake, "hist.txt", "v1");
+    assert.equal((await copy(await ready(req("hist.txt", v1)))).kind, "copied");
+    await nextSecond();
+    const v2 = await writeAndSnapshot(lake, "hist.txt", "v2 longer");
+    assert.equal((await copy(await ready(req("hist.txt", v2)))).kind, "copied");
+    const entries = await historyOf("hist.txt");
+    const snapshots = entries.filter((e) => e.snapshot);
+    const base = entries.find((e) => !e.snapshot);
+    assert.equal(snapshots.length, 1);
+    assert.equal(snapshots[0]?.metadata?.[BackupMetadata.etag], v1.etag);
+    assert.equal(base?.metadata?.[BackupMetadata.etag], v2.etag);
+  });
+
+  it("treats a duplicate request as done: no second copy, no extra history snapshot", async () => {
+    const v = await writeAndSnapshot(lake, "dup.txt", "once");
+    const version = await ready(req("dup.txt", v));
+    assert.equal((await copy(version)).kind, "copied");
+    const again = await prepare(req("dup.txt", v));
+    assert.deepEqual(again, { kind: "skipped", reason: "the backup already holds this version" });
+    // Even a copy that slipped past prepare (two deliveries at once) does not write again.
+    assert.equal((await copy(version)).kind, "skipped");
+    assert.equal((await historyOf("dup.txt")).length, 1);
+  });
+
+  it("never lets an older version overwrite a newer backup (out-of-order delivery ends on the newer)", async () => {
+    const v1 = await writeAndSnapshot(lake, "order.txt", "old");
+    await nextSecond();
+    const v2 = await writeAndSnapshot(lake, "order.txt", "new");
+    const old = await ready(req("order.txt", v1));
+    const newer = await ready(req("order.txt", v2));
+    assert.equal((await copy(newer)).kind, "copied");
+    assert.match(JSON.stringify(await prepare(req("order.txt", v1))), /superseded/);
+    const late = await copy(old);
+    assert.equal(late.kind, "skipped");
+    assert.match((late as { reason: string }).reason, /superseded/);
+    assert.equal((await backupContainer.getBlobClient("order.txt").downloadToBuffer()).toString(), "new");
+  });
+
+  it("two copies of different versions racing end on the newer one", async () => {
+    const v1 = await writeAndSnapshot(lake, "race.txt", "r1");
+    await nextSecond();
+    const v2 = await writeAndSnapshot(lake, "race.txt", "r2");
+    const [a, b] = await Promise.all([ready(req("race.txt", v1)), ready(req("race.txt", v2))]);
+    await Promise.all([copy(a), copy(b)]);
+    const p = await backupContainer.getBlobClient("race.txt").getProperties();
+    assert.equal(p.metadata?.[BackupMetadata.etag], v2.etag);
+  });
+
+  it("skips a stale live request (the live blob changed and there is no snapshot)", async () => {
+    const v = await writeLive(lake, "live.txt", "before");
+    await writeLive(lake, "live.txt", "after");
+    const r = await prepare(req("live.txt", v));
+    assert.equal(r.kind, "skipped");
+    assert.match((r as { reason: string }).reason, /stale/);
+  });
+
+  it("copies a current live request pinned by its ETag", async () => {
+    const v = await writeLive(lake, "live2.txt", "current");
+    const version = await ready(req("live2.txt", v));
+    assert.equal((await copy(version)).kind, "copied");
+    assert.equal((await verify(version)).kind, "verified");
+  });
+
+  it("reports a verification failure when the backup does not hold the copied bytes", async () => {
+    const v = await writeAndSnapshot(lake, "tampered.txt", "genuine content");
+    const version = await ready(req("tampered.txt", v));
+    await copy(version);
+    const target = backupContainer.getBlockBlobClient("tampered.txt");
+    const metadata = (await target.getProperties()).metadata ?? {};
+    await target.uploadData(Buffer.from("GENUINE CONTENT"), { metadata });
+    const r = await verify(version);
+    assert.equal(r.kind, "mismatch");
+    assert.match((r as { reason: string }).reason, /MD5/);
+  });
+
+  it("leases: acquire is idempotent for our id, busy for another, renew and release work, release twice is harmless", async () => {
+    await writeLive(lake, "leased.txt", "x");
+    const lease = { container, blob: "leased.txt", leaseId: randomUUID() };
+    assert.deepEqual(await createAcquireBlobLeaseActivity(clients)({ ...lease, leaseSeconds: 15 }), { kind: "acquired" });
+    assert.deepEqual(await createAcquireBlobLeaseActivity(clients)({ ...lease, leaseSeconds: 15 }), { kind: "acquired" });
+    const other = await createAcquireBlobLeaseActivity(clients)({ ...lease, leaseId: randomUUID(), leaseSeconds: 15 });
+    assert.equal(other.kind, "busy");
+    assert.deepEqual(await createRenewBlobLeaseActivity(clients)(lease), { kind: "renewed" });
+    assert.deepEqual(await createReleaseBlobLeaseActivity(clients)(lease), { kind: "released" });
+    assert.equal((await lake.getBlobClient("leased.txt").getProperties()).leaseState, "available");
+    assert.equal((await createReleaseBlobLeaseActivity(clients)(lease)).kind, "notHeld");
+    assert.equal((await createRenewBlobLeaseActivity(clients)(lease)).kind, "lost");
+  });
+
+  it("copies and verifies a 300 MiB blob by staged blocks from URL", { timeout: 300_000 }, async () => {
+    const name = "big/300mib.bin";
+    const blob = lake.getBlockBlobClient(name);
+    const blockBytes = 8 * 1024 * 1024;
+    const blocks = Math.ceil(300 / 8); // 37 full blocks of 8 MiB + one of 4 MiB
+    const sourceHash = createHash("md5");
+    const ids: string[] = [];
+    const seed = randomBytes(blockBytes);
+    // Generate block by block (no 300 MiB buffer); each block differs so a misplaced range would be caught.
+    for (let i = 0; i < blocks; i++) {
+      const size = i === blocks - 1 ? 300 * 1024 * 1024 - i * blockBytes : blockBytes;
+      const data = Buffer.from(seed.subarray(0, size));
+      data.writeUInt32BE(i, 0);
+      sourceHash.update(data);
+      const id = Buffer.from(`block-${String(i).padStart(6, "0")}`).toString("base64");
+      ids.push(id);
+      await blob.stageBlock(id, data, data.length);
+    }
+    await blob.commitBlockList(ids, { blobHTTPHeaders: { blobContentType: "application/octet-stream" } });
+    const snap = await blob.createSnapshot();
+    const p = await blob.withSnapshot(snap.snapshot ?? "").getProperties();
+    assert.equal(p.contentLength, 300 * 1024 * 1024);
+    const version = await ready(
+      req(name, { etag: p.etag ?? "", lastModified: (p.lastModified ?? new Date()).toISOString(), snapshot: snap.snapshot ?? "", contentLength: p.contentLength ?? 0 }),
+    );
+    assert.deepEqual(await copy(version), { kind: "copied", bytes: 300 * 1024 * 1024 });
+    assert.equal((await verify(version)).kind, "verified");
+    const backupHash = createHash("md5");
+    const download = await backupContainer.getBlobClient(name).download();
+    for await (const chunk of download.readableStreamBody ?? []) backupHash.update(chunk as Buffer);
+    assert.equal(backupHash.digest("hex"), sourceHash.digest("hex"));
+    const bp = await backupContainer.getBlobClient(name).getProperties();
+    assert.equal(bp.contentType, "application/octet-stream");
+    assert.equal(bp.metadata?.[BackupMetadata.etag], p.etag);
+  });
+});
