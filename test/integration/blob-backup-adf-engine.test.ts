@@ -1,0 +1,220 @@
+/**
+ * The `adf` copy engine's activities against the HTTPS fake of ARM Data Factory and Azurite: the real
+ * @azure/arm-datafactory client and the real credential chain (DefaultAzureCredential → ManagedIdentityCredential via
+ * IDENTITY_ENDPOINT), every fault the engine must turn into a documented outcome.
+ *
+ * This process trusts the fake's certificate through `tlsOptions.ca` on the client it builds; the end-to-end test
+ * (blob-backup-adf-host.test.ts) runs the app in a child process with NODE_EXTRA_CA_CERTS instead.
+ */
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+
+import { DataFactoryManagementClient } from "@azure/arm-datafactory";
+import { DefaultAzureCredential } from "@azure/identity";
+import type { ContainerClient } from "@azure/storage-blob";
+
+import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
+import { createCancelAdfCopyRunActivity } from "../../src/activities/cancel-adf-copy-run";
+import { createGetAdfCopyRunActivity } from "../../src/activities/get-adf-copy-run";
+import { createPrepareBlobBackupActivity } from "../../src/activities/prepare-blob-backup";
+import { createStartAdfCopyRunActivity } from "../../src/activities/start-adf-copy-run";
+import { createVerifyBlobBackupActivity } from "../../src/activities/verify-blob-backup";
+import { type Clients, createClients } from "../../src/config/clients";
+import type { AdfSettings } from "../../src/config/settings";
+import { loadSettings } from "../../src/config/settings";
+import { BackupMetadata, type SourceVersion } from "../../src/domain/blob-backup";
+import type { GetAdfRunResult, StartAdfCopyResult } from "../../src/domain/blob-backup-activities";
+import { makeSelfSignedCert,type SelfSignedCert } from "../support/adf-fake/cert";
+import { type AdfFake, startAdfFake } from "../support/adf-fake/fake";
+import { requestFor, writeAndSnapshot, writeLive } from "../support/blob-backup-fixtures";
+
+const ADF: Omit<AdfSettings, "endpoint"> = {
+  subscriptionId: "6c1f7e4a-1b2c-4d5e-8f90-0a1b2c3d4e5f",
+  resourceGroup: "rg-backup",
+  factory: "adf-backup",
+  pipeline: "BlobBackupCopy",
+};
+
+describe("blob backup, adf engine (activities against the ARM fake and Azurite)", () => {
+  let azurite: AzuriteInstance;
+  let cert: SelfSignedCert;
+  let fake: AdfFake;
+  let clients: Clients;
+  let adf: DataFactoryManagementClient;
+  let settings: AdfSettings;
+  let lake: ContainerClient;
+  const container = "lake-adf";
+
+  before(async () => {
+    azurite = await startAzurite();
+    cert = makeSelfSignedCert();
+    fake = await startAdfFake({
+      ...ADF,
+      cert: cert.cert,
+      key: cert.key,
+      sourceConnectionString: azurite.settings.SourceStorage,
+      backupConnectionString: azurite.settings.BackupStorage,
+      queuedMs: 50,
+      runMs: 150,
+    });
+    // The credential reads these when it is built: the fake plays App Service's managed identity endpoint.
+    process.env.IDENTITY_ENDPOINT = fake.identityEndpoint;
+    process.env.IDENTITY_HEADER = fake.identityHeader;
+    clients = createClients(loadSettings({ ...azurite.settings }));
+    settings = { ...ADF, endpoint: fake.endpoint };
+    adf = new DataFactoryManagementClient(new DefaultAzureCredential(), ADF.subscriptionId, {
+      endpoint: fake.endpoint,
+      credentialScopes: "https://management.azure.com/.default",
+      retryOptions: { maxRetries: 0 },
+      tlsOptions: { ca: cert.cert },
+    });
+    lake = clients.source.service.getContainerClient(container);
+    await lake.create();
+  });
+  after(async () => {
+    await fake.stop();
+    await azurite.stop();
+    cert.remove();
+  });
+
+  const deps = () => ({ source: clients.source, backup: clients.backup, adf, adfSettings: settings });
+  async function versionOf(name: string, content: string, live = false): Promise<SourceVersion> {
+    const v = live ? await writeLive(lake, name, content) : await writeAndSnapshot(lake, name, content, { origin: "adf-test" });
+    const r = await createPrepareBlobBackupActivity(clients)({ request: requestFor(clients.source.accountName, container, name, v), backupContainer: container });
+    assert.equal(r.kind, "ready");
+    return (r as { version: SourceVersion }).version;
+  }
+  const start = (version: SourceVersion, requestId = randomUUID()): Promise<StartAdfCopyResult> =>
+    createStartAdfCopyRunActivity(deps())({
+      version,
+      backupContainer: container,
+      backupHistory: "snapshot",
+      copiedAt: new Date().toISOString(),
+      requestId,
+      since: new Date(Date.now() - 600_000).toISOString(),
+      sasMinutes: 60,
+    });
+  const get = (runId: string): Promise<GetAdfRunResult> => createGetAdfCopyRunActivity(deps())({ runId });
+  async function waitTerminal(runId: string): Promise<GetAdfRunResult> {
+    for (;;) {
+      const r = await get(runId);
+      if (r.kind !== "run" || ["Succeeded", "Failed", "Cancelled"].includes(r.status)) return r;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  const runIdOf = (r: StartAdfCopyResult): string => {
+    assert.equal(r.kind, "started", JSON.stringify(r));
+    return (r as { runId: string }).runId;
+  };
+
+  it("starts a run that copies the snapshot with the backup metadata, and the backup verifies", async () => {
+    const version = await versionOf("adf/one.txt", "copied by the pipeline");
+    const runId = runIdOf(await start(version));
+    assert.deepEqual(await waitTerminal(runId), { kind: "run", status: "Succeeded", message: "" });
+    const verified = await createVerifyBlobBackupActivity(clients)({ version, backupContainer: container });
+    assert.equal(verified.kind, "verified", JSON.stringify(verified));
+    const p = await clients.backup.service.getContainerClient(container).getBlobClient("adf/one.txt").getProperties();
+    assert.equal(p.metadata?.[BackupMetadata.engine], "adf");
+    assert.equal(p.metadata?.[BackupMetadata.etag], version.etag);
+    assert.equal(p.metadata?.origin, "adf-test");
+    // The SAS travelled as a SecureString parameter and is masked in the run's parameters.
+    assert.equal(fake.runs.get(runId)?.parameters.sourceSnapshotUrl, "**********");
+    assert.ok(fake.calls.token >= 1, "the managed identity endpoint issued the bearer token");
+  });
+
+  it("copies a live blob (lease mode without a snapshot) through the Blob connector", async () => {
+    const version = await versionOf("adf/live.txt", "live content", true);
+    const runId = runIdOf(await start(version));
+    assert.equal((await waitTerminal(runId)).kind, "run");
+    assert.equal((await createVerifyBlobBackupActivity(clients)({ version, backupContainer: container })).kind, "verified");
+  });
+
+  it("reports a Failed run with ADF's message", async () => {
+    fake.nextRun({ outcome: "Failed", message: "ErrorCode=UserErrorSourceBlobNotExists, The required Blob is missing." });
+    const runId = runIdOf(await start(await versionOf("adf/failed.txt", "x")));
+    assert.deepEqual(await waitTerminal(runId), {
+      kind: "run",
+      status: "Failed",
+      message: "ErrorCode=UserErrorSourceBlobNotExists, The required Blob is missing.",
+    });
+  });
+
+  it("reports a run Cancelled elsewhere", async () => {
+    fake.nextRun({ outcome: "Cancelled" });
+    const runId = runIdOf(await start(await versionOf("adf/cancelled.txt", "x")));
+    const r = await waitTerminal(runId);
+    assert.equal(r.kind === "run" && r.status, "Cancelled");
+  });
+
+  it("cancels a hanging run", async () => {
+    fake.nextRun({ outcome: "Hang" });
+    const runId = runIdOf(await start(await versionOf("adf/hang.txt", "x")));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(await createCancelAdfCopyRunActivity(deps())({ runId }), { kind: "cancelled" });
+    const r = await waitTerminal(runId);
+    assert.equal(r.kind === "run" && r.status, "Cancelled");
+  });
+
+  it("turns 429 into a throttled outcome carrying Retry-After", async () => {
+    fake.injectFault("createRun", { kind: "status", status: 429, retryAfterSeconds: 7 });
+    const r = await start(await versionOf("adf/throttled.txt", "x"));
+    assert.equal(r.kind, "throttled");
+    assert.equal((r as { retryAfterSeconds: number }).retryAfterSeconds, 7);
+  });
+
+  it("throws on 5xx so the durable retry backs off, and the retry then starts one run", async () => {
+    const version = await versionOf("adf/5xx.txt", "x");
+    const requestId = randomUUID();
+    fake.injectFault("createRun", { kind: "status", status: 503 });
+    await assert.rejects(start(version, requestId), (err: Error & { statusCode?: number }) => err.statusCode === 503);
+    const runId = runIdOf(await start(version, requestId));
+    assert.equal([...fake.runs.values()].filter((r) => r.parameters.requestId === requestId).length, 1);
+    assert.equal((await waitTerminal(runId)).kind, "run");
+  });
+
+  it("after a lost createRun response, the retry finds the run instead of starting a second", async () => {
+    const version = await versionOf("adf/lost.txt", "x");
+    const requestId = randomUUID();
+    fake.injectFault("createRun", { kind: "loseResponse" });
+    const createsBefore = fake.calls.createRun;
+    await assert.rejects(start(version, requestId));
+    const retried = await start(version, requestId);
+    assert.equal(retried.kind, "started");
+    assert.equal((retried as { reused: boolean }).reused, true);
+    const runs = [...fake.runs.values()].filter((r) => r.parameters.requestId === requestId);
+    assert.equal(runs.length, 1);
+    assert.equal(runs[0]?.runId, (retried as { runId: string }).runId);
+    assert.equal(fake.calls.createRun - createsBefore, 1, "the SDK did not retry createRun by itself");
+  });
+
+  it("fails fast with a clear reason on 403", async () => {
+    fake.injectFault("createRun", { kind: "status", status: 403 });
+    const r = await start(await versionOf("adf/403.txt", "x"));
+    assert.equal(r.kind, "failed");
+    assert.match((r as { reason: string }).reason, /HTTP 403.*createrun.*Data Factory Contributor/s);
+  });
+
+  it("fails fast with a clear reason on an unknown pipeline", async () => {
+    const version = await versionOf("adf/404.txt", "x");
+    const r = await createStartAdfCopyRunActivity({ ...deps(), adfSettings: { ...settings, pipeline: "NoSuchPipeline" } })({
+      version,
+      backupContainer: container,
+      backupHistory: "snapshot",
+      copiedAt: new Date().toISOString(),
+      requestId: randomUUID(),
+      since: new Date(Date.now() - 600_000).toISOString(),
+      sasMinutes: 60,
+    });
+    assert.equal(r.kind, "failed");
+    assert.match((r as { reason: string }).reason, /HTTP 404.*NoSuchPipeline.*ADF_PIPELINE/s);
+  });
+
+  it("a corrupt copy fails verification", async () => {
+    fake.nextRun({ outcome: "Corrupt" });
+    const version = await versionOf("adf/corrupt.txt", "the right bytes");
+    await waitTerminal(runIdOf(await start(version)));
+    const r = await createVerifyBlobBackupActivity(clients)({ version, backupContainer: container });
+    assert.equal(r.kind, "mismatch");
+  });
+});
