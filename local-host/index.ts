@@ -165,7 +165,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
   };
 
   const client: LocalHostClient = {
-    startNew: (name, opts) => Promise.resolve(engine.startNew(name, opts)),
+    startNew: async (name, opts) => engine.startNew(name, opts),
     getStatus: (id, opts) => Promise.resolve(statusOf(id, opts)),
     async waitForCompletion(id, opts = {}) {
       const timeoutMs = opts.timeoutMs ?? 30_000;
@@ -174,11 +174,11 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       if (status === undefined) throw new Error(`instance '${id}' disappeared`);
       return status;
     },
-    raiseEvent: (id, name, data) => Promise.resolve(check(engine.raiseEvent(id, name, data), id)),
-    terminate: (id, reason = "") => Promise.resolve(check(engine.terminate(id, reason), id)),
-    suspend: (id, reason = "") => Promise.resolve(check(engine.suspend(id, reason), id)),
-    resume: (id, reason = "") => Promise.resolve(check(engine.resume(id, reason), id)),
-    purge: (id) => Promise.resolve(engine.purge(id)),
+    raiseEvent: async (id, name, data) => check(engine.raiseEvent(id, name, data), id),
+    terminate: async (id, reason = "") => check(engine.terminate(id, reason), id),
+    suspend: async (id, reason = "") => check(engine.suspend(id, reason), id),
+    resume: async (id, reason = "") => check(engine.resume(id, reason), id),
+    purge: async (id) => engine.purge(id),
     listInstances: (filter = {}) =>
       Promise.resolve(
         engine
