@@ -1,0 +1,291 @@
+/**
+ * The container scan end to end: HTTP starter → orchestration → page activity, in the local Durable host, against
+ * Azurite. Only the scan's own function files are loaded (the backup queue trigger is not), so the requests stay in
+ * the queue for the test to read.
+ */
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import { createHttpHeaders, type PipelinePolicy } from "@azure/core-rest-pipeline";
+import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
+import { QueueClient } from "@azure/storage-queue";
+
+import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
+import { type LocalHost, startLocalHost } from "../../local-host";
+import { Orchestrators } from "../../src/function-names";
+import type { ContainerScanInput, ContainerScanOutput } from "../../src/orchestrators/container-scan";
+import { runtime } from "../../src/runtime";
+import { addPipelinePolicy, drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
+
+const QUEUE = "scan-e2e-requests";
+const SCAN_FILES = ["src/triggers/http-start-container-scan.js", "src/orchestrators/container-scan.js", "src/activities/scan-source-page.js"];
+
+let azurite: AzuriteInstance;
+let host: LocalHost;
+let lake: BlobServiceClient;
+let queue: QueueClient;
+let counter = 0;
+
+/** Per-test behaviour of the policy added to the app's own source client (fault injection through the real stack). */
+let onSnapshot: ((blobName: string) => Promise<"refuse" | "forward">) | undefined;
+
+before(async () => {
+  azurite = await startAzurite();
+  host = await startLocalHost({
+    settings: { ...azurite.settings, BACKUP_QUEUE: QUEUE, SNAPSHOTS: "auto" },
+    functions: SCAN_FILES.map((f) => path.resolve(__dirname, "../..", f)),
+  });
+  lake = BlobServiceClient.fromConnectionString(azurite.settings.SourceStorage);
+  queue = new QueueClient(azurite.settings.AzureWebJobsStorage, QUEUE);
+  const faults: PipelinePolicy = {
+    name: "scan-e2e-faults",
+    async sendRequest(request, next) {
+      const url = new URL(request.url);
+      if (onSnapshot !== undefined && request.method === "PUT" && url.searchParams.get("comp") === "snapshot") {
+        const blobName = decodeURIComponent(url.pathname.split("/").slice(3).join("/"));
+        if ((await onSnapshot(blobName)) === "refuse") {
+          return {
+            request,
+            status: 409,
+            headers: createHttpHeaders({
+              "x-ms-error-code": "FeatureNotYetSupportedForHierarchicalNamespaceAccounts",
+              "content-type": "application/xml",
+            }),
+            bodyAsText:
+              '<?xml version="1.0" encoding="utf-8"?><Error><Code>FeatureNotYetSupportedForHierarchicalNamespaceAccounts</Code>' +
+              "<Message>This feature is not yet supported for accounts with hierarchical namespace.</Message></Error>",
+          };
+        }
+      }
+      return next(request);
+    },
+  };
+  // The app runs in this process: this is the very client its activity uses.
+  addPipelinePolicy(runtime().clients.source.service, faults);
+});
+
+after(async () => {
+  await host?.stop();
+  await azurite?.stop();
+});
+
+async function freshContainer(): Promise<ContainerClient> {
+  counter += 1;
+  const container = lake.getContainerClient(`scan-e2e-${counter}`);
+  await container.create();
+  return container;
+}
+
+async function post(container: string, body?: string): Promise<Response> {
+  return fetch(`${host.baseUrl}/api/containers/${container}/backup`, {
+    method: "POST",
+    ...(body !== undefined && { body, headers: { "content-type": "application/json" } }),
+  });
+}
+
+interface StatusBody {
+  readonly runtimeStatus: string;
+  readonly output: unknown;
+  readonly customStatus: unknown;
+}
+
+/** What ADF's Web activity does: POST, then follow Location until the run is no longer running. */
+async function runLikeAdf(container: string, body?: string): Promise<{ id: string; status: StatusBody }> {
+  const started = await post(container, body);
+  assert.equal(started.status, 202);
+  const location = started.headers.get("location");
+  assert.ok(location, "202 carries Location");
+  const payload = (await started.json()) as { id: string; statusQueryGetUri: string };
+  assert.equal(payload.statusQueryGetUri, location);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const res = await fetch(location);
+    const status = (await res.json()) as StatusBody;
+    if (!["Pending", "Running", "ContinuedAsNew"].includes(status.runtimeStatus)) return { id: payload.id, status };
+    assert.equal(res.status, 202);
+    if (Date.now() > deadline) throw new Error(`scan of ${container} still ${status.runtimeStatus}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function output(status: StatusBody): ContainerScanOutput {
+  assert.equal(status.runtimeStatus, "Completed", JSON.stringify(status.output));
+  return status.output as ContainerScanOutput;
+}
+
+describe("container scan through the local host", () => {
+  it("ADF flow: POST → 202 + Location → Completed with totals; one snapshot and one request per new version; a second scan creates nothing", async () => {
+    await drainRequests(queue);
+    const container = await freshContainer();
+    await seedBlobs(container, ["raw/a.csv", "raw/b.csv", "raw/c.csv"]);
+    const first = output((await runLikeAdf(container.containerName)).status);
+    assert.deepEqual([first.blobsSeen, first.new, first.snapshots, first.requests], [3, 3, 3, 3]);
+    assert.equal(first.snapshotMode, "snapshots");
+    const snaps = await listSnapshots(container);
+    const requests = await drainRequests(queue);
+    assert.deepEqual(requests.map((r) => `${r.blob}@${r.snapshot}`).sort(), snaps.map((s) => `${s.name}@${s.snapshot}`).sort());
+
+    await container.getBlockBlobClient("raw/b.csv").upload("new b", 5);
+    await seedBlobs(container, ["raw/d.csv"]);
+    const second = output((await runLikeAdf(container.containerName)).status);
+    assert.deepEqual([second.new, second.changed, second.unchanged, second.snapshots, second.requests], [1, 1, 2, 2, 2]);
+    assert.deepEqual((await drainRequests(queue)).map((r) => r.blob).sort(), ["raw/b.csv", "raw/d.csv"]);
+
+    const third = output((await runLikeAdf(container.containerName)).status);
+    assert.deepEqual([third.unchanged, third.snapshots, third.requests, third.storageRequests.snapshot], [4, 0, 0, 0]);
+    assert.equal((await drainRequests(queue)).length, 0);
+    assert.equal((await listSnapshots(container)).length, 5);
+  });
+
+  it("names with spaces, Unicode, %, #, ? and prefixes of each other, across many pages and continueAsNew", async () => {
+    await drainRequests(queue);
+    const container = await freshContainer();
+    const names = ["a", "a/b", "a0", "a b/c d.txt", "ünï/cödé ✓.txt", "50%.csv", "x#1", "why?.json", "a/b/c", "zz"];
+    await seedBlobs(container, names);
+    const input: ContainerScanInput = { container: container.containerName, snapshots: "auto", pageSize: 2, pagesPerExecution: 2 };
+    const id = await host.client.startNew(Orchestrators.containerScan, { input });
+    const status = await host.client.waitForCompletion(id, { timeoutMs: 60_000 });
+    const out = output(status);
+    assert.equal(out.blobsSeen, names.length);
+    assert.equal(out.requests, names.length);
+    assert.ok(out.pages >= 5);
+    assert.deepEqual((await drainRequests(queue)).map((r) => r.blob).sort(), [...names].sort());
+    assert.deepEqual((await listSnapshots(container)).map((s) => s.name).sort(), [...names].sort());
+  });
+
+  it("covers a container of more than 5,000 blobs (several pages) completely", async () => {
+    await drainRequests(queue);
+    const container = await freshContainer();
+    const dirs = ["d0", "d1", "d2", "d3"];
+    const names = dirs.flatMap((d) => Array.from({ length: 1300 }, (_, i) => `${d}/part-${String(i).padStart(5, "0")}.parquet`));
+    await seedBlobs(container, names, { concurrency: 32 });
+    const first = output((await runLikeAdf(container.containerName)).status);
+    assert.equal(first.blobsSeen, 5200);
+    assert.equal(first.snapshots, 5200);
+    assert.equal(first.requests, 5200);
+    assert.ok(first.pages >= 2);
+    const props = await queue.getProperties();
+    assert.equal(props.approximateMessagesCount, 5200);
+    // Per-directory listings stay below one page, so Azurite's page-boundary quirk cannot hide a snapshot here.
+    let snapshots = 0;
+    for (const d of dirs) {
+      for await (const item of container.listBlobsFlat({ prefix: `${d}/`, includeSnapshots: true })) if (item.snapshot) snapshots += 1;
+    }
+    assert.equal(snapshots, 5200);
+    const second = output((await runLikeAdf(container.containerName)).status);
+    assert.deepEqual([second.blobsSeen, second.unchanged, second.snapshots, second.requests], [5200, 5200, 0, 0]);
+    await queue.clearMessages();
+  });
+
+  it("concurrent starts for one container join one scan: one snapshot per version, one request each", async () => {
+    await drainRequests(queue);
+    const container = await freshContainer();
+    const names = Array.from({ length: 300 }, (_, i) => `c/${i}`);
+    await seedBlobs(container, names);
+    const responses = await Promise.all([post(container.containerName), post(container.containerName), post(container.containerName)]);
+    assert.deepEqual(responses.map((r) => r.status), [202, 202, 202]);
+    const ids = await Promise.all(responses.map(async (r) => ((await r.json()) as { id: string }).id));
+    assert.deepEqual(new Set(ids), new Set([`scan-${container.containerName}`]));
+    const status = await host.client.waitForCompletion(ids[0] ?? "", { timeoutMs: 60_000 });
+    assert.equal(output(status as StatusBody).snapshots, 300);
+    assert.equal((await listSnapshots(container)).length, 300);
+    assert.equal((await drainRequests(queue)).length, 300);
+  });
+
+  it("rejects invalid container names and bodies with 400 and a JSON error", async () => {
+    const container = await freshContainer();
+    const cases: [string, string | undefined, string][] = [
+      ["Upper", undefined, "InvalidContainerName"],
+      ["ab", undefined, "InvalidContainerName"],
+      ["bad--name", undefined, "InvalidContainerName"],
+      [container.containerName, "{not json", "InvalidJson"],
+      [container.containerName, '{"dryRun":"yes"}', "InvalidBody"],
+      [container.containerName, '{"prefix":""}', "InvalidBody"],
+      [container.containerName, '{"unknown":1}', "InvalidBody"],
+      [container.containerName, "[]", "InvalidBody"],
+    ];
+    for (const [name, body, code] of cases) {
+      const res = await post(name, body);
+      assert.equal(res.status, 400, `${name} ${body ?? ""}`);
+      const json = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(json.error.code, code);
+      assert.ok(json.error.message.length > 0);
+    }
+    assert.equal(await host.client.getStatus(`scan-${container.containerName}`), undefined, "nothing started");
+  });
+
+  it("dry run reports what it would do and writes nothing", async () => {
+    await drainRequests(queue);
+    const container = await freshContainer();
+    await seedBlobs(container, ["p/1", "p/2", "q/1"]);
+    const out = output((await runLikeAdf(container.containerName, JSON.stringify({ dryRun: true, prefix: "p/" }))).status);
+    assert.deepEqual([out.dryRun, out.prefix, out.blobsSeen, out.new, out.snapshots, out.requests], [true, "p/", 2, 2, 0, 0]);
+    assert.equal((await listSnapshots(container)).length, 0);
+    assert.equal((await drainRequests(queue)).length, 0);
+  });
+
+  it("a missing container fails the run with a clear reason", async () => {
+    const { status } = await runLikeAdf("no-such-container");
+    assert.equal(status.runtimeStatus, "Failed");
+    assert.match(JSON.stringify(status.output), /container \\?"no-such-container\\?" does not exist in storage account \\?"datalake1\\?"/);
+  });
+
+  it("a blob changed between listing and snapshot is reported and not snapshotted", async () => {
+    await drainRequests(queue);
+    const container = await freshContainer();
+    await seedBlobs(container, ["stable", "busy"]);
+    onSnapshot = async (name) => {
+      // Another writer gets in between the scan's listing and its snapshot of "busy".
+      if (name === "busy") await container.getBlockBlobClient("busy").upload("rewritten", 9);
+      return "forward";
+    };
+    try {
+      const out = output((await runLikeAdf(container.containerName)).status);
+      assert.equal(out.skipped.changedSinceListing, 1);
+      assert.equal(out.snapshots, 1);
+      assert.ok(out.notes.some((n) => /changed or were deleted after they were listed/.test(n)));
+    } finally {
+      onSnapshot = undefined;
+    }
+    assert.deepEqual((await listSnapshots(container)).map((s) => s.name), ["stable"]);
+    assert.deepEqual((await drainRequests(queue)).map((r) => r.blob), ["stable"]);
+  });
+
+  it("SNAPSHOTS=auto falls back to ETag-pinned requests when the account refuses snapshots, and says so; on fails clearly", async () => {
+    await drainRequests(queue);
+    const container = await freshContainer();
+    await seedBlobs(container, ["h/1", "h/2"]);
+    onSnapshot = () => Promise.resolve("refuse");
+    try {
+      const out = output((await runLikeAdf(container.containerName)).status);
+      assert.equal(out.snapshotMode, "etagPinned");
+      assert.deepEqual([out.snapshots, out.requests], [0, 2]);
+      assert.ok(out.notes.some((n) => /refused snapshots.*FeatureNotYetSupportedForHierarchicalNamespaceAccounts.*ETag-pinned/.test(n)));
+      const requests = await drainRequests(queue);
+      assert.ok(requests.length === 2 && requests.every((r) => r.snapshot === undefined));
+
+      const input: ContainerScanInput = { container: container.containerName, snapshots: "on" };
+      const id = await host.client.startNew(Orchestrators.containerScan, { input });
+      const failed = await host.client.waitForCompletion(id, { timeoutMs: 60_000 });
+      assert.equal(failed.runtimeStatus, "Failed");
+      assert.match(JSON.stringify(failed.output), /refuses blob snapshots.*SNAPSHOTS=on requires them/);
+      assert.equal((await drainRequests(queue)).length, 0);
+    } finally {
+      onSnapshot = undefined;
+    }
+  });
+
+  it("keeps its history small: about two events per page, progress in customStatus", async () => {
+    const container = await freshContainer();
+    await seedBlobs(container, Array.from({ length: 20 }, (_, i) => `h/${i}`));
+    const input: ContainerScanInput = { container: container.containerName, snapshots: "auto", pageSize: 5, dryRun: true };
+    const id = await host.client.startNew(Orchestrators.containerScan, { input });
+    const status = await host.client.waitForCompletion(id, { timeoutMs: 60_000, showHistory: true });
+    const out = output(status);
+    assert.equal(out.pages, 4);
+    const activityEvents = (status.historyEvents ?? []).filter((e) => /Task(Scheduled|Completed)/.test(String(e.EventType)));
+    assert.equal(activityEvents.length, 2 * out.pages);
+    assert.deepEqual(status.customStatus, { phase: "done", pages: 4, blobsSeen: 20, snapshots: 0, requests: 0, skipped: 0, dryRun: true });
+  });
+});
