@@ -10,6 +10,7 @@
 import { type BlobItem, type ContainerClient, type ContainerListBlobFlatSegmentResponse, RestError } from "@azure/storage-blob";
 
 import { isDirectoryMarker, type ListedEntry } from "../domain/change-detection";
+import { canonicalEtag } from "../domain/etag";
 
 export interface ListPageInput {
   readonly prefix?: string;
@@ -42,7 +43,8 @@ export function toListedEntry(item: BlobItem): ListedEntry {
   return {
     name: item.name,
     ...(item.snapshot !== undefined && item.snapshot !== "" && { snapshot: item.snapshot }),
-    etag: p.etag ?? "",
+    // Listings give bare ETags; the rest of the app uses the quoted header form.
+    etag: canonicalEtag(p.etag ?? ""),
     lastModified: p.lastModified.toISOString(),
     contentLength: p.contentLength ?? 0,
     ...(p.contentMD5 !== undefined && p.contentMD5.length > 0 && { contentMd5: Buffer.from(p.contentMD5).toString("base64") }),

@@ -7,6 +7,7 @@ import type { BlobServiceClient, ContainerClient } from "@azure/storage-blob";
 import type { QueueClient } from "@azure/storage-queue";
 
 import { type BackupRequest, parseBackupRequest } from "../../src/domain/backup-request";
+import { canonicalEtag } from "../../src/domain/etag";
 import { mapBounded } from "../../src/domain/map-bounded";
 
 /** Uploads `names` (content = the name, or `content(name)`) with at most `concurrency` uploads in flight. */
@@ -33,7 +34,7 @@ export interface ListedSnapshot {
 export async function listSnapshots(container: ContainerClient): Promise<ListedSnapshot[]> {
   const out: ListedSnapshot[] = [];
   for await (const item of container.listBlobsFlat({ includeSnapshots: true })) {
-    if (item.snapshot !== undefined && item.snapshot !== "") out.push({ name: item.name, snapshot: item.snapshot, etag: item.properties.etag ?? "" });
+    if (item.snapshot !== undefined && item.snapshot !== "") out.push({ name: item.name, snapshot: item.snapshot, etag: canonicalEtag(item.properties.etag ?? "") });
   }
   return out;
 }
