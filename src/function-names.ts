@@ -34,4 +34,8 @@ export const Activities = {
   getAdfCopyRun: "GetAdfCopyRun",
   cancelAdfCopyRun: "CancelAdfCopyRun",
   verifyBlobBackup: "VerifyBlobBackup",
+  // Reconciliation (issue 6).
+  listLakeContainers: "ListLakeContainers",
+  reconcileContainerWindow: "ReconcileContainerWindow",
+  writeReconciliationReport: "WriteReconciliationReport",
 } as const;

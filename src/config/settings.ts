@@ -48,6 +48,8 @@ export interface Settings {
   readonly excludeContainers: readonly string[];
   readonly backupContainerTemplate: string;
   readonly backupHistory: BackupHistory;
+  /** Container of the backup account that receives the reconciliation reports. */
+  readonly reportsContainer: string;
   /** Snapshots taken in parallel by one page activity. */
   readonly snapshotConcurrency: number;
   /** Containers reconciled in parallel. */
@@ -129,6 +131,9 @@ const scalarSettings = z.object({
     }),
   ).default("{container}"),
   BACKUP_HISTORY: optional(z.enum(["snapshot", "versioning"], { error: "must be snapshot or versioning" })).default("snapshot"),
+  REPORTS_CONTAINER: optional(z.string().refine(isValidContainerName, { error: `must be a container name: ${CONTAINER_NAME_RULE}` })).default(
+    "backup-reports",
+  ),
   SNAPSHOT_CONCURRENCY: optional(integer(1, 256)).default(16),
   RECONCILE_PARALLELISM: optional(integer(1, 64)).default(4),
   COPY_POLL_SECONDS: optional(integer(1, 3600)).default(15),
@@ -199,6 +204,7 @@ function buildSettings(
     excludeContainers: s.EXCLUDE_CONTAINERS,
     backupContainerTemplate: s.BACKUP_CONTAINER_TEMPLATE,
     backupHistory: s.BACKUP_HISTORY,
+    reportsContainer: s.REPORTS_CONTAINER,
     snapshotConcurrency: s.SNAPSHOT_CONCURRENCY,
     reconcileParallelism: s.RECONCILE_PARALLELISM,
     copyPollSeconds: s.COPY_POLL_SECONDS,

@@ -1,0 +1,121 @@
+/**
+ * Reconciliation's window activity: a few source pages of one container, processed like the container scan (new and
+ * changed blobs snapshotted), merge-joined with the backup listing; one backup request per latest version that the
+ * backup lacks or holds outdated. Returns counts and cursors only, so history grows with windows, not blobs.
+ *
+ * Idempotent: a re-run lists again; blobs snapshotted by the failed attempt now look unchanged and are not snapshotted
+ * twice, and a request sent twice names the same version, which the backup deduplicates by instance id.
+ */
+import type { QueueClient } from "@azure/storage-queue";
+import * as df from "durable-functions";
+
+import type { BlobAccount } from "../config/clients";
+import type { BackupRequest } from "../domain/backup-request";
+import { MAX_ORPHAN_SAMPLES, type ReconcileCounts, windowInputSchema, type WindowResult, zeroCounts } from "../domain/reconciliation";
+import { Activities } from "../function-names";
+import { runtime } from "../runtime";
+import { createBackupQueueSender } from "../storage/backup-queue";
+import { type SnapshotFn, takeSnapshot } from "../storage/process-source-page";
+import { type ReconciledBlob, reconcileWindow } from "../storage/reconcile-window";
+
+export interface ReconcileContainerWindowDeps {
+  readonly source: BlobAccount;
+  readonly backup: BlobAccount;
+  readonly backupQueue: QueueClient;
+  readonly snapshotConcurrency: number;
+  /** Fault injection in tests; the real conditional snapshot otherwise. */
+  readonly snapshot?: SnapshotFn;
+  readonly now?: () => Date;
+}
+
+/** The latest version to request for a blob whose backup is missing or outdated. */
+function requestFor(blob: ReconciledBlob, account: string, container: string, requestedAt: string): BackupRequest {
+  return {
+    v: 1,
+    account,
+    container,
+    blob: blob.name,
+    etag: blob.etag,
+    ...(blob.snapshot !== undefined && { snapshot: blob.snapshot }),
+    lastModified: blob.lastModified,
+    contentLength: blob.contentLength,
+    reason: "reconcile",
+    requestedAt,
+  };
+}
+
+function tally(blobs: readonly ReconciledBlob[]): ReconcileCounts {
+  const counts = zeroCounts();
+  counts.blobs = blobs.length;
+  for (const blob of blobs) {
+    if (blob.outcome === "skipped") counts.skipped[blob.skipReason ?? "noLiveBlob"] += 1;
+    if (blob.outcome === "new" || blob.outcome === "changed") counts[blob.outcome] += 1;
+    if (blob.snapshotted) counts.snapshots += 1;
+    if (blob.backup !== undefined) counts[blob.backup] += 1;
+  }
+  return counts;
+}
+
+export function createReconcileContainerWindowActivity(deps: ReconcileContainerWindowDeps): (input: unknown) => Promise<WindowResult> {
+  const sender = createBackupQueueSender(deps.backupQueue, deps.snapshotConcurrency);
+  const now = deps.now ?? (() => new Date());
+  return async (raw) => {
+    const input = windowInputSchema.parse(raw);
+    const { options, cursor } = input;
+    const result = await reconcileWindow(
+      deps.source.service.getContainerClient(input.container),
+      deps.backup.service.getContainerClient(input.backupContainer),
+      {
+        ...(options.prefix !== undefined && { prefix: options.prefix }),
+        ...(options.pageSize !== undefined && { pageSize: options.pageSize }),
+        snapshots: options.snapshots,
+        snapshotsRefused: input.snapshotsRefused,
+        dryRun: options.dryRun,
+        concurrency: deps.snapshotConcurrency,
+        sourcePages: options.sourcePages,
+        source: cursor.source ?? {},
+        backup: cursor.backup,
+      },
+      deps.snapshot ?? takeSnapshot,
+    );
+    if (result.kind !== "window") return result;
+
+    const counts = tally(result.blobs);
+    const requestedAt = now().toISOString();
+    const requests = options.dryRun
+      ? []
+      : result.blobs
+          .filter((b) => b.backup === "missing" || b.backup === "outdated")
+          .map((b) => requestFor(b, deps.source.accountName, input.container, requestedAt));
+    counts.requests = await sender.send(requests);
+    counts.orphans = result.orphans.length;
+    counts.sourceListRequests = result.sourceListRequests;
+    counts.backupListRequests = result.backupListRequests;
+    counts.snapshotRequests = result.snapshotRequests;
+    return {
+      kind: "window",
+      counts,
+      orphanSamples: result.orphans.slice(0, MAX_ORPHAN_SAMPLES),
+      cursor: { ...(result.source !== undefined && { source: result.source }), backup: result.backup },
+      done: result.done,
+      ...(result.snapshotsRefusedReason !== undefined && { snapshotsRefusedReason: result.snapshotsRefusedReason }),
+    };
+  };
+}
+
+let activity: ((input: unknown) => Promise<WindowResult>) | undefined;
+
+df.app.activity(Activities.reconcileContainerWindow, {
+  handler: (input: unknown) => {
+    if (activity === undefined) {
+      const { settings, clients } = runtime();
+      activity = createReconcileContainerWindowActivity({
+        source: clients.source,
+        backup: clients.backup,
+        backupQueue: clients.backupQueue,
+        snapshotConcurrency: settings.snapshotConcurrency,
+      });
+    }
+    return activity(input);
+  },
+});

@@ -1,0 +1,44 @@
+/**
+ * Writes the reconciliation report as JSON into the backup account, so admins keep its history next to the backups:
+ * `<REPORTS_CONTAINER>/reconciliation/<yyyy>/<mm>/<dd>/<instanceId>.json`. Overwriting the same blob on a re-run is the
+ * idempotent outcome.
+ */
+import type { BlobServiceClient } from "@azure/storage-blob";
+import * as df from "durable-functions";
+import { z } from "zod";
+
+import { reconciliationReportSchema } from "../domain/reconciliation";
+import { Activities } from "../function-names";
+import { runtime } from "../runtime";
+
+export const writeReportInputSchema = z.strictObject({ report: reconciliationReportSchema });
+
+export function reportBlobName(instanceId: string, startedAt: string): string {
+  const day = startedAt.slice(0, 10).split("-").join("/");
+  return `reconciliation/${day}/${instanceId.replace(/[^A-Za-z0-9._-]/g, "_")}.json`;
+}
+
+export function createWriteReconciliationReportActivity(
+  backup: BlobServiceClient,
+  reportsContainer: string,
+): (input: unknown) => Promise<{ readonly reportBlob: string }> {
+  return async (raw) => {
+    const { report } = writeReportInputSchema.parse(raw);
+    const container = backup.getContainerClient(reportsContainer);
+    await container.createIfNotExists();
+    const name = reportBlobName(report.instanceId, report.startedAt);
+    const reportBlob = `${reportsContainer}/${name}`;
+    const body = JSON.stringify({ ...report, reportBlob }, null, 2);
+    await container.getBlockBlobClient(name).upload(body, Buffer.byteLength(body), {
+      blobHTTPHeaders: { blobContentType: "application/json" },
+    });
+    return { reportBlob };
+  };
+}
+
+df.app.activity(Activities.writeReconciliationReport, {
+  handler: (input: unknown) => {
+    const { settings, clients } = runtime();
+    return createWriteReconciliationReportActivity(clients.backup.service, settings.reportsContainer)(input);
+  },
+});

@@ -1,0 +1,166 @@
+/**
+ * Reconciliation's JSON contracts (orchestration inputs, activity results, the report) and the arithmetic on its
+ * counts. Everything here crosses the Durable JSON boundary, so it is a zod schema first and a type second.
+ */
+import { z } from "zod";
+
+import { SKIP_REASONS, type SkipReason } from "./change-detection";
+import { isValidContainerName } from "./names";
+
+const count = z.number().int().nonnegative();
+const containerName = z.string().refine(isValidContainerName, "must be a container name");
+
+export const skipCountsSchema = z.strictObject(
+  Object.fromEntries(SKIP_REASONS.map((r) => [r, count])) as Record<SkipReason, typeof count>,
+);
+export type SkipCounts = z.infer<typeof skipCountsSchema>;
+
+/** What reconciliation found and did in one container (or, summed, in the lake). */
+export const reconcileCountsSchema = z.strictObject({
+  /** Source blobs listed (live blobs, skipped ones included). */
+  blobs: count,
+  /** Live versions that had no snapshot yet: new blobs, and blobs changed since their newest snapshot. */
+  new: count,
+  changed: count,
+  /** Snapshots taken (0 in a dry run). */
+  snapshots: count,
+  /** Backup holds the source's current version. */
+  inSync: count,
+  /** No backup blob. */
+  missing: count,
+  /** A backup blob of an older version. */
+  outdated: count,
+  /** Backup requests sent (0 in a dry run; missing + outdated otherwise). */
+  requests: count,
+  /** Backup blobs whose source blob no longer exists (never deleted by us). */
+  orphans: count,
+  skipped: skipCountsSchema,
+  sourceListRequests: count,
+  backupListRequests: count,
+  snapshotRequests: count,
+});
+export type ReconcileCounts = z.infer<typeof reconcileCountsSchema>;
+
+export function zeroCounts(): ReconcileCounts {
+  return {
+    blobs: 0,
+    new: 0,
+    changed: 0,
+    snapshots: 0,
+    inSync: 0,
+    missing: 0,
+    outdated: 0,
+    requests: 0,
+    orphans: 0,
+    skipped: Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as SkipCounts,
+    sourceListRequests: 0,
+    backupListRequests: 0,
+    snapshotRequests: 0,
+  };
+}
+
+export function addCounts(a: ReconcileCounts, b: ReconcileCounts): ReconcileCounts {
+  const sum = zeroCounts();
+  for (const key of Object.keys(sum) as (keyof ReconcileCounts)[]) {
+    if (key === "skipped") continue;
+    sum[key] = a[key] + b[key];
+  }
+  sum.skipped = Object.fromEntries(SKIP_REASONS.map((r) => [r, a.skipped[r] + b.skipped[r]])) as SkipCounts;
+  return sum;
+}
+
+/** At most this many orphan names are kept per container in the report; the count is always complete. */
+export const MAX_ORPHAN_SAMPLES = 20;
+
+export const cursorSchema = z.strictObject({
+  source: z.strictObject({ continuationToken: z.string().optional(), skipName: z.string().optional() }).optional(),
+  backup: z.strictObject({ token: z.string().optional(), after: z.string().optional() }),
+});
+
+export const windowOptionsSchema = z.strictObject({
+  prefix: z.string().max(1024).optional(),
+  dryRun: z.boolean(),
+  snapshots: z.enum(["auto", "on", "off"]),
+  /** Listing page size; the service's maximum unless a test asks for many small pages. */
+  pageSize: z.number().int().min(1).max(5000).optional(),
+  /** Source pages per activity call. */
+  sourcePages: z.number().int().min(1).max(20),
+});
+export type WindowOptions = z.infer<typeof windowOptionsSchema>;
+
+export const windowInputSchema = z.strictObject({
+  container: containerName,
+  backupContainer: containerName,
+  options: windowOptionsSchema,
+  cursor: cursorSchema,
+  snapshotsRefused: z.boolean(),
+});
+export type WindowInput = z.infer<typeof windowInputSchema>;
+
+export const windowResultSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("containerNotFound") }),
+  z.strictObject({ kind: z.literal("snapshotsRefused"), reason: z.string() }),
+  z.strictObject({
+    kind: z.literal("window"),
+    counts: reconcileCountsSchema,
+    orphanSamples: z.array(z.string()).max(MAX_ORPHAN_SAMPLES),
+    cursor: cursorSchema,
+    done: z.boolean(),
+    snapshotsRefusedReason: z.string().optional(),
+  }),
+]);
+export type WindowResult = z.infer<typeof windowResultSchema>;
+
+export const containerReportSchema = z.strictObject({
+  container: z.string(),
+  backupContainer: z.string(),
+  status: z.enum(["completed", "failed"]),
+  /** Why the container could not be reconciled (status failed). */
+  error: z.string().optional(),
+  counts: reconcileCountsSchema,
+  orphanSamples: z.array(z.string()),
+  /** Snapshots were refused by the account: requests name live versions by ETag. */
+  snapshotsRefusedReason: z.string().optional(),
+  windows: count,
+  startedAt: z.string(),
+  completedAt: z.string(),
+});
+export type ContainerReport = z.infer<typeof containerReportSchema>;
+
+export const reconciliationReportSchema = z.strictObject({
+  instanceId: z.string(),
+  account: z.string(),
+  backupAccount: z.string(),
+  dryRun: z.boolean(),
+  prefix: z.string().optional(),
+  startedAt: z.string(),
+  completedAt: z.string(),
+  containers: z.array(containerReportSchema),
+  /** Containers of the lake left out by CONTAINERS / EXCLUDE_CONTAINERS. */
+  excluded: z.array(z.string()),
+  /** Containers asked for that the lake does not have. */
+  notFound: z.array(z.string()),
+  totals: reconcileCountsSchema,
+  /** Where the JSON report was written in the backup account (absent in a dry run). */
+  reportBlob: z.string().optional(),
+});
+export type ReconciliationReport = z.infer<typeof reconciliationReportSchema>;
+
+/**
+ * Which containers to reconcile: those asked for (the request's list, else CONTAINERS, else every container of the
+ * lake), less the excluded ones. Names asked for that the lake lacks are reported, not silently dropped.
+ */
+export function selectContainers(
+  lake: readonly string[],
+  asked: readonly string[] | undefined,
+  excluded: readonly string[],
+): { selected: string[]; excluded: string[]; notFound: string[] } {
+  const exists = new Set(lake);
+  const skip = new Set(excluded);
+  const wanted = asked === undefined ? [...lake] : [...new Set(asked)];
+  return {
+    selected: wanted.filter((c) => exists.has(c) && !skip.has(c)).sort(),
+    excluded: lake.filter((c) => skip.has(c) || (asked !== undefined && !asked.includes(c))).sort(),
+    notFound: wanted.filter((c) => !exists.has(c)).sort(),
+  };
+}

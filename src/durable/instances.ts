@@ -1,0 +1,55 @@
+/**
+ * Durable client helpers for starters that keep one instance per id (a scan per container, one reconciliation):
+ * the instance's status, and "start unless it is already running".
+ */
+import * as df from "durable-functions";
+
+import { describeError } from "../domain/errors";
+
+const ACTIVE: ReadonlySet<string> = new Set([
+  df.OrchestrationRuntimeStatus.Pending,
+  df.OrchestrationRuntimeStatus.Running,
+  df.OrchestrationRuntimeStatus.ContinuedAsNew,
+  df.OrchestrationRuntimeStatus.Suspended,
+]);
+
+export function isActive(runtimeStatus: string | undefined): boolean {
+  return runtimeStatus !== undefined && ACTIVE.has(runtimeStatus);
+}
+
+/** The instance's runtime status, or undefined when there is no such instance. */
+export async function runtimeStatusOf(client: df.DurableClient, instanceId: string): Promise<string | undefined> {
+  try {
+    const status = await client.getStatus(instanceId, { showInput: false });
+    return status.runtimeStatus;
+  } catch (err) {
+    // The client reports an unknown instance by throwing on the extension's 404.
+    if (/\b404\b/.test(describeError(err))) return undefined;
+    throw err;
+  }
+}
+
+export type SingletonStart = { readonly started: true } | { readonly started: false; readonly runtimeStatus: string };
+
+/**
+ * Starts `orchestrator` as `instanceId` unless that instance is active. A finished instance (Completed, Failed,
+ * Terminated) is replaced. host.json sets `overridableExistingInstanceStates: NonRunningStates`, so two starters
+ * racing past the status check cannot both start: the loser's startNew fails and it reports the winner as running.
+ */
+export async function startUnlessActive(
+  client: df.DurableClient,
+  orchestrator: string,
+  instanceId: string,
+  input: unknown,
+): Promise<SingletonStart> {
+  const before = await runtimeStatusOf(client, instanceId);
+  if (before !== undefined && isActive(before)) return { started: false, runtimeStatus: before };
+  try {
+    await client.startNew(orchestrator, { instanceId, input });
+    return { started: true };
+  } catch (err) {
+    const after = await runtimeStatusOf(client, instanceId);
+    if (after !== undefined && isActive(after)) return { started: false, runtimeStatus: after };
+    throw err;
+  }
+}

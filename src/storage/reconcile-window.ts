@@ -1,0 +1,174 @@
+/**
+ * One reconciliation window of a container: a few source pages processed exactly as the container scan processes them
+ * (classified, new and changed blobs snapshotted), then merge-joined with the backup listing over the same names.
+ * Cost: the two listings (plus, per window, one re-read of the backup page the window ended in); no request per blob.
+ * Memory: the window's source blobs and one backup page.
+ */
+import type { ContainerClient } from "@azure/storage-blob";
+
+import { type BackupState, backupState, compareBlobNames, joinBackupPage } from "../domain/backup-join";
+import type { HeldVersion } from "../domain/blob-backup";
+import { isContainerNotFound } from "./list-source-page";
+import { type ProcessPageInput, processSourcePage, type SnapshotFn, type SourceBlobVersion, takeSnapshot } from "./process-source-page";
+
+/** Where the backup listing resumes: the page token of the page the last window ended in, and the last name consumed. */
+export interface BackupCursor {
+  readonly token?: string;
+  readonly after?: string;
+}
+
+export interface SourceCursor {
+  readonly continuationToken?: string;
+  readonly skipName?: string;
+}
+
+export interface ReconcileWindowInput extends Omit<ProcessPageInput, "continuationToken" | "skipName"> {
+  readonly source: SourceCursor;
+  readonly backup: BackupCursor;
+  /** Source pages per window: more pages, fewer re-reads of a backup page. */
+  readonly sourcePages: number;
+}
+
+export interface ReconciledBlob extends SourceBlobVersion {
+  /** Absent for skipped blobs. */
+  readonly backup?: BackupState;
+}
+
+export type ReconcileWindowResult =
+  | { readonly kind: "containerNotFound" }
+  | { readonly kind: "snapshotsRefused"; readonly reason: string }
+  | {
+      readonly kind: "window";
+      readonly blobs: readonly ReconciledBlob[];
+      readonly orphans: readonly string[];
+      /** Absent when the source listing is complete. */
+      readonly source?: SourceCursor;
+      readonly backup: BackupCursor;
+      readonly done: boolean;
+      readonly sourceListRequests: number;
+      readonly backupListRequests: number;
+      readonly snapshotRequests: number;
+      readonly snapshotsRefusedReason?: string;
+    };
+
+interface BackupWindow {
+  readonly held: Map<string, HeldVersion>;
+  readonly orphans: string[];
+  readonly cursor: BackupCursor;
+  readonly listRequests: number;
+}
+
+async function readBackupPage(
+  container: ContainerClient,
+  prefix: string | undefined,
+  token: string | undefined,
+  pageSize: number,
+): Promise<{ items: { name: string; metadata?: Record<string, string> }[]; token?: string } | "containerNotFound"> {
+  try {
+    const pages = container
+      .listBlobsFlat({ includeMetadata: true, ...(prefix !== undefined && prefix !== "" && { prefix }) })
+      .byPage({ maxPageSize: pageSize, ...(token !== undefined && { continuationToken: token }) });
+    const first = await pages.next();
+    if (first.done === true) return { items: [] };
+    const value = first.value;
+    const next = value.continuationToken;
+    return {
+      items: value.segment.blobItems.map((b) => ({ name: b.name, ...(b.metadata !== undefined && { metadata: b.metadata }) })),
+      ...(next !== undefined && next !== "" && { token: next }),
+    };
+  } catch (err) {
+    if (isContainerNotFound(err)) return "containerNotFound";
+    throw err;
+  }
+}
+
+/** Reads the backup listing from `cursor` through `windowEnd` (undefined: to the end), joining it with `sourceNames`. */
+async function joinBackupWindow(
+  container: ContainerClient,
+  prefix: string | undefined,
+  cursor: BackupCursor,
+  sourceNames: ReadonlySet<string>,
+  windowEnd: string | undefined,
+  pageSize: number,
+): Promise<BackupWindow> {
+  const held = new Map<string, HeldVersion>();
+  const orphans: string[] = [];
+  let token = cursor.token;
+  let after = cursor.after;
+  let listRequests = 0;
+  for (;;) {
+    const page = await readBackupPage(container, prefix, token, pageSize);
+    listRequests += 1;
+    // No backup container yet: nothing is backed up, and the backup orchestrations will create it.
+    if (page === "containerNotFound") return { held, orphans, cursor: {}, listRequests };
+    const joined = joinBackupPage(page.items, sourceNames, after, windowEnd);
+    for (const [name, version] of joined.held) held.set(name, version);
+    orphans.push(...joined.orphans);
+    const lastConsumed = joined.consumed > 0 ? page.items[joined.consumed - 1]?.name : undefined;
+    if (lastConsumed !== undefined && (after === undefined || compareBlobNames(lastConsumed, after) > 0)) after = lastConsumed;
+    if (joined.reachedEnd) {
+      // The next window starts inside this page: it reads the page again from the same token.
+      return { held, orphans, cursor: { ...(token !== undefined && { token }), ...(after !== undefined && { after }) }, listRequests };
+    }
+    if (page.token === undefined) {
+      return { held, orphans, cursor: { ...(after !== undefined && { after }) }, listRequests };
+    }
+    token = page.token;
+  }
+}
+
+export async function reconcileWindow(
+  source: ContainerClient,
+  backup: ContainerClient,
+  input: ReconcileWindowInput,
+  snapshot: SnapshotFn = takeSnapshot,
+): Promise<ReconcileWindowResult> {
+  const blobs: SourceBlobVersion[] = [];
+  let cursor: SourceCursor = input.source;
+  let sourceListRequests = 0;
+  let snapshotRequests = 0;
+  let refusedReason: string | undefined;
+  let sourceDone = false;
+  for (let page = 0; page < input.sourcePages && !sourceDone; page += 1) {
+    const result = await processSourcePage(
+      source,
+      {
+        ...input,
+        ...(cursor.continuationToken !== undefined && { continuationToken: cursor.continuationToken }),
+        ...(cursor.skipName !== undefined && { skipName: cursor.skipName }),
+        snapshotsRefused: input.snapshotsRefused === true || refusedReason !== undefined,
+      },
+      snapshot,
+    );
+    if (result.kind !== "page") return result;
+    blobs.push(...result.blobs);
+    sourceListRequests += result.listRequests;
+    snapshotRequests += result.snapshotRequests;
+    refusedReason ??= result.snapshotsRefusedReason;
+    cursor = {
+      ...(result.continuationToken !== undefined && { continuationToken: result.continuationToken }),
+      ...(result.skipName !== undefined && { skipName: result.skipName }),
+    };
+    sourceDone = result.continuationToken === undefined;
+  }
+
+  const windowEnd = sourceDone ? undefined : blobs[blobs.length - 1]?.name;
+  // A window with no names and more to come has nothing to join yet; the backup cursor stays where it is.
+  const backupWindow =
+    !sourceDone && windowEnd === undefined
+      ? { held: new Map<string, HeldVersion>(), orphans: [], cursor: input.backup, listRequests: 0 }
+      : await joinBackupWindow(backup, input.prefix, input.backup, new Set(blobs.map((b) => b.name)), windowEnd, input.pageSize ?? 5000);
+
+  return {
+    kind: "window",
+    blobs: blobs.map((b) => (b.outcome === "skipped" ? b : { ...b, backup: backupState(b.etag, backupWindow.held.get(b.name)) })),
+    orphans: backupWindow.orphans,
+    ...(!sourceDone && { source: cursor }),
+    backup: backupWindow.cursor,
+    done: sourceDone,
+    sourceListRequests,
+    backupListRequests: backupWindow.listRequests,
+    snapshotRequests,
+    ...(refusedReason !== undefined && { snapshotsRefusedReason: refusedReason }),
+  };
+}

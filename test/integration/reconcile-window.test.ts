@@ -1,0 +1,187 @@
+import assert from "node:assert/strict";
+import { after, before, beforeEach, describe, it } from "node:test";
+
+import type { ContainerClient } from "@azure/storage-blob";
+
+import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
+import { createReconcileContainerWindowActivity } from "../../src/activities/reconcile-container-window";
+import { type Clients, createClients } from "../../src/config/clients";
+import { loadSettings } from "../../src/config/settings";
+import { BackupMetadata } from "../../src/domain/blob-backup";
+import { mapBounded } from "../../src/domain/map-bounded";
+import { addCounts, type ReconcileCounts, type WindowInput, windowResultSchema, zeroCounts } from "../../src/domain/reconciliation";
+import { drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
+
+/** Runs the window activity until the container is done, as the orchestration would. */
+async function reconcile(
+  activity: (input: unknown) => Promise<unknown>,
+  container: string,
+  options: Partial<WindowInput["options"]> = {},
+): Promise<{ counts: ReconcileCounts; windows: number; orphanSamples: string[] }> {
+  let cursor: WindowInput["cursor"] = { backup: {} };
+  let counts = zeroCounts();
+  const orphanSamples: string[] = [];
+  for (let windows = 1; ; windows += 1) {
+    const result = windowResultSchema.parse(
+      await activity({
+        container,
+        backupContainer: container,
+        options: { dryRun: false, snapshots: "auto", sourcePages: 1, ...options },
+        cursor,
+        snapshotsRefused: false,
+      }),
+    );
+    assert.equal(result.kind, "window");
+    if (result.kind !== "window") throw new Error("unreachable");
+    counts = addCounts(counts, result.counts);
+    orphanSamples.push(...result.orphanSamples);
+    if (result.done) return { counts, windows, orphanSamples };
+    cursor = result.cursor;
+    assert.ok(windows < 10_000, "the cursor advances");
+  }
+}
+
+/** Writes a backup blob as the backup orchestration would: same name, the source version in its metadata. */
+async function backUp(backup: ContainerClient, name: string, sourceEtag: string): Promise<void> {
+  await backup.getBlockBlobClient(name).upload("backup", 6, {
+    metadata: { [BackupMetadata.etag]: sourceEtag, [BackupMetadata.account]: "datalake1" },
+  });
+}
+
+describe("reconciliation window activity (merge-join of the source and backup listings)", () => {
+  let azurite: AzuriteInstance;
+  let clients: Clients;
+  let activity: (input: unknown) => Promise<unknown>;
+
+  before(async () => {
+    azurite = await startAzurite();
+    clients = createClients(loadSettings({ ...azurite.settings }));
+    activity = createReconcileContainerWindowActivity({
+      source: clients.source,
+      backup: clients.backup,
+      backupQueue: clients.backupQueue,
+      snapshotConcurrency: 8,
+    });
+  });
+  after(async () => {
+    await azurite.stop();
+  });
+  beforeEach(async () => {
+    await drainRequests(clients.backupQueue);
+  });
+
+  /**
+   * in-sync: a, a/b   missing snapshot (new): n1      missing backup: m1      outdated backup: o1 (changed since)
+   * orphans: a0, zz (backups without source)        directory marker: dir (skipped)
+   */
+  async function seedLake(name: string): Promise<{ lake: ContainerClient; backup: ContainerClient; etags: Map<string, string> }> {
+    const lake = clients.source.service.getContainerClient(name);
+    const backup = clients.backup.service.getContainerClient(name);
+    await lake.create();
+    await backup.create();
+    await seedBlobs(lake, ["a", "a/b", "m1", "o1", "n1"]);
+    await lake.getBlockBlobClient("dir").upload("", 0, { metadata: { hdi_isfolder: "true" } });
+    const etags = new Map<string, string>();
+    for (const name of ["a", "a/b", "m1", "o1"]) {
+      const blob = lake.getBlobClient(name);
+      const props = await blob.getProperties();
+      await blob.createSnapshot();
+      etags.set(name, props.etag ?? "");
+    }
+    for (const name of ["a", "a/b", "o1"]) await backUp(backup, name, etags.get(name) ?? "");
+    await backUp(backup, "a0", '"0xGONE"');
+    await backUp(backup, "zz", '"0xGONE"');
+    const changed = await lake.getBlockBlobClient("o1").upload("o1 v2", 5);
+    etags.set("o1", changed.etag ?? "");
+    etags.set("n1", (await lake.getBlobClient("n1").getProperties()).etag ?? "");
+    return { lake, backup, etags };
+  }
+
+  for (const [label, options] of [
+    ["one window", {}],
+    ["a window per page of two entries", { pageSize: 2 }],
+  ] as const) {
+    it(`finds every case and requests exactly the missing and outdated versions (${label})`, async () => {
+      const name = label === "one window" ? "lake-one" : "lake-paged";
+      const { lake, etags } = await seedLake(name);
+      const result = await reconcile(activity, name, options);
+      const c = result.counts;
+      assert.equal(c.blobs, 6);
+      assert.equal(c.skipped.directory, 1);
+      assert.equal(c.inSync, 2, "a, a/b");
+      assert.equal(c.missing, 2, "n1 (new), m1 (snapshot but no backup)");
+      assert.equal(c.outdated, 1, "o1");
+      assert.equal(c.new, 1);
+      assert.equal(c.changed, 1);
+      assert.equal(c.snapshots, 2, "n1 and o1 snapshotted now");
+      assert.equal(c.requests, 3);
+      assert.equal(c.orphans, 2);
+      assert.deepEqual(result.orphanSamples.sort(), ["a0", "zz"]);
+
+      const requests = await drainRequests(clients.backupQueue);
+      assert.deepEqual(requests.map((r) => r.blob).sort(), ["m1", "n1", "o1"]);
+      const snapshots = await listSnapshots(lake);
+      for (const r of requests) {
+        assert.equal(r.reason, "reconcile");
+        assert.equal(r.etag, etags.get(r.blob), `${r.blob} requests the current version`);
+        assert.ok(r.snapshot !== undefined, `${r.blob} names a snapshot`);
+        assert.ok(snapshots.some((s) => s.name === r.blob && s.snapshot === r.snapshot && s.etag === r.etag), "the snapshot holds that version");
+      }
+
+      // A second pass finds the new snapshots (unchanged now) but still no backups: same requests, no new snapshots.
+      const again = await reconcile(activity, name, options);
+      assert.equal(again.counts.snapshots, 0);
+      assert.equal(again.counts.requests, 3);
+      assert.deepEqual((await drainRequests(clients.backupQueue)).map((r) => r.blob).sort(), ["m1", "n1", "o1"]);
+    });
+  }
+
+  it("writes nothing in a dry run", async () => {
+    const { lake } = await seedLake("lake-dry");
+    const before = await listSnapshots(lake);
+    const result = await reconcile(activity, "lake-dry", { dryRun: true });
+    assert.equal(result.counts.missing + result.counts.outdated, 3);
+    assert.equal(result.counts.requests, 0);
+    assert.equal(result.counts.snapshots, 0);
+    assert.deepEqual(await listSnapshots(lake), before);
+    assert.deepEqual(await drainRequests(clients.backupQueue), []);
+  });
+
+  it("treats a missing backup container as an empty backup", async () => {
+    const lake = clients.source.service.getContainerClient("lake-nobackup");
+    await lake.create();
+    await seedBlobs(lake, ["x", "y"]);
+    const result = await reconcile(activity, "lake-nobackup");
+    assert.equal(result.counts.missing, 2);
+    assert.equal(result.counts.requests, 2);
+    await drainRequests(clients.backupQueue);
+  });
+
+  it("compares containers of more than 5,000 blobs on both sides completely, with listing requests only", async () => {
+    const lake = clients.source.service.getContainerClient("lake-big");
+    const backup = clients.backup.service.getContainerClient("lake-big");
+    await lake.create();
+    await backup.create();
+    const names = Array.from({ length: 5_600 }, (_, i) => `d${i % 7}/file-${String(i).padStart(5, "0")}.csv`);
+    await seedBlobs(lake, names, { concurrency: 48 });
+    // Backups: every blob but the last 100 (11 of them outdated), plus 50 orphans among and after the source names.
+    const etags = new Map<string, string>();
+    for await (const item of lake.listBlobsFlat()) etags.set(item.name, item.properties.etag ?? "");
+    const backedUp = names.slice(0, 5_500);
+    await mapBounded(backedUp, 48, (n, i) => backUp(backup, n, i % 500 === 0 ? '"0xOLD"' : (etags.get(n) ?? "")));
+    await seedBlobs(backup, Array.from({ length: 50 }, (_, i) => `d${i % 9}/orphan-${i}`), { concurrency: 16 });
+
+    const result = await reconcile(activity, "lake-big", { snapshots: "off" });
+    const c = result.counts;
+    assert.equal(c.blobs, 5_600);
+    assert.equal(c.inSync + c.missing + c.outdated, 5_600);
+    assert.equal(c.missing, 100);
+    assert.equal(c.outdated, 11);
+    assert.equal(c.inSync, 5_489);
+    assert.equal(c.orphans, 50);
+    assert.equal(c.snapshotRequests, 0);
+    assert.ok(result.windows >= 2, "several windows");
+    assert.ok(c.backupListRequests <= Math.ceil(5_550 / 5000) + result.windows, `backup listed ${c.backupListRequests} times`);
+    assert.equal((await drainRequests(clients.backupQueue)).length, 111);
+  });
+});

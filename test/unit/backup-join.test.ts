@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import { backupState, joinBackupPage } from "../../src/domain/backup-join";
+import { addCounts, selectContainers, zeroCounts } from "../../src/domain/reconciliation";
+
+const entry = (name: string, etag?: string) => ({ name, ...(etag !== undefined && { metadata: { backup_source_etag: etag } }) });
+
+describe("merge-join of a backup page with a window of source names", () => {
+  it("matches names in the window, counts the rest of the window as orphans, stops at the window's end", () => {
+    const page = [entry("a", "1"), entry("a/b", "2"), entry("a0"), entry("b", "3"), entry("c", "4")];
+    const joined = joinBackupPage(page, new Set(["a", "a0", "b"]), undefined, "b");
+    assert.deepEqual([...joined.held.keys()], ["a", "a0", "b"]);
+    assert.equal(joined.held.get("a")?.etag, "1");
+    assert.equal(joined.held.get("a0")?.etag, undefined);
+    assert.deepEqual(joined.orphans, ["a/b"]);
+    assert.equal(joined.consumed, 4);
+    assert.equal(joined.reachedEnd, true);
+  });
+
+  it("drops what an earlier window consumed when the page is read again", () => {
+    const page = [entry("a"), entry("b"), entry("c"), entry("d")];
+    const joined = joinBackupPage(page, new Set(["c"]), "b", "c");
+    assert.deepEqual([...joined.held.keys()], ["c"]);
+    assert.deepEqual(joined.orphans, []);
+    assert.equal(joined.consumed, 3);
+  });
+
+  it("consumes everything in the last window (no end)", () => {
+    const joined = joinBackupPage([entry("x"), entry("y")], new Set(["x"]), undefined, undefined);
+    assert.deepEqual(joined.orphans, ["y"]);
+    assert.equal(joined.reachedEnd, false);
+    assert.equal(joined.consumed, 2);
+  });
+
+  it("calls a blob in sync only when the backup records the source's current ETag", () => {
+    assert.equal(backupState('"e1"', { etag: '"e1"' }), "inSync");
+    assert.equal(backupState('"e2"', { etag: '"e1"' }), "outdated");
+    assert.equal(backupState('"e2"', {}), "outdated");
+    assert.equal(backupState('"e2"', undefined), "missing");
+  });
+});
+
+describe("container selection", () => {
+  const lake = ["logs", "raw", "curated", "tmp"];
+  it("takes every container of the lake, less the excluded ones", () => {
+    assert.deepEqual(selectContainers(lake, undefined, ["tmp"]), { selected: ["curated", "logs", "raw"], excluded: ["tmp"], notFound: [] });
+  });
+  it("takes only the containers asked for, and reports those the lake lacks", () => {
+    assert.deepEqual(selectContainers(lake, ["raw", "gone", "tmp"], ["tmp"]), {
+      selected: ["raw"],
+      excluded: ["curated", "logs", "tmp"],
+      notFound: ["gone"],
+    });
+  });
+});
+
+describe("reconciliation counts", () => {
+  it("add up field by field, skip reasons included", () => {
+    const a = { ...zeroCounts(), blobs: 2, inSync: 1, skipped: { ...zeroCounts().skipped, directory: 1 } };
+    const b = { ...zeroCounts(), blobs: 3, missing: 2, skipped: { ...zeroCounts().skipped, directory: 2, archived: 1 } };
+    const sum = addCounts(a, b);
+    assert.equal(sum.blobs, 5);
+    assert.equal(sum.inSync, 1);
+    assert.equal(sum.missing, 2);
+    assert.equal(sum.skipped.directory, 3);
+    assert.equal(sum.skipped.archived, 1);
+  });
+});
