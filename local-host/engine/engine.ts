@@ -179,7 +179,7 @@ export class Engine {
   stop(): void {
     this.#stopped = true;
     this.#timers.stop();
-    this.#opts.store?.flush();
+    this.#opts.store?.close();
   }
 
   // ---- internals ----

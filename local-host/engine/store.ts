@@ -11,12 +11,14 @@ import type { Instance } from "./types";
 export class InstanceStore {
   readonly #dirty = new Map<string, Instance>();
   #scheduled = false;
+  #closed = false;
 
   constructor(private readonly dir: string) {
     fs.mkdirSync(dir, { recursive: true });
   }
 
   save(inst: Instance): void {
+    if (this.#closed) return;
     this.#dirty.set(inst.instanceId, inst);
     if (this.#scheduled) return;
     this.#scheduled = true;
@@ -26,6 +28,12 @@ export class InstanceStore {
   delete(instanceId: string): void {
     this.#dirty.delete(instanceId);
     fs.rmSync(this.#file(instanceId), { force: true });
+  }
+
+  /** Writes what is pending and ignores later saves (a stopped host must not overwrite its successor's files). */
+  close(): void {
+    this.flush();
+    this.#closed = true;
   }
 
   flush(): void {

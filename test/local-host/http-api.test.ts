@@ -1,0 +1,133 @@
+/**
+ * The local host over HTTP: an unmodified HTTP starter (df.getClient + createCheckStatusResponse), the Durable
+ * webhook API a plain HTTP client follows, and HTTP trigger routing.
+ */
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import { type LocalHost, startLocalHost } from "../../local-host";
+
+const APP = path.join(__dirname, "apps", "orchestrations.js");
+
+interface Status {
+  runtimeStatus: string;
+  output: unknown;
+  customStatus: unknown;
+  historyEvents?: { EventType: string; Name?: string }[];
+}
+
+async function pollUntilDone(url: string, timeoutMs = 20_000): Promise<{ status: number; body: Status }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(url);
+    const body = (await res.json()) as Status;
+    if (res.status !== 202) return { status: res.status, body };
+    if (Date.now() > deadline) throw new Error(`still running after ${timeoutMs} ms: ${url}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe("local host: HTTP", () => {
+  let host: LocalHost;
+  before(async () => {
+    host = await startLocalHost({ functions: [APP] });
+  });
+  after(async () => {
+    await host.stop();
+  });
+
+  it("answers an unmodified HTTP starter with 202 + Location that a plain client can follow to 200", async () => {
+    const res = await fetch(`${host.baseUrl}/api/orchestrators/Counter`, { method: "POST", body: "1" });
+    assert.equal(res.status, 202);
+    const location = res.headers.get("location") ?? "";
+    assert.ok(location.startsWith(`${host.baseUrl}/runtime/webhooks/durabletask/instances/`), String(location));
+    const payload = (await res.json()) as { id: string; statusQueryGetUri: string; sendEventPostUri: string; terminatePostUri: string };
+    assert.equal(payload.statusQueryGetUri, location);
+    assert.ok(payload.sendEventPostUri.includes(`/instances/${payload.id}/raiseEvent/{eventName}`));
+    const done = await pollUntilDone(location);
+    assert.equal(done.status, 200);
+    assert.equal(done.body.runtimeStatus, "Completed");
+    assert.deepEqual(done.body.output, { n: 2, greeting: "Hello round 2" });
+  });
+
+  it("delivers an external event raised through the Durable HTTP API", async () => {
+    const res = await fetch(`${host.baseUrl}/api/orchestrators/Approval`, { method: "POST" });
+    const { id, sendEventPostUri, statusQueryGetUri } = (await res.json()) as { id: string; sendEventPostUri: string; statusQueryGetUri: string };
+    await host.waitForIdle();
+    const running = await fetch(statusQueryGetUri);
+    assert.equal(running.status, 202);
+    assert.equal(((await running.json()) as Status).customStatus, "waiting");
+    const raised = await fetch(sendEventPostUri.replace("{eventName}", "Approval"), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ approved: true }),
+    });
+    assert.equal(raised.status, 202);
+    const done = await pollUntilDone(`${statusQueryGetUri}&showHistory=true`);
+    assert.equal(done.status, 200);
+    assert.deepEqual(done.body.output, { approved: true });
+    assert.equal(done.body.customStatus, "decided");
+    assert.deepEqual(
+      done.body.historyEvents?.map((e) => e.EventType),
+      ["ExecutionStarted", "EventRaised", "ExecutionCompleted"],
+    );
+    assert.equal(done.body.historyEvents?.[1]?.Name, "Approval");
+    const gone = await fetch(sendEventPostUri.replace("{eventName}", "Approval"), { method: "POST", body: "{}" });
+    assert.equal(gone.status, 410);
+    const purged = await fetch(`${host.baseUrl}/runtime/webhooks/durabletask/instances/${id}`, { method: "DELETE" });
+    assert.deepEqual(await purged.json(), { instancesDeleted: 1 });
+    assert.equal((await fetch(statusQueryGetUri)).status, 404);
+  });
+
+  it("terminates, suspends and resumes through the webhook routes", async () => {
+    const started = await fetch(`${host.baseUrl}/runtime/webhooks/durabletask/orchestrators/Approval/fixed-id-1`, { method: "POST" });
+    assert.equal(started.status, 202);
+    const conflict = await fetch(`${host.baseUrl}/runtime/webhooks/durabletask/orchestrators/Approval/fixed-id-1`, { method: "POST" });
+    assert.equal(conflict.status, 409);
+    const base = `${host.baseUrl}/runtime/webhooks/durabletask/instances/fixed-id-1`;
+    assert.equal((await fetch(`${base}/suspend?reason=pause`, { method: "POST" })).status, 202);
+    assert.equal((await host.client.getStatus("fixed-id-1"))?.runtimeStatus, "Suspended");
+    assert.equal((await fetch(`${base}/resume?reason=go`, { method: "POST" })).status, 202);
+    assert.equal((await fetch(`${base}/terminate?reason=stop%20now`, { method: "POST" })).status, 202);
+    const done = await pollUntilDone(base);
+    assert.equal(done.body.runtimeStatus, "Terminated");
+    assert.equal(done.body.output, "stop now");
+    assert.equal((await fetch(`${base}/terminate`, { method: "POST" })).status, 410);
+    assert.equal((await fetch(`${host.baseUrl}/runtime/webhooks/durabletask/instances/nope`)).status, 404);
+  });
+
+  it("queries instances with filters and pages through x-ms-continuation-token", async () => {
+    for (let i = 0; i < 5; i++) await host.client.startNew("Approval", { instanceId: `page-${i}` });
+    await host.waitForIdle();
+    const seen: string[] = [];
+    let token: string | null = null;
+    let pages = 0;
+    do {
+      const res: Response = await fetch(`${host.baseUrl}/runtime/webhooks/durabletask/instances/?runtimeStatus=Running&top=2`, {
+        headers: token === null ? {} : { "x-ms-continuation-token": token },
+      });
+      assert.equal(res.status, 200);
+      seen.push(...((await res.json()) as { instanceId: string }[]).map((s) => s.instanceId));
+      token = res.headers.get("x-ms-continuation-token");
+      pages++;
+    } while (token !== null);
+    assert.deepEqual(seen.filter((id) => id.startsWith("page-")).sort(), ["page-0", "page-1", "page-2", "page-3", "page-4"]);
+    assert.ok(pages >= 3);
+    const completed = await fetch(`${host.baseUrl}/runtime/webhooks/durabletask/instances/?runtimeStatus=Completed`);
+    assert.ok(((await completed.json()) as { runtimeStatus: string }[]).every((s) => s.runtimeStatus === "Completed"));
+  });
+
+  it("routes HTTP triggers by template and answers unknown routes with a 404 JSON body", async () => {
+    const echo = await fetch(`${host.baseUrl}/api/echo/a/b%20c?q=1`);
+    assert.equal(echo.status, 200);
+    assert.deepEqual(await echo.json(), { rest: "a/b c", q: "1" });
+    const wrongMethod = await fetch(`${host.baseUrl}/api/echo/x`, { method: "DELETE" });
+    assert.equal(wrongMethod.status, 405);
+    const missing = await fetch(`${host.baseUrl}/api/nothing/here`);
+    assert.equal(missing.status, 404);
+    assert.match(((await missing.json()) as { error: string }).error, /no HTTP function/);
+    const outside = await fetch(`${host.baseUrl}/elsewhere`);
+    assert.equal(outside.status, 404);
+  });
+});
