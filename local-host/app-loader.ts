@@ -46,6 +46,15 @@ export function resolveMainFiles(repoRoot: string, outRoot: string): string[] {
   return [...new Set(files)];
 }
 
+/** The repository root: the nearest folder above the compiled output that holds package.json. */
+export function findRepoRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, "package.json"))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${start}`);
+  }
+}
+
 export function loadFiles(files: readonly string[]): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the app's entry points are CommonJS files found at run time
   for (const file of files) require(path.resolve(file));
 }

@@ -2,10 +2,9 @@
  * The local Durable host's entry point for tests, benchmarks and `npm run local`: loads the app's registered
  * functions into this process with the real @azure/functions and durable-functions code, and runs them.
  */
-import fs from "node:fs";
 import path from "node:path";
 
-import { loadFiles, resolveMainFiles } from "./app-loader";
+import { findRepoRoot, loadFiles, resolveMainFiles } from "./app-loader";
 import { RealClock, VirtualClock } from "./engine/clock";
 import { ConflictError, Engine } from "./engine/engine";
 import { type OrchestrationStatus, toStatus } from "./engine/status";
@@ -88,14 +87,7 @@ const core = installFunctionsCore((level, message) => {
 });
 
 /** The compiled output root this file runs from (…/dist or …/.out/<name>). */
-const OUT_ROOT = path.resolve(__dirname, "..");
-
-function findRepoRoot(start: string): string {
-  for (let dir = start; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, "package.json"))) return dir;
-    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${start}`);
-  }
-}
+export const OUT_ROOT = path.resolve(__dirname, "..");
 
 async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;

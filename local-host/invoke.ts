@@ -80,6 +80,24 @@ export class Invoker {
   }
 }
 
+/**
+ * A one-line reason for a failed invocation. A failing orchestrator throws the library's OrchestrationFailureError,
+ * whose message is "false" + the state JSON after a marker; the state's `error` holds the real reason.
+ */
+export function describeInvocationError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const at = message.indexOf("$OutOfProcData$:");
+  if (at >= 0) {
+    try {
+      const state = JSON.parse(message.slice(at + "$OutOfProcData$:".length)) as { error?: string };
+      if (state.error !== undefined) return state.error.split("\n")[0] ?? "";
+    } catch {
+      // fall through to the raw message
+    }
+  }
+  return message.split("\n")[0] ?? "";
+}
+
 /** RpcTypedData → value, without the library's "parse any string as JSON" guess (a string result stays a string). */
 export function fromTypedData(data: RpcTypedData | null | undefined): unknown {
   if (data === null || data === undefined) return undefined;

@@ -130,4 +130,11 @@ describe("local host: HTTP", () => {
     const outside = await fetch(`${host.baseUrl}/elsewhere`);
     assert.equal(outside.status, 404);
   });
+
+  it("fires a timer trigger on demand, whose durable client starts an orchestration", async () => {
+    await host.fireTimer("NightlyStart");
+    const status = await host.client.waitForCompletion("nightly");
+    assert.deepEqual(status.output, { n: 2, greeting: "Hello round 2" });
+    await assert.rejects(host.fireTimer("NoSuchTimer"), /no timer trigger named 'NoSuchTimer'/);
+  });
 });

@@ -4,7 +4,7 @@
  */
 import fs from "node:fs";
 
-import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from "@azure/functions";
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext, type Timer } from "@azure/functions";
 import * as df from "durable-functions";
 import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
 
@@ -143,4 +143,13 @@ app.http("Echo", {
   methods: ["GET"],
   authLevel: "anonymous",
   handler: (request: HttpRequest): HttpResponseInit => ({ jsonBody: { rest: request.params.rest ?? null, q: request.query.get("q") } }),
+});
+
+/** A timer starter: the durable client binding works outside HTTP triggers too. */
+app.timer("NightlyStart", {
+  schedule: "0 0 2 * * *",
+  extraInputs: [df.input.durableClient()],
+  handler: async (timer: Timer, context: InvocationContext): Promise<void> => {
+    await df.getClient(context).startNew("Counter", { instanceId: "nightly", input: timer.isPastDue ? 0 : 2 });
+  },
 });
