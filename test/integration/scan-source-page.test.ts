@@ -201,6 +201,20 @@ describe("scan page activity (Azurite)", () => {
     assert.deepEqual(requests.map((r) => r.blob).sort(), names.slice(8).sort());
   });
 
+  it("finishes a name with more snapshots than the small re-list page at a page boundary", async () => {
+    await drainRequests(clients.backupQueue);
+    const container = await freshContainer();
+    await seedBlobs(container, ["l", "m", "n"]);
+    const m = container.getBlockBlobClient("m");
+    for (let i = 0; i < 150; i++) await m.createSnapshot();
+    await m.upload("m v2", 4);
+    const result = await scanAll(activity(), { container: container.containerName, pageSize: 2 });
+    assert.equal(result.counts.blobsSeen, 3);
+    assert.deepEqual([result.counts.new, result.counts.changed], [2, 1], "m is changed: its newest snapshot was found");
+    assert.equal(result.counts.snapshots, 3);
+    await drainRequests(clients.backupQueue);
+  });
+
   it("reports a blob changed or deleted between listing and snapshot instead of snapshotting it", async () => {
     await drainRequests(clients.backupQueue);
     const container = await freshContainer();
