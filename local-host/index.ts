@@ -6,7 +6,7 @@ import path from "node:path";
 
 import { findRepoRoot, loadFiles, resolveMainFiles } from "./app-loader";
 import { RealClock, VirtualClock } from "./engine/clock";
-import { ConflictError, Engine } from "./engine/engine";
+import { ConflictError, Engine, type EngineStats } from "./engine/engine";
 import { type OrchestrationStatus, toStatus } from "./engine/status";
 import { InstanceStore } from "./engine/store";
 import { type RuntimeStatus, TERMINAL } from "./engine/types";
@@ -19,6 +19,7 @@ import { type InvocationObserver, Invoker } from "./invoke";
 import { QueuePoller } from "./triggers/queue-poller";
 import { TimerTrigger } from "./triggers/timer";
 
+export type { EngineStats } from "./engine/engine";
 export type { OrchestrationStatus } from "./engine/status";
 export type { RuntimeStatus } from "./engine/types";
 export { ConflictError };
@@ -73,6 +74,8 @@ export interface LocalHost {
   readonly functions: readonly string[];
   waitForIdle(options?: { timeoutMs?: number }): Promise<void>;
   advanceTime(ms: number): Promise<void>;
+  /** Engine counters since start (episodes, history events replayed, time in orchestrator invocations). */
+  stats(): Readonly<EngineStats>;
   fireTimer(functionName: string): Promise<void>;
   stop(): Promise<void>;
 }
@@ -196,6 +199,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       await new Promise((r) => setTimeout(r, 20));
       await until(() => settled(), opts.timeoutMs ?? 30_000, "the host to become idle");
     },
+    stats: () => ({ ...engine.stats }),
     advanceTime(ms: number) {
       engine.advanceTo(clock.now() + ms);
       return Promise.resolve();
