@@ -1,0 +1,151 @@
+/**
+ * The queue-triggered blob backup through the local Durable host, Azurite and the `server` engine: message in, verified
+ * backup out; duplicates, out-of-order versions, stale live requests and invalid messages.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+
+import type { ContainerClient } from "@azure/storage-blob";
+import { BlobServiceClient } from "@azure/storage-blob";
+import { QueueClient } from "@azure/storage-queue";
+
+import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
+import { type LocalHost, startLocalHost } from "../../local-host";
+import { encodeBackupRequest } from "../../src/domain/backup-request";
+import { BackupMetadata, blobBackupInstanceId, type BlobBackupOutput } from "../../src/domain/blob-backup";
+import { Activities } from "../../src/function-names";
+import { nextSecond, requestFor, writeAndSnapshot, writeLive } from "../support/blob-backup-fixtures";
+
+const QUEUE = "backup-requests";
+
+describe("blob backup through the local host (server engine)", () => {
+  let azurite: AzuriteInstance;
+  let host: LocalHost;
+  let queue: QueueClient;
+  let lake: ContainerClient;
+  let backup: ContainerClient;
+  const container = "lake-host";
+
+  before(async () => {
+    azurite = await startAzurite();
+    host = await startLocalHost({ settings: { ...azurite.settings, BACKUP_QUEUE: QUEUE, RECONCILE_SCHEDULE: "0 0 2 * * *" }, queuePollMs: 50, timerSchedules: false });
+    queue = new QueueClient(azurite.settings.AzureWebJobsStorage, QUEUE);
+    await queue.createIfNotExists();
+    lake = BlobServiceClient.fromConnectionString(azurite.settings.SourceStorage).getContainerClient(container);
+    await lake.create();
+    backup = BlobServiceClient.fromConnectionString(azurite.settings.BackupStorage).getContainerClient(container);
+  });
+  after(async () => {
+    await host.stop();
+    await azurite.stop();
+  });
+
+  const req = (name: string, v: Parameters<typeof requestFor>[3]) => requestFor(azurite.accounts.lake.name, container, name, v);
+  async function outputOf(id: string): Promise<BlobBackupOutput> {
+    const status = await host.client.waitForCompletion(id, { timeoutMs: 30_000 });
+    assert.equal(status.runtimeStatus, "Completed", JSON.stringify(status));
+    return status.output as BlobBackupOutput;
+  }
+
+  it("turns a queued request into a verified backup with the backup_source_* metadata", async () => {
+    const v = await writeAndSnapshot(lake, "one.txt", "hello backup", { owner: "a" });
+    const request = req("one.txt", v);
+    await queue.sendMessage(encodeBackupRequest(request));
+    const out = await outputOf(await waitForInstance(blobBackupInstanceId(request)));
+    assert.equal(out.status, "Copied", out.reason);
+    assert.equal(out.engine, "server");
+    assert.equal(out.bytes, v.contentLength);
+    assert.match(out.reason, /verified: length, version and Content-MD5/);
+    const p = await backup.getBlobClient("one.txt").getProperties();
+    assert.equal(p.metadata?.[BackupMetadata.etag], v.etag);
+    assert.equal(p.metadata?.[BackupMetadata.snapshot], v.snapshot);
+    assert.equal(p.metadata?.owner, "a");
+  });
+
+  it("copies once for duplicate messages", async () => {
+    const v = await writeAndSnapshot(lake, "dup.txt", "dup");
+    const request = req("dup.txt", v);
+    const message = encodeBackupRequest(request);
+    await Promise.all([queue.sendMessage(message), queue.sendMessage(message), queue.sendMessage(message)]);
+    const id = blobBackupInstanceId(request);
+    await waitForInstance(id);
+    await host.waitForIdle({ timeoutMs: 30_000 });
+    const out = await outputOf(id);
+    assert.equal(out.status, "Copied");
+    const status = await host.client.getStatus(id, { showHistory: true });
+    const copies = (status?.historyEvents ?? []).filter((e) => e.EventType === "TaskScheduled" && e.Name === Activities.copyBlobServerSide);
+    assert.equal(copies.length, 1);
+    const entries = [];
+    for await (const b of backup.listBlobsFlat({ prefix: "dup.txt", includeSnapshots: true })) entries.push(b);
+    assert.equal(entries.length, 1, "one backup blob, no history snapshot from a second copy");
+  });
+
+  it("ends on the newer version when two versions arrive out of order", async () => {
+    const v1 = await writeAndSnapshot(lake, "order.txt", "older");
+    await nextSecond();
+    const v2 = await writeAndSnapshot(lake, "order.txt", "newer");
+    const r1 = req("order.txt", v1);
+    const r2 = req("order.txt", v2);
+    await queue.sendMessage(encodeBackupRequest(r2));
+    assert.equal((await outputOf(await waitForInstance(blobBackupInstanceId(r2)))).status, "Copied");
+    await queue.sendMessage(encodeBackupRequest(r1));
+    const late = await outputOf(await waitForInstance(blobBackupInstanceId(r1)));
+    assert.equal(late.status, "Skipped");
+    assert.match(late.reason, /superseded/);
+    assert.equal((await backup.getBlobClient("order.txt").downloadToBuffer()).toString(), "newer");
+  });
+
+  it("keeps the first version as a backup snapshot when the second arrives", async () => {
+    const v1 = await writeAndSnapshot(lake, "two.txt", "first");
+    const r1 = req("two.txt", v1);
+    await queue.sendMessage(encodeBackupRequest(r1));
+    await outputOf(await waitForInstance(blobBackupInstanceId(r1)));
+    await nextSecond();
+    const v2 = await writeAndSnapshot(lake, "two.txt", "second");
+    const r2 = req("two.txt", v2);
+    await queue.sendMessage(encodeBackupRequest(r2));
+    assert.equal((await outputOf(await waitForInstance(blobBackupInstanceId(r2)))).status, "Copied");
+    const snapshots = [];
+    for await (const b of backup.listBlobsFlat({ prefix: "two.txt", includeSnapshots: true, includeMetadata: true })) if (b.snapshot) snapshots.push(b);
+    assert.equal(snapshots.length, 1);
+    assert.equal(snapshots[0]?.metadata?.[BackupMetadata.etag], v1.etag);
+  });
+
+  it("finishes a stale live request as Skipped", async () => {
+    const v = await writeLive(lake, "stale.txt", "old");
+    await writeLive(lake, "stale.txt", "new");
+    const request = req("stale.txt", v);
+    await queue.sendMessage(encodeBackupRequest(request));
+    const out = await outputOf(await waitForInstance(blobBackupInstanceId(request)));
+    assert.equal(out.status, "Skipped");
+    assert.match(out.reason, /stale/);
+  });
+
+  it("moves an invalid message to the poison queue with its reason, without retries", async () => {
+    const poison = new QueueClient(azurite.settings.AzureWebJobsStorage, `${QUEUE}-poison`);
+    await queue.sendMessage(Buffer.from(JSON.stringify({ v: 1, account: "datalake1", container: "Bad_Name" })).toString("base64"));
+    type Poisoned = { reason: string; message: unknown; dequeueCount: unknown };
+    let bodies: Poisoned[] = [];
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 100))) {
+      if (!(await poison.exists())) continue;
+      const peeked = await poison.peekMessages({ numberOfMessages: 32 });
+      bodies = peeked.peekedMessageItems.map((m) => JSON.parse(Buffer.from(m.messageText, "base64").toString("utf8")) as Poisoned);
+      if (bodies.length > 0) break;
+    }
+    const ours = bodies.find((b) => JSON.stringify(b.message).includes("Bad_Name"));
+    assert.ok(ours, JSON.stringify(bodies));
+    assert.match(ours.reason, /container: must be a container name/);
+    assert.match(ours.reason, /blob/);
+    assert.equal(ours.dequeueCount, 1, "handled on the first delivery, not after five blind retries");
+    assert.equal((await queue.peekMessages()).peekedMessageItems.length, 0, "the original is gone from the queue");
+  });
+
+  async function waitForInstance(id: string): Promise<string> {
+    const deadline = Date.now() + 30_000;
+    while ((await host.client.getStatus(id)) === undefined) {
+      if (Date.now() > deadline) throw new Error(`instance ${id} never started`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return id;
+  }
+});
