@@ -1,6 +1,6 @@
 /** The app the host benchmark runs: a trivial activity and an orchestrator that calls it in Task.all batches. */
-import * as df from "durable-functions";
 import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
+import * as df from "durable-functions";
 
 export const double = (n: number): number => n * 2;
 

@@ -8,7 +8,7 @@ import path from "node:path";
 import { startLocalHost } from "../local-host";
 // After ../local-host (import order), which installs @azure/functions-core, so the app registers its functions.
 import { double } from "./_host-app";
-import { type Row, peakRssMiB, printTable, timed } from "./report";
+import { peakRssMiB, printTable, type Row, timed } from "./report";
 
 function option(args: readonly string[], name: string, fallback: number): number {
   const i = args.indexOf(`--${name}`);

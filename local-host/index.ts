@@ -92,6 +92,11 @@ const core = installFunctionsCore((level, message) => {
 /** The compiled output root this file runs from (…/dist or …/.out/<name>). */
 export const OUT_ROOT = path.resolve(__dirname, "..");
 
+/** Runs synchronous engine work as a promise, so a thrown error becomes a rejection (as over HTTP). */
+function settle<T>(fn: () => T): Promise<T> {
+  return new Promise((resolve) => resolve(fn()));
+}
+
 async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
@@ -122,9 +127,9 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     log,
   });
 
-  let triggers: HttpTriggers | undefined;
+  const triggers = new HttpTriggers(core.registry, invoker, hostSettings.routePrefix);
   const durable = new DurableApi(engine, () => urls);
-  const server = await startServer(options.port ?? 0, () => ({ durable, triggers }));
+  const server = await startServer(options.port ?? 0, { durable, triggers });
   const baseUrl = `http://127.0.0.1:${server.port}`;
   urls = durableClientData(baseUrl, hostSettings.hubName);
   // With WEBSITE_HOSTNAME set, getClient keeps our URLs instead of rewriting them to localhost:7071.
@@ -139,7 +144,6 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     throw err;
   }
   const registry = core.registry;
-  triggers = new HttpTriggers(registry, invoker, hostSettings.routePrefix);
 
   const pollers = registry.byTrigger("queueTrigger").map(
     (fn) => new QueuePoller(fn, invoker, { ...hostSettings.queues, pollMs: options.queuePollMs ?? 200 }, log),
@@ -160,7 +164,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
   };
 
   const client: LocalHostClient = {
-    startNew: async (name, opts) => engine.startNew(name, opts),
+    startNew: (name, opts) => settle(() => engine.startNew(name, opts)),
     getStatus: (id, opts) => Promise.resolve(statusOf(id, opts)),
     async waitForCompletion(id, opts = {}) {
       const timeoutMs = opts.timeoutMs ?? 30_000;
@@ -169,11 +173,11 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       if (status === undefined) throw new Error(`instance '${id}' disappeared`);
       return status;
     },
-    raiseEvent: async (id, name, data) => check(engine.raiseEvent(id, name, data), id),
-    terminate: async (id, reason = "") => check(engine.terminate(id, reason), id),
-    suspend: async (id, reason = "") => check(engine.suspend(id, reason), id),
-    resume: async (id, reason = "") => check(engine.resume(id, reason), id),
-    purge: async (id) => engine.purge(id),
+    raiseEvent: (id, name, data) => settle(() => check(engine.raiseEvent(id, name, data), id)),
+    terminate: (id, reason = "") => settle(() => check(engine.terminate(id, reason), id)),
+    suspend: (id, reason = "") => settle(() => check(engine.suspend(id, reason), id)),
+    resume: (id, reason = "") => settle(() => check(engine.resume(id, reason), id)),
+    purge: (id) => settle(() => engine.purge(id)),
     listInstances: (filter = {}) =>
       Promise.resolve(
         engine

@@ -38,6 +38,6 @@ export function toStatus(inst: Instance, options: { showHistory?: boolean; showI
   if (options.showHistory !== true) return status;
   const historyEvents = inst.history
     .filter((e) => !HIDDEN.has(e.EventType))
-    .map(({ EventType: type, IsPlayed: _played, ...rest }) => ({ ...rest, EventType: EventTypeName[type] ?? String(type) }) as HistoryEventView);
+    .map(({ EventType: type, IsPlayed: _played, ...rest }) => ({ ...rest, EventType: EventTypeName[type] ?? String(type) }));
   return { ...status, historyEvents };
 }

@@ -85,7 +85,7 @@ export class DurableApi {
     if (verb === undefined && method === "DELETE") return this.#purge(res, id);
     if (method !== "POST") return this.#notFound(res);
     const reason = q.get("reason") ?? "";
-    switch (verb) {
+    switch (verb ?? "") {
       case "terminate":
         return this.#answer(res, this.engine.terminate(id, reason));
       case "suspend":

@@ -13,18 +13,22 @@ interface HttpRoute {
 }
 
 export class HttpTriggers {
-  readonly #routes: HttpRoute[];
+  #compiled: HttpRoute[] | undefined;
 
   constructor(
-    registry: Registry,
+    private readonly registry: Registry,
     private readonly invoker: Invoker,
     private readonly routePrefix: string,
-  ) {
-    this.#routes = registry.byTrigger("httpTrigger").map((fn) => {
+  ) {}
+
+  /** Compiled on first use: the app registers its functions after the server starts (its port goes into settings). */
+  get #routes(): HttpRoute[] {
+    this.#compiled ??= this.registry.byTrigger("httpTrigger").map((fn) => {
       const route = typeof fn.trigger.route === "string" ? fn.trigger.route : fn.name;
       const methods = Array.isArray(fn.trigger.methods) ? (fn.trigger.methods as string[]).map((m) => m.toUpperCase()) : undefined;
       return { fn, route: compileRoute(route), methods };
     });
+    return this.#compiled;
   }
 
   /** Answers the request if it is under the route prefix; false otherwise. */

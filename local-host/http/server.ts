@@ -11,14 +11,14 @@ export interface HostServer {
   close(): Promise<void>;
 }
 
-export async function startServer(port: number, handlers: () => { durable: DurableApi; triggers: HttpTriggers | undefined }): Promise<HostServer> {
+export async function startServer(port: number, handlers: { durable: DurableApi; triggers: HttpTriggers }): Promise<HostServer> {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "127.0.0.1"}`);
-    const { durable, triggers } = handlers();
+    const { durable, triggers } = handlers;
     void (async () => {
       try {
         if (await durable.handle(req, res, url)) return;
-        if (triggers !== undefined && (await triggers.handle(req, res, url))) return;
+        if (await triggers.handle(req, res, url)) return;
         sendJson(res, 404, { error: `no route for ${req.method ?? "GET"} ${url.pathname}` });
       } catch (err) {
         if (!res.headersSent) sendJson(res, 500, { error: err instanceof Error ? err.message : String(err) });

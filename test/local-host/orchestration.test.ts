@@ -15,8 +15,8 @@ const APP = path.join(__dirname, "apps", "orchestrations.js");
 /** "TaskScheduled(0)"-style lines: the event type and the id the library matches on. */
 function idTrail(events: readonly HistoryEventView[] | undefined): string[] {
   return (events ?? []).map((e) => {
-    const id = e.TaskScheduledId ?? e.TimerId ?? (e.EventId >= 0 ? e.EventId : undefined);
-    return id === undefined ? e.EventType : `${e.EventType}(${String(id)})`;
+    const id = (e.TaskScheduledId ?? e.TimerId ?? (e.EventId >= 0 ? e.EventId : undefined)) as number | undefined;
+    return id === undefined ? e.EventType : `${e.EventType}(${id})`;
   });
 }
 

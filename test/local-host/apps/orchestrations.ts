@@ -5,8 +5,8 @@
 import fs from "node:fs";
 
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext, type Timer } from "@azure/functions";
-import * as df from "durable-functions";
 import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
+import * as df from "durable-functions";
 
 /** Test hooks shared with the test process (same process: the host loads this file). */
 export const probes = { flakyCalls: new Map<string, number>(), nonDeterministic: false };
@@ -44,7 +44,8 @@ const retry: OrchestrationHandler = function* (context: OrchestrationContext) {
   const options = new df.RetryOptions(1000, input.attempts);
   options.backoffCoefficient = 2;
   try {
-    return yield context.df.callActivityWithRetry("Flaky", options, { key: input.key, failures: input.failures });
+    const result = (yield context.df.callActivityWithRetry("Flaky", options, { key: input.key, failures: input.failures })) as { calls: number };
+    return result;
   } catch (err) {
     return { error: (err as Error).message };
   }
@@ -55,10 +56,10 @@ const race: OrchestrationHandler = function* (context: OrchestrationContext) {
   const deadline = new Date(context.df.currentUtcDateTime.getTime() + 3600_000);
   const timer = context.df.createTimer(deadline);
   const work = context.df.callActivity("Hello", "race");
-  const winner = yield context.df.Task.any([work, timer]);
+  const winner = (yield context.df.Task.any([work, timer])) as unknown;
   if (winner === work) {
     timer.cancel();
-    return work.result as string;
+    return work.result;
   }
   return "timeout";
 };
