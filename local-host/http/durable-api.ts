@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 
 import { ConflictError, type Engine } from "../engine/engine";
 import { toStatus } from "../engine/status";
-import { TERMINAL } from "../engine/types";
+import { type Instance, TERMINAL } from "../engine/types";
 import { readBody, sendJson } from "./io";
 
 export const WEBHOOK_PREFIX = "/runtime/webhooks/durabletask";
@@ -80,6 +80,7 @@ export class DurableApi {
     }
     if (collection !== "instances") return this.#notFound(res);
     if ((id === undefined || id === "") && method === "GET") return this.#query(req, res, q);
+    if ((id === undefined || id === "") && method === "DELETE") return this.#purgeMatching(res, q);
     if (id === undefined || id === "") return this.#notFound(res);
     if (verb === undefined && method === "GET") return this.#status(res, id, q);
     if (verb === undefined && method === "DELETE") return this.#purge(res, id);
@@ -140,24 +141,38 @@ export class DurableApi {
   }
 
   #query(req: IncomingMessage, res: ServerResponse, q: URLSearchParams): boolean {
-    const statuses = (q.get("runtimeStatus") ?? "").split(",").filter((s) => s !== "");
-    const from = q.get("createdTimeFrom");
-    const to = q.get("createdTimeTo");
-    const prefix = q.get("instanceIdPrefix");
     const top = Number(q.get("top") ?? PAGE_SIZE) || PAGE_SIZE;
-    const matching = this.engine
-      .list()
-      .filter((i) => statuses.length === 0 || statuses.includes(i.runtimeStatus))
-      .filter((i) => from === null || i.createdTime >= new Date(from).toISOString())
-      .filter((i) => to === null || i.createdTime <= new Date(to).toISOString())
-      .filter((i) => prefix === null || i.instanceId.startsWith(prefix))
-      .sort((a, b) => a.createdTime.localeCompare(b.createdTime) || a.instanceId.localeCompare(b.instanceId));
+    const matching = this.#matching(q);
     const tokenHeader = req.headers["x-ms-continuation-token"];
     const offset = typeof tokenHeader === "string" && tokenHeader !== "" ? Number(Buffer.from(tokenHeader, "base64").toString("utf8")) || 0 : 0;
     const page = matching.slice(offset, offset + top);
     const headers: Record<string, string> = {};
     if (offset + top < matching.length) headers["x-ms-continuation-token"] = Buffer.from(String(offset + top)).toString("base64");
     sendJson(res, 200, page.map((i) => toStatus(i, { showInput: q.get("showInput") !== "false" })), headers);
+    return true;
+  }
+
+  /** Instances matching the query-string filters (runtimeStatus list, createdTimeFrom/To, instanceIdPrefix). */
+  #matching(q: URLSearchParams): Instance[] {
+    const statuses = (q.get("runtimeStatus") ?? "").split(",").filter((s) => s !== "");
+    const from = q.get("createdTimeFrom");
+    const to = q.get("createdTimeTo");
+    const prefix = q.get("instanceIdPrefix");
+    return this.engine
+      .list()
+      .filter((i) => statuses.length === 0 || statuses.includes(i.runtimeStatus))
+      .filter((i) => from === null || i.createdTime >= new Date(from).toISOString())
+      .filter((i) => to === null || i.createdTime <= new Date(to).toISOString())
+      .filter((i) => prefix === null || i.instanceId.startsWith(prefix))
+      .sort((a, b) => a.createdTime.localeCompare(b.createdTime) || a.instanceId.localeCompare(b.instanceId));
+  }
+
+  /** Bulk purge (the client's purgeInstanceHistoryBy): terminal instances matching the filters. */
+  #purgeMatching(res: ServerResponse, q: URLSearchParams): boolean {
+    let deleted = 0;
+    for (const inst of this.#matching(q)) if (TERMINAL.has(inst.runtimeStatus)) deleted += this.engine.purge(inst.instanceId);
+    if (deleted === 0) return this.#notFound(res, "no terminal instance matches");
+    sendJson(res, 200, { instancesDeleted: deleted });
     return true;
   }
 

@@ -137,4 +137,16 @@ describe("local host: HTTP", () => {
     assert.deepEqual(status.output, { n: 2, greeting: "Hello round 2" });
     await assert.rejects(host.fireTimer("NoSuchTimer"), /no timer trigger named 'NoSuchTimer'/);
   });
+
+  it("serves the real DurableClient's RPC calls (status, events, queries, purge, terminate)", async () => {
+    const res = await fetch(`${host.baseUrl}/api/client-probe`, { method: "POST" });
+    assert.equal(res.status, 200);
+    const seen = (await res.json()) as Record<string, unknown>;
+    assert.equal(seen.waiting, "Running");
+    assert.deepEqual(seen.output, { approved: true });
+    assert.ok((seen.completedIds as string[]).includes("probe-1"));
+    assert.equal(seen.purged, 1);
+    assert.deepEqual(seen.terminated, { status: "Terminated", output: "enough" });
+    assert.match(String(seen.missing), /404/);
+  });
 });

@@ -154,3 +154,46 @@ app.timer("NightlyStart", {
     await df.getClient(context).startNew("Counter", { instanceId: "nightly", input: timer.isPastDue ? 0 : 2 });
   },
 });
+
+/** Drives the real DurableClient through its rpcBaseUrl calls and reports what it saw. */
+app.http("ClientProbe", {
+  route: "client-probe",
+  methods: ["POST"],
+  extraInputs: [df.input.durableClient()],
+  handler: async (_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    const client = df.getClient(context);
+    const settle = async (id: string, done: (s: df.DurableOrchestrationStatus) => boolean): Promise<df.DurableOrchestrationStatus> => {
+      for (;;) {
+        const s = await client.getStatus(id);
+        if (done(s)) return s;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const id = await client.startNew("Approval", { instanceId: "probe-1" });
+    const waiting = await settle(id, (s) => s.customStatus === "waiting");
+    await client.raiseEvent(id, "Approval", { approved: true });
+    const done = await settle(id, (s) => s.runtimeStatus === df.OrchestrationRuntimeStatus.Completed);
+    const completed = await client.getStatusBy({ runtimeStatus: [df.OrchestrationRuntimeStatus.Completed] });
+    const purged = await client.purgeInstanceHistory(id);
+    const other = await client.startNew("Approval", { instanceId: "probe-2" });
+    await settle(other, (s) => s.runtimeStatus === df.OrchestrationRuntimeStatus.Running);
+    await client.terminate(other, "enough");
+    const terminated = await settle(other, (s) => s.runtimeStatus === df.OrchestrationRuntimeStatus.Terminated);
+    let missing = "";
+    try {
+      await client.getStatus("probe-1");
+    } catch (err) {
+      missing = (err as Error).message;
+    }
+    return {
+      jsonBody: {
+        waiting: waiting.runtimeStatus,
+        output: done.output,
+        completedIds: completed.map((s) => s.instanceId),
+        purged: purged.instancesDeleted,
+        terminated: { status: terminated.runtimeStatus, output: terminated.output },
+        missing,
+      },
+    };
+  },
+});
