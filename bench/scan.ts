@@ -14,7 +14,7 @@ import { BlobServiceClient } from "@azure/storage-blob";
 
 import { startAzurite } from "../dev/azurite";
 import { startLocalHost } from "../local-host";
-import type { ContainerScanOutput } from "../src/orchestrators/container-scan";
+import type { ContainerScanOutput } from "../src/domain/container-scan";
 import { runtime } from "../src/runtime";
 import { addPipelinePolicy, seedBlobs } from "../test/support/scan-fixtures";
 import { peakRssMiB, printTable, type Row, timed } from "./report";

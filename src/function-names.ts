@@ -39,3 +39,9 @@ export const Activities = {
   reconcileContainerWindow: "ReconcileContainerWindow",
   writeReconciliationReport: "WriteReconciliationReport",
 } as const;
+
+/** External events raised by starters. */
+export const Events = {
+  /** A start for a container whose scan is running: the scan makes one more pass when it reaches the end. */
+  rescanContainer: "RescanRequested",
+} as const;

@@ -10,64 +10,15 @@
  */
 import type { QueueClient } from "@azure/storage-queue";
 import * as df from "durable-functions";
-import { z } from "zod";
 
 import type { BlobAccount } from "../config/clients";
 import type { BackupRequest } from "../domain/backup-request";
 import { SKIP_REASONS, type SkipReason } from "../domain/change-detection";
-import { isValidContainerName } from "../domain/names";
+import { scanPageInputSchema,type ScanPageResult } from "../domain/container-scan";
 import { Activities } from "../function-names";
 import { runtime } from "../runtime";
 import { createBackupQueueSender } from "../storage/backup-queue";
 import { processSourcePage, type SnapshotFn, takeSnapshot } from "../storage/process-source-page";
-
-export const scanPageInputSchema = z.strictObject({
-  container: z.string().refine(isValidContainerName, "must be a container name"),
-  prefix: z.string().max(1024).optional(),
-  continuationToken: z.string().min(1).optional(),
-  skipName: z.string().min(1).optional(),
-  snapshots: z.enum(["auto", "on", "off"]),
-  snapshotsRefused: z.boolean(),
-  dryRun: z.boolean(),
-  scanStartedAt: z.iso.datetime({ offset: true }),
-  pageSize: z.number().int().min(1).max(5000).optional(),
-});
-export type ScanPageInput = z.infer<typeof scanPageInputSchema>;
-
-const count = z.number().int().nonnegative();
-export const skipCountsSchema = z.strictObject(
-  Object.fromEntries(SKIP_REASONS.map((r) => [r, count])) as Record<SkipReason, typeof count>,
-);
-export type SkipCounts = z.infer<typeof skipCountsSchema>;
-
-export const pageCountsSchema = z.strictObject({
-  blobsSeen: count,
-  new: count,
-  changed: count,
-  unchanged: count,
-  skipped: skipCountsSchema,
-  snapshots: count,
-  requests: count,
-  /** Requests sent again for snapshots an earlier attempt of this scan took. */
-  requestsResent: count,
-  listRequests: count,
-  snapshotRequests: count,
-});
-export type PageCounts = z.infer<typeof pageCountsSchema>;
-
-export const scanPageResultSchema = z.discriminatedUnion("kind", [
-  z.strictObject({ kind: z.literal("containerNotFound"), account: z.string() }),
-  z.strictObject({ kind: z.literal("snapshotsRefused"), account: z.string(), reason: z.string() }),
-  z.strictObject({
-    kind: z.literal("page"),
-    continuationToken: z.string().optional(),
-    skipName: z.string().optional(),
-    counts: pageCountsSchema,
-    /** auto mode: the account refused snapshots on this page; from here on requests are ETag-pinned. */
-    snapshotsRefusedReason: z.string().optional(),
-  }),
-]);
-export type ScanPageResult = z.infer<typeof scanPageResultSchema>;
 
 export interface ScanSourcePageDeps {
   readonly source: BlobAccount;

@@ -1,24 +1,25 @@
 /**
  * Container scan: one activity call per listing page (list + classify + snapshot + enqueue), so the history grows by
  * about two events per page; `continueAsNew` every `pagesPerExecution` pages carries the cursor and the running totals.
+ * A start that joins a running scan raises `Events.rescanContainer`: when the pass ends, the scan makes one more pass,
+ * so the joined caller's blobs are covered before the instance reports Completed.
  * Deterministic: time only from `currentUtcDateTime`, configuration only from the input.
  */
-import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
+import type { OrchestrationContext, OrchestrationHandler, Task } from "durable-functions";
 import * as df from "durable-functions";
-import { z } from "zod";
 
+import { SKIP_REASONS } from "../domain/change-detection";
 import {
-  type PageCounts,
-  pageCountsSchema,
+  addCounts,
+  containerScanInputSchema,
+  type ContainerScanOutput,
+  type Progress,
   type ScanPageInput,
   scanPageResultSchema,
   type SkipCounts,
-} from "../activities/scan-source-page";
-import { SKIP_REASONS } from "../domain/change-detection";
-import { isValidContainerName } from "../domain/names";
-import { Activities, Orchestrators } from "../function-names";
-
-export const DEFAULT_PAGES_PER_EXECUTION = 50;
+  zeroCounts,
+} from "../domain/container-scan";
+import { Activities, Events, Orchestrators } from "../function-names";
 
 /** Transient storage failures: five attempts over about a minute. */
 const PAGE_RETRY = (() => {
@@ -28,89 +29,34 @@ const PAGE_RETRY = (() => {
   return retry;
 })();
 
-const progressSchema = z.strictObject({
-  scanStartedAt: z.iso.datetime({ offset: true }),
-  continuationToken: z.string().optional(),
-  skipName: z.string().optional(),
-  snapshotsRefusedReason: z.string().optional(),
-  pages: z.number().int().nonnegative(),
-  executions: z.number().int().positive(),
-  totals: pageCountsSchema,
-});
-type Progress = z.infer<typeof progressSchema>;
-
-export const containerScanInputSchema = z.strictObject({
-  container: z.string().refine(isValidContainerName, "must be a container name"),
-  prefix: z.string().max(1024).optional(),
-  dryRun: z.boolean().default(false),
-  snapshots: z.enum(["auto", "on", "off"]),
-  /** Listing page size (the service's maximum by default); smaller in tests to get many pages cheaply. */
-  pageSize: z.number().int().min(1).max(5000).optional(),
-  pagesPerExecution: z.number().int().min(1).max(1000).default(DEFAULT_PAGES_PER_EXECUTION),
-  /** Carried through continueAsNew; absent on the first execution. */
-  progress: progressSchema.optional(),
-});
-export type ContainerScanInput = z.input<typeof containerScanInputSchema>;
-
-export interface ContainerScanOutput {
-  readonly container: string;
-  readonly prefix?: string;
-  readonly dryRun: boolean;
-  /** `snapshots`: every new version was snapshotted; `etagPinned`: requests name the live version by ETag only. */
-  readonly snapshotMode: "snapshots" | "etagPinned";
-  readonly pages: number;
-  readonly blobsSeen: number;
-  readonly new: number;
-  readonly changed: number;
-  readonly unchanged: number;
-  readonly snapshots: number;
-  readonly requests: number;
-  readonly requestsResent: number;
-  readonly skipped: SkipCounts;
-  readonly storageRequests: { readonly list: number; readonly snapshot: number; readonly enqueue: number };
-  readonly startedAt: string;
-  readonly completedAt: string;
-  readonly notes: readonly string[];
-}
-
-function zeroCounts(): PageCounts {
-  return {
-    blobsSeen: 0,
-    new: 0,
-    changed: 0,
-    unchanged: 0,
-    skipped: Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as SkipCounts,
-    snapshots: 0,
-    requests: 0,
-    requestsResent: 0,
-    listRequests: 0,
-    snapshotRequests: 0,
-  };
-}
-
-function addCounts(a: PageCounts, b: PageCounts): PageCounts {
-  return {
-    blobsSeen: a.blobsSeen + b.blobsSeen,
-    new: a.new + b.new,
-    changed: a.changed + b.changed,
-    unchanged: a.unchanged + b.unchanged,
-    skipped: Object.fromEntries(SKIP_REASONS.map((r) => [r, a.skipped[r] + b.skipped[r]])) as SkipCounts,
-    snapshots: a.snapshots + b.snapshots,
-    requests: a.requests + b.requests,
-    requestsResent: a.requestsResent + b.requestsResent,
-    listRequests: a.listRequests + b.listRequests,
-    snapshotRequests: a.snapshotRequests + b.snapshotRequests,
-  };
-}
-
 function totalSkipped(s: SkipCounts): number {
   return SKIP_REASONS.reduce((sum, r) => sum + s[r], 0);
 }
 
+/**
+ * Consumes every rescan request received so far, without waiting: each check races the event against a timer that is
+ * already due, so a buffered event wins and an absent one costs one timer.
+ */
+function* takeRescanRequests(context: OrchestrationContext): Generator<Task, boolean, unknown> {
+  let requested = false;
+  for (;;) {
+    const event = context.df.waitForExternalEvent(Events.rescanContainer);
+    const timer = context.df.createTimer(context.df.currentUtcDateTime);
+    const winner: unknown = yield context.df.Task.any([event, timer]);
+    if (winner !== event) return requested;
+    timer.cancel();
+    requested = true;
+  }
+}
+
 export const containerScan: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = containerScanInputSchema.parse(context.df.getInput());
+  const now = context.df.currentUtcDateTime.toISOString();
   let progress: Progress = input.progress ?? {
-    scanStartedAt: context.df.currentUtcDateTime.toISOString(),
+    scanStartedAt: now,
+    startedAt: now,
+    pass: 1,
+    rescanRequested: false,
     pages: 0,
     executions: 1,
     totals: zeroCounts(),
@@ -143,6 +89,9 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
     const { continuationToken, skipName } = result;
     progress = {
       scanStartedAt: progress.scanStartedAt,
+      ...(progress.startedAt !== undefined && { startedAt: progress.startedAt }),
+      pass: progress.pass,
+      rescanRequested: progress.rescanRequested,
       ...(continuationToken !== undefined && { continuationToken }),
       ...(skipName !== undefined && { skipName }),
       ...((progress.snapshotsRefusedReason ?? result.snapshotsRefusedReason) !== undefined && {
@@ -155,6 +104,7 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
     const t = progress.totals;
     context.df.setCustomStatus({
       phase: continuationToken === undefined ? "done" : "scanning",
+      pass: progress.pass,
       pages: progress.pages,
       blobsSeen: t.blobsSeen,
       snapshots: t.snapshots,
@@ -162,9 +112,24 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
       skipped: totalSkipped(t.skipped),
       dryRun: input.dryRun,
     });
-    if (continuationToken === undefined) break;
+    if (continuationToken === undefined) {
+      // A dry run has nothing to cover for anyone (joining starts do not ask it for another pass).
+      if (input.dryRun) break;
+      const rescan = progress.rescanRequested || (yield* takeRescanRequests(context));
+      if (!rescan) break;
+      // Another pass from the top; snapshots of the finished pass are not "taken by this pass".
+      const { continuationToken: _done, skipName: _held, ...rest } = progress;
+      const passStart = context.df.currentUtcDateTime.toISOString();
+      context.df.continueAsNew({
+        ...input,
+        progress: { ...rest, scanStartedAt: passStart, pass: progress.pass + 1, rescanRequested: false, executions: progress.executions + 1 },
+      });
+      return undefined;
+    }
     if (pagesThisExecution >= input.pagesPerExecution) {
-      context.df.continueAsNew({ ...input, progress: { ...progress, executions: progress.executions + 1 } });
+      // Events do not survive continueAsNew: record a request that arrived during this execution.
+      const rescan = progress.rescanRequested || (!input.dryRun && (yield* takeRescanRequests(context)));
+      context.df.continueAsNew({ ...input, progress: { ...progress, rescanRequested: rescan, executions: progress.executions + 1 } });
       return undefined;
     }
   }
@@ -187,6 +152,7 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
     ...(input.prefix !== undefined && { prefix: input.prefix }),
     dryRun: input.dryRun,
     snapshotMode: etagPinned ? "etagPinned" : "snapshots",
+    passes: progress.pass,
     pages: progress.pages,
     blobsSeen: t.blobsSeen,
     new: t.new,
@@ -197,7 +163,7 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
     requestsResent: t.requestsResent,
     skipped: t.skipped,
     storageRequests: { list: t.listRequests, snapshot: t.snapshotRequests, enqueue: t.requests },
-    startedAt: progress.scanStartedAt,
+    startedAt: progress.startedAt ?? progress.scanStartedAt,
     completedAt: context.df.currentUtcDateTime.toISOString(),
     notes,
   };

@@ -3,18 +3,20 @@
  * body `{ prefix?, dryRun? }`, starts the container scan, and answers with the Durable check-status response.
  *
  * One scan per container at a time: the instance id is `scan-<container>`. A start while that scan is Pending or
- * Running joins it (the same check-status response), so two starts never snapshot or request the same version twice.
- * A finished instance (Completed, Failed, Terminated) is replaced by the new scan.
+ * Running joins it (the same check-status response), so two starts never snapshot or request the same version twice;
+ * it raises `Events.rescanContainer`, so the scan makes one more pass before it reports Completed and the joined
+ * caller's blobs are covered too. A start the running scan cannot cover (narrower prefix there, or a dry run there
+ * and a real scan here) gets 409. A finished instance (Completed, Failed, Terminated) is replaced by the new scan.
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { z } from "zod";
 
+import { type ContainerScanInput, containerScanInputSchema } from "../domain/container-scan";
 import { describeError } from "../domain/errors";
 import { httpError, parseJsonBody } from "../domain/http-error";
 import { CONTAINER_NAME_RULE, isValidContainerName } from "../domain/names";
-import { Orchestrators, Triggers } from "../function-names";
-import type { ContainerScanInput } from "../orchestrators/container-scan";
+import { Events, Orchestrators, Triggers } from "../function-names";
 import { runtime } from "../runtime";
 
 export const containerScanBodySchema = z.strictObject({
@@ -32,16 +34,32 @@ const ACTIVE: readonly string[] = [
   df.OrchestrationRuntimeStatus.ContinuedAsNew,
 ];
 
-/** The instance's runtime status, or undefined when there is no such instance. */
-async function statusOf(client: df.DurableClient, instanceId: string): Promise<string | undefined> {
+interface RunningScan {
+  readonly runtimeStatus: string;
+  /** The running scan's input, when it parses. */
+  readonly input?: ContainerScanInput;
+}
+
+/** The instance's status and input, or undefined when there is no such instance. */
+async function statusOf(client: df.DurableClient, instanceId: string): Promise<RunningScan | undefined> {
   try {
-    const status = await client.getStatus(instanceId, { showInput: false });
-    return status.runtimeStatus;
+    const status = await client.getStatus(instanceId, { showInput: true });
+    const input = containerScanInputSchema.safeParse(status.input);
+    return { runtimeStatus: status.runtimeStatus, ...(input.success && { input: input.data }) };
   } catch (err) {
     // The client reports an unknown instance by throwing on the extension's 404.
     if (/\b404\b/.test(describeError(err))) return undefined;
     throw err;
   }
+}
+
+const isActive = (scan: RunningScan | undefined): scan is RunningScan => scan !== undefined && ACTIVE.includes(scan.runtimeStatus);
+
+/** A running scan covers a request when it writes (or the request is a dry run too) and its prefix contains the request's. */
+function covers(running: ContainerScanInput | undefined, request: ContainerScanInput): boolean {
+  if (running === undefined) return false;
+  if (running.dryRun === true && request.dryRun !== true) return false;
+  return running.prefix === undefined || (request.prefix ?? "").startsWith(running.prefix);
 }
 
 export async function startContainerScan(
@@ -57,22 +75,36 @@ export async function startContainerScan(
   if (!body.ok) return body.response;
 
   const instanceId = scanInstanceId(container);
-  if (ACTIVE.includes((await statusOf(client, instanceId)) ?? "")) {
-    context.log(`scan of ${container} already running; joining ${instanceId}`);
-    return client.createCheckStatusResponse(request, instanceId);
-  }
-  const { settings } = runtime();
   const input: ContainerScanInput = {
     container,
     ...(body.value.prefix !== undefined && { prefix: body.value.prefix }),
     dryRun: body.value.dryRun ?? false,
-    snapshots: settings.snapshots,
+    snapshots: runtime().settings.snapshots,
   };
+  const running = await statusOf(client, instanceId);
+  if (isActive(running)) {
+    if (!covers(running.input, input)) {
+      return httpError(
+        409,
+        "ScanInProgress",
+        `a scan of "${container}" with other options (prefix or dry run) is running; start again when ${instanceId} has finished`,
+      );
+    }
+    // The running scan may already be past this caller's blobs: ask for one more pass, which ends before Completed.
+    if (input.dryRun !== true) await client.raiseEvent(instanceId, Events.rescanContainer, { requestedAt: new Date().toISOString() });
+    if (isActive(await statusOf(client, instanceId))) {
+      context.log(`scan of ${container} already running; joined ${instanceId}`);
+      return client.createCheckStatusResponse(request, instanceId);
+    }
+    // It finished before it could take the request: start a fresh scan below.
+  }
   try {
     await client.startNew(Orchestrators.containerScan, { instanceId, input });
   } catch (err) {
-    // Another start won the race for the same id between our status check and startNew: join it.
-    if (ACTIVE.includes((await statusOf(client, instanceId)) ?? "")) return client.createCheckStatusResponse(request, instanceId);
+    // Another start won the race for the id after our status check; its scan began after this request arrived, so it
+    // covers this caller's blobs when its options do.
+    const winner = await statusOf(client, instanceId);
+    if (isActive(winner) && covers(winner.input, input)) return client.createCheckStatusResponse(request, instanceId);
     throw err;
   }
   context.log(`started ${instanceId}${input.dryRun === true ? " (dry run)" : ""}`);

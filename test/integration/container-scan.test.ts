@@ -13,8 +13,8 @@ import { QueueClient } from "@azure/storage-queue";
 
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
 import { type LocalHost, startLocalHost } from "../../local-host";
+import type { ContainerScanInput, ContainerScanOutput } from "../../src/domain/container-scan";
 import { Orchestrators } from "../../src/function-names";
-import type { ContainerScanInput, ContainerScanOutput } from "../../src/orchestrators/container-scan";
 import { runtime } from "../../src/runtime";
 import { addPipelinePolicy, drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
 
@@ -193,6 +193,67 @@ describe("container scan through the local host", () => {
     assert.equal((await drainRequests(queue)).length, 300);
   });
 
+  it("a start that joins a running scan gets its blobs covered: one more pass before Completed, no duplicates", async () => {
+    await drainRequests(queue);
+    const container = await freshContainer();
+    const names = Array.from({ length: 40 }, (_, i) => `m/${i}`);
+    await seedBlobs(container, names);
+    let joined: Promise<Response> | undefined;
+    let fired = false;
+    onSnapshot = async () => {
+      // The first snapshot means the page was listed: a producer now writes a blob the scan has already passed
+      // ("a-late" sorts before "m/") and starts the scan again.
+      if (!fired) {
+        fired = true;
+        await container.getBlockBlobClient("a-late").upload("late", 4);
+        joined = post(container.containerName);
+        assert.equal((await joined).status, 202);
+      }
+      return "forward";
+    };
+    try {
+      const { id, status } = await runLikeAdf(container.containerName);
+      const out = output(status);
+      assert.ok(joined, "the second start happened during the scan");
+      assert.equal(((await (await joined).json()) as { id: string }).id, id, "the second start joined the running scan");
+      assert.equal(out.passes, 2);
+      assert.equal(out.snapshots, 41);
+      assert.equal(out.requests, 41);
+    } finally {
+      onSnapshot = undefined;
+    }
+    const requests = await drainRequests(queue);
+    assert.deepEqual(requests.map((r) => r.blob).sort(), ["a-late", ...names].sort());
+    assert.equal((await listSnapshots(container)).length, 41);
+  });
+
+  it("a start the running scan cannot cover (other prefix) gets 409; a dry run joins a real scan", async () => {
+    await drainRequests(queue);
+    const container = await freshContainer();
+    await seedBlobs(container, ["p/1", "p/2", "q/1"]);
+    const answers: number[] = [];
+    let fired = false;
+    onSnapshot = async () => {
+      if (!fired) {
+        fired = true;
+        const wider = await post(container.containerName);
+        answers.push(wider.status);
+        const json = (await wider.json()) as { error?: { code: string } };
+        assert.equal(json.error?.code, "ScanInProgress");
+        answers.push((await post(container.containerName, JSON.stringify({ prefix: "p/", dryRun: true }))).status);
+      }
+      return "forward";
+    };
+    try {
+      const out = output((await runLikeAdf(container.containerName, JSON.stringify({ prefix: "p/" }))).status);
+      assert.deepEqual(answers, [409, 202]);
+      assert.deepEqual([out.passes, out.snapshots], [1, 2], "a dry run asks for no second pass");
+    } finally {
+      onSnapshot = undefined;
+    }
+    await drainRequests(queue);
+  });
+
   it("rejects invalid container names and bodies with 400 and a JSON error", async () => {
     const container = await freshContainer();
     const cases: [string, string | undefined, string][] = [
@@ -286,6 +347,7 @@ describe("container scan through the local host", () => {
     assert.equal(out.pages, 4);
     const activityEvents = (status.historyEvents ?? []).filter((e) => /Task(Scheduled|Completed)/.test(String(e.EventType)));
     assert.equal(activityEvents.length, 2 * out.pages);
-    assert.deepEqual(status.customStatus, { phase: "done", pages: 4, blobsSeen: 20, snapshots: 0, requests: 0, skipped: 0, dryRun: true });
+    assert.equal(status.historyEvents?.length, 2 * out.pages + 2, "ExecutionStarted, 2 per page, ExecutionCompleted");
+    assert.deepEqual(status.customStatus, { phase: "done", pass: 1, pages: 4, blobsSeen: 20, snapshots: 0, requests: 0, skipped: 0, dryRun: true });
   });
 });

@@ -9,14 +9,10 @@ import { createHttpHeaders, type PipelinePolicy } from "@azure/core-rest-pipelin
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
-import {
-  createScanSourcePageActivity,
-  type PageCounts,
-  type ScanPageInput,
-  type ScanPageResult,
-} from "../../src/activities/scan-source-page";
+import { createScanSourcePageActivity } from "../../src/activities/scan-source-page";
 import { type Clients, createClients } from "../../src/config/clients";
 import { loadSettings } from "../../src/config/settings";
+import type { PageCounts, ScanPageInput, ScanPageResult } from "../../src/domain/container-scan";
 import { type SnapshotFn, takeSnapshot } from "../../src/storage/process-source-page";
 import { addPipelinePolicy, drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
 

@@ -1,0 +1,142 @@
+/**
+ * The container scan's JSON contracts (validated where they enter): the page activity's input and tagged result, the
+ * orchestration's input (with the progress carried through continueAsNew) and output, and the count arithmetic.
+ */
+import { z } from "zod";
+
+import { SKIP_REASONS, type SkipReason } from "./change-detection";
+import { isValidContainerName } from "./names";
+
+export const DEFAULT_PAGES_PER_EXECUTION = 50;
+
+export const scanPageInputSchema = z.strictObject({
+  container: z.string().refine(isValidContainerName, "must be a container name"),
+  prefix: z.string().max(1024).optional(),
+  continuationToken: z.string().min(1).optional(),
+  skipName: z.string().min(1).optional(),
+  snapshots: z.enum(["auto", "on", "off"]),
+  snapshotsRefused: z.boolean(),
+  dryRun: z.boolean(),
+  scanStartedAt: z.iso.datetime({ offset: true }),
+  pageSize: z.number().int().min(1).max(5000).optional(),
+});
+export type ScanPageInput = z.infer<typeof scanPageInputSchema>;
+
+const count = z.number().int().nonnegative();
+export const skipCountsSchema = z.strictObject(
+  Object.fromEntries(SKIP_REASONS.map((r) => [r, count])) as Record<SkipReason, typeof count>,
+);
+export type SkipCounts = z.infer<typeof skipCountsSchema>;
+
+export const pageCountsSchema = z.strictObject({
+  blobsSeen: count,
+  new: count,
+  changed: count,
+  unchanged: count,
+  skipped: skipCountsSchema,
+  snapshots: count,
+  requests: count,
+  /** Requests sent again for snapshots an earlier attempt of this scan took. */
+  requestsResent: count,
+  listRequests: count,
+  snapshotRequests: count,
+});
+export type PageCounts = z.infer<typeof pageCountsSchema>;
+
+export const scanPageResultSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("containerNotFound"), account: z.string() }),
+  z.strictObject({ kind: z.literal("snapshotsRefused"), account: z.string(), reason: z.string() }),
+  z.strictObject({
+    kind: z.literal("page"),
+    continuationToken: z.string().optional(),
+    skipName: z.string().optional(),
+    counts: pageCountsSchema,
+    /** auto mode: the account refused snapshots on this page; from here on requests are ETag-pinned. */
+    snapshotsRefusedReason: z.string().optional(),
+  }),
+]);
+export type ScanPageResult = z.infer<typeof scanPageResultSchema>;
+
+export const progressSchema = z.strictObject({
+  /** When the current pass started: snapshots from then on were taken by this pass. */
+  scanStartedAt: z.iso.datetime({ offset: true }),
+  /** When the first pass started. */
+  startedAt: z.iso.datetime({ offset: true }).optional(),
+  pass: z.number().int().positive().default(1),
+  /** A start joined this scan during the current pass: make another pass at its end. */
+  rescanRequested: z.boolean().default(false),
+  continuationToken: z.string().optional(),
+  skipName: z.string().optional(),
+  snapshotsRefusedReason: z.string().optional(),
+  pages: z.number().int().nonnegative(),
+  executions: z.number().int().positive(),
+  totals: pageCountsSchema,
+});
+export type Progress = z.infer<typeof progressSchema>;
+
+export const containerScanInputSchema = z.strictObject({
+  container: z.string().refine(isValidContainerName, "must be a container name"),
+  prefix: z.string().max(1024).optional(),
+  dryRun: z.boolean().default(false),
+  snapshots: z.enum(["auto", "on", "off"]),
+  /** Listing page size (the service's maximum by default); smaller in tests to get many pages cheaply. */
+  pageSize: z.number().int().min(1).max(5000).optional(),
+  pagesPerExecution: z.number().int().min(1).max(1000).default(DEFAULT_PAGES_PER_EXECUTION),
+  /** Carried through continueAsNew; absent on the first execution. */
+  progress: progressSchema.optional(),
+});
+export type ContainerScanInput = z.input<typeof containerScanInputSchema>;
+
+export interface ContainerScanOutput {
+  readonly container: string;
+  readonly prefix?: string;
+  readonly dryRun: boolean;
+  /** `snapshots`: every new version was snapshotted; `etagPinned`: requests name the live version by ETag only. */
+  readonly snapshotMode: "snapshots" | "etagPinned";
+  /** Passes over the container: more than one when starts joined the scan while it ran. */
+  readonly passes: number;
+  readonly pages: number;
+  readonly blobsSeen: number;
+  readonly new: number;
+  readonly changed: number;
+  readonly unchanged: number;
+  readonly snapshots: number;
+  readonly requests: number;
+  readonly requestsResent: number;
+  readonly skipped: SkipCounts;
+  readonly storageRequests: { readonly list: number; readonly snapshot: number; readonly enqueue: number };
+  readonly startedAt: string;
+  readonly completedAt: string;
+  readonly notes: readonly string[];
+}
+
+export function zeroCounts(): PageCounts {
+  return {
+    blobsSeen: 0,
+    new: 0,
+    changed: 0,
+    unchanged: 0,
+    skipped: Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as SkipCounts,
+    snapshots: 0,
+    requests: 0,
+    requestsResent: 0,
+    listRequests: 0,
+    snapshotRequests: 0,
+  };
+}
+
+export function addCounts(a: PageCounts, b: PageCounts): PageCounts {
+  return {
+    blobsSeen: a.blobsSeen + b.blobsSeen,
+    new: a.new + b.new,
+    changed: a.changed + b.changed,
+    unchanged: a.unchanged + b.unchanged,
+    skipped: Object.fromEntries(SKIP_REASONS.map((r) => [r, a.skipped[r] + b.skipped[r]])) as SkipCounts,
+    snapshots: a.snapshots + b.snapshots,
+    requests: a.requests + b.requests,
+    requestsResent: a.requestsResent + b.requestsResent,
+    listRequests: a.listRequests + b.listRequests,
+    snapshotRequests: a.snapshotRequests + b.snapshotRequests,
+  };
+}
+
