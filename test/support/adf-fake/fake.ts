@@ -77,6 +77,8 @@ export interface AdfFake {
   injectFault(operation: Operation, fault: HttpFault, times?: number): void;
   /** Behaviour of the next runs created (FIFO); Succeeded when none is queued. */
   nextRun(behaviour: RunBehaviour): void;
+  /** Deletes (false) or restores (true) the pipeline: createRun on a missing pipeline answers 404 like ADF. */
+  setPipelineExists(exists: boolean): void;
   /** Changes the run timing from now on. */
   setTiming(timing: { queuedMs?: number; runMs?: number }): void;
   stop(): Promise<void>;
@@ -91,6 +93,7 @@ export async function startAdfFake(options: AdfFakeOptions): Promise<AdfFake> {
   const calls: Record<Operation, number> = { createRun: 0, get: 0, cancel: 0, query: 0, token: 0 };
   const timing = { queuedMs: options.queuedMs ?? 200, runMs: options.runMs ?? 500 };
   const timers = new Set<NodeJS.Timeout>();
+  let pipelineExists = true;
   const identityHeader = randomUUID();
   const source = BlobServiceClient.fromConnectionString(options.sourceConnectionString);
   const backup = BlobServiceClient.fromConnectionString(options.backupConnectionString);
@@ -228,7 +231,7 @@ export async function startAdfFake(options: AdfFakeOptions): Promise<AdfFake> {
         return run;
       };
       if (fault("createRun", req, res, create)) return;
-      if (pipelineName !== options.pipeline) return armError(res, 404, "PipelineNotFound", `Pipeline '${pipelineName}' not found in factory '${options.factory}'.`);
+      if (pipelineName !== options.pipeline || !pipelineExists) return armError(res, 404, "PipelineNotFound", `Pipeline '${pipelineName}' not found in factory '${options.factory}'.`);
       return json(res, { runId: create().runId });
     }
     if (req.method === "GET" && (m = /^\/pipelineruns\/([^/]+)$/.exec(rest))) {
@@ -311,6 +314,9 @@ export async function startAdfFake(options: AdfFakeOptions): Promise<AdfFake> {
     },
     nextRun(behaviour) {
       behaviours.push(behaviour);
+    },
+    setPipelineExists(exists) {
+      pipelineExists = exists;
     },
     setTiming(t) {
       if (t.queuedMs !== undefined) timing.queuedMs = t.queuedMs;

@@ -1,0 +1,189 @@
+/**
+ * The blob backup with COPY_ENGINE=adf and BLOB_LEASE=true end to end: queue → local host → the app's real ADF client
+ * and credential chain → the HTTPS ARM fake → a real copy in Azurite → verification → the lease released.
+ *
+ * TLS trust: NODE_EXTRA_CA_CERTS is read only at process start, so the host and app run in a child process
+ * (test/support/host-child.ts) started with NODE_EXTRA_CA_CERTS pointing at the certificate made in `before`; this
+ * process runs Azurite and the fake. No test hook in the product: it builds its ADF client exactly as in Azure.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+
+import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
+import { QueueClient } from "@azure/storage-queue";
+
+import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
+import { encodeBackupRequest } from "../../src/domain/backup-request";
+import { BackupMetadata, blobBackupInstanceId, type BlobBackupOutput } from "../../src/domain/blob-backup";
+import { Activities } from "../../src/function-names";
+import { makeSelfSignedCert, type SelfSignedCert } from "../support/adf-fake/cert";
+import { type AdfFake, startAdfFake } from "../support/adf-fake/fake";
+import { requestFor, writeAndSnapshot } from "../support/blob-backup-fixtures";
+import { type HostChild, startHostChild } from "../support/host-child";
+
+const QUEUE = "backup-requests";
+const ADF = { subscriptionId: "6c1f7e4a-1b2c-4d5e-8f90-0a1b2c3d4e5f", resourceGroup: "rg-backup", factory: "adf-backup", pipeline: "BlobBackupCopy" };
+const LEASE_SECONDS = 15;
+
+describe("blob backup through the local host (adf engine, lease mode)", () => {
+  let azurite: AzuriteInstance;
+  let cert: SelfSignedCert;
+  let fake: AdfFake;
+  let host: HostChild;
+  let queue: QueueClient;
+  let lake: ContainerClient;
+  let backup: ContainerClient;
+  const container = "lake-adf-host";
+
+  before(async () => {
+    azurite = await startAzurite();
+    cert = makeSelfSignedCert();
+    fake = await startAdfFake({
+      ...ADF,
+      cert: cert.cert,
+      key: cert.key,
+      sourceConnectionString: azurite.settings.SourceStorage,
+      backupConnectionString: azurite.settings.BackupStorage,
+      queuedMs: 100,
+      runMs: 400,
+    });
+    host = await startHostChild(
+      {
+        ...azurite.settings,
+        BACKUP_QUEUE: QUEUE,
+        RECONCILE_SCHEDULE: "0 0 2 * * *",
+        COPY_ENGINE: "adf",
+        ADF_SUBSCRIPTION_ID: ADF.subscriptionId,
+        ADF_RESOURCE_GROUP: ADF.resourceGroup,
+        ADF_FACTORY: ADF.factory,
+        ADF_PIPELINE: ADF.pipeline,
+        ADF_ENDPOINT: fake.endpoint,
+        BLOB_LEASE: "true",
+        LEASE_SECONDS: String(LEASE_SECONDS),
+        COPY_POLL_SECONDS: "1",
+        COPY_TIMEOUT_MINUTES: "1",
+      },
+      { NODE_EXTRA_CA_CERTS: cert.certPath, IDENTITY_ENDPOINT: fake.identityEndpoint, IDENTITY_HEADER: fake.identityHeader },
+    );
+    queue = new QueueClient(azurite.settings.AzureWebJobsStorage, QUEUE);
+    await queue.createIfNotExists();
+    lake = BlobServiceClient.fromConnectionString(azurite.settings.SourceStorage).getContainerClient(container);
+    await lake.create();
+    backup = BlobServiceClient.fromConnectionString(azurite.settings.BackupStorage).getContainerClient(container);
+  });
+  after(async () => {
+    await host.stop();
+    await fake.stop();
+    await azurite.stop();
+    cert.remove();
+  });
+
+  /** Writes a version, queues its request, waits for the outcome, and checks that no lease is left on the source. */
+  async function backupOf(name: string, content = `content of ${name}`, timeoutMs = 60_000) {
+    const v = await writeAndSnapshot(lake, name, content);
+    const request = requestFor(azurite.accounts.lake.name, container, name, v);
+    await queue.sendMessage(encodeBackupRequest(request));
+    const id = blobBackupInstanceId(request);
+    const status = await host.waitForCompletion(id, timeoutMs);
+    assert.equal(status.runtimeStatus, "Completed", host.log());
+    const lease = await lake.getBlobClient(name).getProperties();
+    assert.equal(lease.leaseState, "available", "no lease left behind");
+    const names = (status.historyEvents ?? []).filter((e) => e.EventType === "TaskScheduled").map((e) => e.Name);
+    assert.ok(names.includes(Activities.acquireBlobLease) && names.includes(Activities.releaseBlobLease), names.join(","));
+    return { output: status.output as BlobBackupOutput, version: v, request, names };
+  }
+  const runsOf = (requestId: string | undefined) => [...fake.runs.values()].filter((r) => r.parameters.requestId === requestId);
+
+  it("copies by an ADF run, holding the lease through a run longer than the lease, and releases it", { timeout: 120_000 }, async () => {
+    fake.setTiming({ runMs: (LEASE_SECONDS + 8) * 1000 });
+    try {
+      const pending = backupOf("slow.txt", "slow copy", 90_000);
+      // Past the lease duration, the lease must still be ours (renewed by the orchestration).
+      await new Promise((resolve) => setTimeout(resolve, (LEASE_SECONDS + 4) * 1000));
+      const during = await lake.getBlobClient("slow.txt").getProperties();
+      assert.equal(during.leaseState, "leased");
+      assert.equal(during.leaseStatus, "locked");
+      const { output, version, names } = await pending;
+      assert.equal(output.status, "Copied", output.reason);
+      assert.equal(output.engine, "adf");
+      assert.ok(output.runId);
+      assert.ok(names.filter((n) => n === Activities.renewBlobLease).length >= 2, "renewed during the run");
+      const p = await backup.getBlobClient("slow.txt").getProperties();
+      assert.equal(p.metadata?.[BackupMetadata.etag], version.etag);
+      assert.equal(p.metadata?.[BackupMetadata.engine], "adf");
+      assert.equal((await backup.getBlobClient("slow.txt").downloadToBuffer()).toString(), "slow copy");
+    } finally {
+      fake.setTiming({ runMs: 400 });
+    }
+  });
+
+  it("ADF Failed → Failed with ADF's message, lease released", async () => {
+    fake.nextRun({ outcome: "Failed", message: "ErrorCode=UserErrorFailedToConnectToHttpServer, Failed to connect" });
+    const { output } = await backupOf("failed.txt");
+    assert.equal(output.status, "Failed");
+    assert.match(output.reason, /ADF run Failed: ErrorCode=UserErrorFailedToConnectToHttpServer/);
+    assert.ok(output.runId);
+  });
+
+  it("ADF Cancelled → Failed naming the cancellation, lease released", async () => {
+    fake.nextRun({ outcome: "Cancelled" });
+    const { output } = await backupOf("cancelled.txt");
+    assert.equal(output.status, "Failed");
+    assert.match(output.reason, /ADF run Cancelled/);
+  });
+
+  it("a run past COPY_TIMEOUT_MINUTES is cancelled → Failed, lease released", { timeout: 150_000 }, async () => {
+    fake.nextRun({ outcome: "Hang" });
+    const { output } = await backupOf("timeout.txt", "never copied", 120_000);
+    assert.equal(output.status, "Failed");
+    assert.match(output.reason, /timed out after 1 min; the run was cancelled/);
+    assert.equal(fake.runs.get(output.runId ?? "")?.status, "Cancelled");
+  });
+
+  it("a corrupt copy fails verification → Failed, lease released", async () => {
+    fake.nextRun({ outcome: "Corrupt" });
+    const { output } = await backupOf("corrupt.txt");
+    assert.equal(output.status, "Failed");
+    assert.match(output.reason, /verification failed: .*MD5/);
+  });
+
+  it("429 with Retry-After → waits as told, then copies", async () => {
+    fake.injectFault("createRun", { kind: "status", status: 429, retryAfterSeconds: 2 });
+    const { output, names } = await backupOf("throttled.txt");
+    assert.equal(output.status, "Copied", output.reason);
+    assert.equal(names.filter((n) => n === Activities.startAdfCopyRun).length, 2);
+  });
+
+  it("5xx → durable retry, then copies with a single run", async () => {
+    fake.injectFault("createRun", { kind: "status", status: 500 });
+    const { output } = await backupOf("5xx.txt");
+    assert.equal(output.status, "Copied", output.reason);
+    assert.equal(runsOf(fake.runs.get(output.runId ?? "")?.parameters.requestId).length, 1);
+  });
+
+  it("a lost createRun response → the retry finds the run: one run, Copied", async () => {
+    fake.injectFault("createRun", { kind: "loseResponse" });
+    const { output } = await backupOf("lost.txt");
+    assert.equal(output.status, "Copied", output.reason);
+    assert.equal(runsOf(fake.runs.get(output.runId ?? "")?.parameters.requestId).length, 1);
+  });
+
+  it("403 → Failed fast with the permission named", async () => {
+    fake.injectFault("createRun", { kind: "status", status: 403 });
+    const { output, names } = await backupOf("forbidden.txt");
+    assert.equal(output.status, "Failed");
+    assert.match(output.reason, /HTTP 403/);
+    assert.equal(names.filter((n) => n === Activities.startAdfCopyRun).length, 1, "not retried");
+  });
+
+  it("unknown pipeline → Failed fast naming the setting to check", async () => {
+    fake.setPipelineExists(false);
+    try {
+      const { output } = await backupOf("nopipeline.txt");
+      assert.equal(output.status, "Failed");
+      assert.match(output.reason, /HTTP 404.*ADF_PIPELINE/s);
+    } finally {
+      fake.setPipelineExists(true);
+    }
+  });
+});

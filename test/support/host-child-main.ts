@@ -1,0 +1,17 @@
+/** The child side of ./host-child.ts: starts the local host with LOCAL_HOST_SETTINGS and reports its base URL. */
+import { startLocalHost } from "../../local-host";
+
+async function main(): Promise<void> {
+  const settings = JSON.parse(process.env.LOCAL_HOST_SETTINGS ?? "{}") as Record<string, string>;
+  const host = await startLocalHost({ settings, queuePollMs: 50, timerSchedules: false });
+  process.stdout.write(`${JSON.stringify({ baseUrl: host.baseUrl })}\n`);
+  process.stdin.resume();
+  process.stdin.on("end", () => {
+    void host.stop().then(() => process.exit(0));
+  });
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
