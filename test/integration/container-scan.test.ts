@@ -286,6 +286,14 @@ describe("container scan through the local host", () => {
     assert.equal((await drainRequests(queue)).length, 0);
   });
 
+  it("an orchestration started with invalid input fails and names the problem", async () => {
+    const id = await host.client.startNew(Orchestrators.containerScan, { input: { container: "Not_Valid", snapshots: "sometimes" } });
+    const status = await host.client.waitForCompletion(id, { timeoutMs: 30_000 });
+    assert.equal(status.runtimeStatus, "Failed");
+    assert.match(JSON.stringify(status.output), /container.*must be a container name/);
+    assert.match(JSON.stringify(status.output), /snapshots/);
+  });
+
   it("a missing container fails the run with a clear reason", async () => {
     const { status } = await runLikeAdf("no-such-container");
     assert.equal(status.runtimeStatus, "Failed");
