@@ -55,7 +55,7 @@ export function createStartAdfCopyRunActivity(deps: AdfDeps) {
       version.snapshot === undefined
         ? undefined
         : await sourceReadUrl(deps.source, version.container, version.blob, version.snapshot, new Date(Date.now() + input.sasMinutes * 60_000));
-    const parameters = pipelineParameters(version, input.backupContainer, backupMetadata(version, "adf", input.copiedAt), input.requestId, snapshotUrl);
+    const parameters = pipelineParameters(version, deps.backup.accountName, input.backupContainer, backupMetadata(version, "adf", input.copiedAt), input.requestId, snapshotUrl);
     try {
       const response = await client.pipelines.createRun(settings.resourceGroup, settings.factory, settings.pipeline, { parameters });
       // A 200 with an empty body deserialises to {}: that is no run.

@@ -20,6 +20,7 @@ export const PipelineParameters = {
   sourcePath: "sourcePath",
   sourceSnapshot: "sourceSnapshot",
   sourceSnapshotUrl: "sourceSnapshotUrl",
+  backupAccount: "backupAccount",
   backupContainer: "backupContainer",
   backupPath: "backupPath",
   metadata: "metadata",
@@ -28,6 +29,7 @@ export const PipelineParameters = {
 
 export function pipelineParameters(
   version: SourceVersion,
+  backupAccount: string,
   backupContainer: string,
   metadata: Readonly<Record<string, string>>,
   requestId: string,
@@ -41,6 +43,7 @@ export function pipelineParameters(
     [P.sourceSnapshot]: version.snapshot ?? "",
     // The Blob connector cannot read a snapshot; the pipeline reads it through the HTTP connector from this SAS URL.
     [P.sourceSnapshotUrl]: snapshotUrl ?? "",
+    [P.backupAccount]: backupAccount,
     [P.backupContainer]: backupContainer,
     [P.backupPath]: version.blob,
     // The sink's metadata list, in the shape the Copy activity takes (storeSettings.metadata).
