@@ -103,6 +103,9 @@ const ncrontab = z.string().refine(
   { error: "must be a six-field NCRONTAB expression, e.g. 0 0 2 * * *" },
 );
 
+/** Nightly at 02:00 (UTC unless WEBSITE_TIME_ZONE says otherwise). */
+export const DEFAULT_RECONCILE_SCHEDULE = "0 0 2 * * *";
+
 const nonBlank = z.string().min(1, "must not be empty");
 
 const scalarSettings = z.object({
@@ -122,7 +125,7 @@ const scalarSettings = z.object({
   BLOB_LEASE: optional(boolean).default(false),
   LEASE_SECONDS: optional(integer(15, 60)).default(30),
   SNAPSHOTS: optional(z.enum(["auto", "on", "off"], { error: "must be auto, on or off" })).default("auto"),
-  RECONCILE_SCHEDULE: optional(ncrontab).default("0 0 2 * * *"),
+  RECONCILE_SCHEDULE: optional(ncrontab).default(DEFAULT_RECONCILE_SCHEDULE),
   CONTAINERS: optional(containerList),
   EXCLUDE_CONTAINERS: optional(containerList).default([]),
   BACKUP_CONTAINER_TEMPLATE: optional(

@@ -5,6 +5,7 @@
 import { app, type InvocationContext, type Timer } from "@azure/functions";
 import * as df from "durable-functions";
 
+import { DEFAULT_RECONCILE_SCHEDULE } from "../config/settings";
 import { startUnlessActive } from "../durable/instances";
 import { Orchestrators, Triggers } from "../function-names";
 import { RECONCILIATION_INSTANCE_ID, reconciliationInput } from "../orchestrators/reconciliation";
@@ -18,8 +19,13 @@ export async function startScheduledReconciliation(timer: Timer, client: df.Dura
   else context.log(`scheduled reconciliation skipped: the previous one is still ${start.runtimeStatus}`);
 }
 
+/**
+ * The schedule is read when the functions are indexed, with the documented default, rather than bound as
+ * `%RECONCILE_SCHEDULE%`: the host refuses to index a binding expression whose setting is missing. An invalid value is
+ * reported by the settings validation on the first run.
+ */
 app.timer(Triggers.timerStartReconciliation, {
-  schedule: "%RECONCILE_SCHEDULE%",
+  schedule: process.env.RECONCILE_SCHEDULE?.trim() || DEFAULT_RECONCILE_SCHEDULE,
   extraInputs: [df.input.durableClient()],
   handler: (timer: Timer, context: InvocationContext) => startScheduledReconciliation(timer, df.getClient(context), context),
 });
