@@ -145,9 +145,15 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
   }
   const registry = core.registry;
 
-  const pollers = registry.byTrigger("queueTrigger").map(
-    (fn) => new QueuePoller(fn, invoker, { ...hostSettings.queues, pollMs: options.queuePollMs ?? 200 }, log),
-  );
+  const pollers = registry.byTrigger("queueTrigger").flatMap((fn) => {
+    try {
+      return [new QueuePoller(fn, invoker, { ...hostSettings.queues, pollMs: options.queuePollMs ?? 200 }, log)];
+    } catch (err) {
+      // As the real host: a function whose binding cannot be resolved is in error; the others run.
+      log(`queue trigger '${fn.name}' is in error and will not run: ${err instanceof Error ? err.message : String(err)}`);
+      return [];
+    }
+  });
   const timers = new Map(registry.byTrigger("timerTrigger").map((fn) => [fn.name, new TimerTrigger(fn, invoker, log, options.timerSchedules ?? true)]));
 
   engine.restore();
