@@ -170,4 +170,37 @@ describe("local host: orchestrations (virtual clock)", () => {
       probes.nonDeterministic = false;
     }
   });
+
+  it("retries a failed sub-orchestration with a new child instance", async () => {
+    const id = await host.client.startNew("RetryChild", { input: "child-key" });
+    const status = await host.client.waitForCompletion(id, { showHistory: true });
+    assert.equal(status.runtimeStatus, "Completed");
+    assert.deepEqual(status.output, { calls: 2 });
+    assert.deepEqual(idTrail(status.historyEvents), [
+      "ExecutionStarted",
+      "SubOrchestrationInstanceCreated(0)",
+      "SubOrchestrationInstanceFailed(0)",
+      "TimerCreated(1)",
+      "TimerFired(1)",
+      "SubOrchestrationInstanceCreated(2)",
+      "SubOrchestrationInstanceCompleted(2)",
+      "ExecutionCompleted",
+    ]);
+    assert.equal((await host.client.getStatus(`${id}:0`))?.runtimeStatus, "Failed");
+    assert.equal((await host.client.getStatus(`${id}:2`))?.runtimeStatus, "Completed");
+  });
+
+  it("fails an orchestration with the production message when an activity failure is not caught", async () => {
+    const id = await host.client.startNew("Unhandled", { input: "unhandled-key" });
+    const status = await host.client.waitForCompletion(id, { showHistory: true });
+    assert.equal(status.runtimeStatus, "Failed");
+    assert.match(String(status.output), /^Orchestrator function 'Unhandled' failed: Activity function 'Flaky' failed: flaky failure 1/);
+    assert.deepEqual(idTrail(status.historyEvents), ["ExecutionStarted", "TaskScheduled(0)", "TaskFailed(0)", "ExecutionCompleted"]);
+  });
+
+  it("passes activity results through JSON, as in production", async () => {
+    const id = await host.client.startNew("JsonShapes");
+    const status = await host.client.waitForCompletion(id);
+    assert.deepEqual(status.output, { atType: "string", at: "1970-01-01T00:00:00.000Z", keys: ["at", "kept"] });
+  });
 });

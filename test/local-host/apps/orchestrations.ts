@@ -197,3 +197,32 @@ app.http("ClientProbe", {
     };
   },
 });
+
+/** Fails its first run for a key (through Flaky without retry), succeeds afterwards. */
+const flakyChild: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const key = context.df.getInput<string>();
+  return (yield context.df.callActivity("Flaky", { key, failures: 1 })) as { calls: number };
+};
+df.app.orchestration("FlakyChild", flakyChild);
+
+const retryChild: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const result = (yield context.df.callSubOrchestratorWithRetry("FlakyChild", new df.RetryOptions(500, 3), context.df.getInput<string>())) as { calls: number };
+  return result;
+};
+df.app.orchestration("RetryChild", retryChild);
+
+/** Lets an activity failure escape: the instance fails. */
+const unhandled: OrchestrationHandler = function* (context: OrchestrationContext) {
+  yield context.df.callActivity("Flaky", { key: context.df.getInput<string>(), failures: 99 });
+  return "unreachable";
+};
+df.app.orchestration("Unhandled", unhandled);
+
+df.app.activity("Shapes", { handler: () => ({ at: new Date(0), gone: undefined, kept: null }) });
+
+/** What an activity's result looks like after the JSON boundary. */
+const shapes: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const value = (yield context.df.callActivity("Shapes")) as Record<string, unknown>;
+  return { atType: typeof value.at, at: value.at, keys: Object.keys(value).sort() };
+};
+df.app.orchestration("JsonShapes", shapes);
