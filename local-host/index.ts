@@ -43,6 +43,8 @@ export interface LocalHostOptions {
   readonly timerSchedules?: boolean;
   /** Called after every function invocation (main.ts logs one line each). */
   readonly onInvocation?: InvocationObserver;
+  /** Print what functions log through `context.log` (main.ts does; tests stay quiet). Default false. */
+  readonly functionLogs?: boolean;
   /** Host diagnostics (queue errors, library warnings). Default: console.error for errors only. */
   readonly log?: (message: string) => void;
 }
@@ -115,7 +117,12 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
 
   hostLog = log;
   let urls = durableClientData("http://127.0.0.1:0", hostSettings.hubName);
-  const invoker = new Invoker(core, options.onInvocation, () => ({ durableClient: { json: JSON.stringify(urls) } }));
+  const invoker = new Invoker(
+    core,
+    options.onInvocation,
+    () => ({ durableClient: { json: JSON.stringify(urls) } }),
+    options.functionLogs === true ? (fn, level, message) => console.log(`${new Date().toISOString().slice(11, 23)} [${fn.name}] ${level === "information" ? "" : `${level}: `}${message}`) : undefined,
+  );
   const clock = options.clock === "virtual" ? new VirtualClock() : new RealClock();
   const store = options.stateDir !== undefined ? new InstanceStore(options.stateDir) : undefined;
   const engine = new Engine({

@@ -47,6 +47,8 @@ export class Invoker {
     private readonly observe: InvocationObserver = () => undefined,
     /** Input binding data offered to every function by binding type (the `durableClient` binding). */
     private readonly bindingData: () => Readonly<Record<string, RpcTypedData>> = () => ({}),
+    /** Receives what functions log through `context.log` / `context.warn` / … */
+    private readonly userLog: (fn: RegisteredFunction, level: string, message: string) => void = () => undefined,
   ) {}
 
   async invoke(fn: RegisteredFunction, input: InvocationInput): Promise<InvocationResult> {
@@ -62,7 +64,7 @@ export class Invoker {
       invocationId: randomUUID(),
       metadata: fn.metadata,
       request: { inputData, triggerMetadata: input.triggerMetadata ?? {} },
-      log: () => undefined,
+      log: (level: string, _category: string, message: string) => this.userLog(fn, level, message),
       state: undefined,
     };
     try {

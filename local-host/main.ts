@@ -55,6 +55,7 @@ async function main(): Promise<void> {
     host = await startLocalHost({
       settings: loadSettings(repoRoot, azurite),
       port,
+      functionLogs: true,
       log: (m) => console.error(`${time()} [host] ${m}`),
       onInvocation: (fn, outcome, ms, error) => {
         const why = outcome === "Failed" ? `: ${describeInvocationError(error)}` : "";

@@ -519,7 +519,10 @@ export class Engine {
 
   #cancelTimer(inst: Instance, leaf: number): void {
     for (const [id, p] of Object.entries(inst.pending)) {
-      if (p.kind === "timer" && p.leaf === leaf) delete inst.pending[id];
+      if (p.kind === "timer" && p.leaf === leaf) {
+        delete inst.pending[id];
+        this.#timers.remove((t) => t.owner === inst.instanceId && t.taskId === Number(id));
+      }
     }
   }
 
@@ -528,6 +531,8 @@ export class Engine {
     if (pending.kind === "timer") {
       this.#timers.add({
         at: Date.parse(pending.fireAt),
+        owner: inst.instanceId,
+        taskId,
         fire: () => {
           if (inst.executionId !== executionId || inst.pending[taskId] !== pending || TERMINAL.has(inst.runtimeStatus)) return;
           delete inst.pending[taskId];
@@ -612,6 +617,7 @@ export class Engine {
     inst.nextId = 0;
     inst.leaves = [];
     inst.pending = {};
+    this.#timers.remove((t) => t.owner === inst.instanceId);
     // Events not yet processed belong to the old execution (preserveUnprocessedEvents is off by default).
     inst.inbox = [];
     inst.customStatus = null;
@@ -630,6 +636,7 @@ export class Engine {
     inst.pending = {};
     inst.inbox = [];
     this.#ready.delete(inst.instanceId);
+    this.#timers.remove((t) => t.owner === inst.instanceId);
     this.#touch(inst);
     const parent = inst.parent;
     if (parent !== undefined) {

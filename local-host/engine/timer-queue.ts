@@ -3,6 +3,9 @@ import type { Clock } from "./clock";
 
 export interface DueTimer {
   readonly at: number;
+  /** Instance id and task id, so cancelled timers and those of finished instances can be removed. */
+  readonly owner: string;
+  readonly taskId: number;
   readonly fire: () => void;
 }
 
@@ -29,6 +32,7 @@ export class TimerQueue {
 
   remove(predicate: (t: DueTimer) => boolean): void {
     this.#timers = this.#timers.filter((t) => !predicate(t));
+    this.#arm();
   }
 
   next(): number | undefined {
