@@ -83,8 +83,10 @@ export class Engine {
 
   /** Loads persisted instances and restarts their outstanding work (activities, timers, episodes). */
   restore(): void {
-    for (const inst of this.#opts.store?.loadAll() ?? []) {
-      this.#instances.set(inst.instanceId, inst);
+    const loaded = this.#opts.store?.loadAll() ?? [];
+    // All instances first: a parent's pending sub-orchestration must find its persisted child.
+    for (const inst of loaded) this.#instances.set(inst.instanceId, inst);
+    for (const inst of loaded) {
       if (TERMINAL.has(inst.runtimeStatus)) continue;
       for (const [id, p] of Object.entries(inst.pending)) this.#startPending(inst, Number(id), p);
       if (inst.inbox.length > 0) this.#ready.add(inst.instanceId);
