@@ -117,6 +117,43 @@ describe("blob backup through the local host (adf engine, lease mode)", () => {
     }
   });
 
+  it("duplicate messages start one ADF run; a second version keeps the first as a backup snapshot", async () => {
+    const v1 = await writeAndSnapshot(lake, "versions.txt", "first");
+    const r1 = requestFor(azurite.accounts.lake.name, container, "versions.txt", v1);
+    const message = encodeBackupRequest(r1);
+    await Promise.all([queue.sendMessage(message), queue.sendMessage(message)]);
+    const first = await host.waitForCompletion(blobBackupInstanceId(r1), 60_000);
+    assert.equal((first.output as BlobBackupOutput).status, "Copied");
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // let the duplicate be consumed
+    assert.equal(runsOf(fake.runs.get((first.output as BlobBackupOutput).runId ?? "")?.parameters.requestId).length, 1);
+    assert.equal([...fake.runs.values()].filter((r) => r.parameters.sourcePath === "versions.txt").length, 1, "one run for two messages");
+
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const { output } = await backupOf("versions.txt", "second");
+    assert.equal(output.status, "Copied", output.reason);
+    const snapshots = [];
+    for await (const b of backup.listBlobsFlat({ prefix: "versions.txt", includeSnapshots: true, includeMetadata: true })) if (b.snapshot) snapshots.push(b);
+    assert.equal(snapshots.length, 1);
+    assert.equal(snapshots[0]?.metadata?.[BackupMetadata.etag], v1.etag);
+
+  });
+
+  it("two versions queued out of order end on the newer one; the older is Skipped as superseded without a run", async () => {
+    const v1 = await writeAndSnapshot(lake, "order.txt", "older");
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const v2 = await writeAndSnapshot(lake, "order.txt", "newer");
+    const r1 = requestFor(azurite.accounts.lake.name, container, "order.txt", v1);
+    const r2 = requestFor(azurite.accounts.lake.name, container, "order.txt", v2);
+    await queue.sendMessage(encodeBackupRequest(r2));
+    assert.equal(((await host.waitForCompletion(blobBackupInstanceId(r2), 60_000)).output as BlobBackupOutput).status, "Copied");
+    await queue.sendMessage(encodeBackupRequest(r1));
+    const late = (await host.waitForCompletion(blobBackupInstanceId(r1), 60_000)).output as BlobBackupOutput;
+    assert.equal(late.status, "Skipped");
+    assert.match(late.reason, /superseded/);
+    assert.equal([...fake.runs.values()].filter((r) => r.parameters.sourcePath === "order.txt").length, 1);
+    assert.equal((await backup.getBlobClient("order.txt").downloadToBuffer()).toString(), "newer");
+  });
+
   it("ADF Failed → Failed with ADF's message, lease released", async () => {
     fake.nextRun({ outcome: "Failed", message: "ErrorCode=UserErrorFailedToConnectToHttpServer, Failed to connect" });
     const { output } = await backupOf("failed.txt");
