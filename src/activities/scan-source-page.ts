@@ -13,8 +13,8 @@ import * as df from "durable-functions";
 
 import type { BlobAccount } from "../config/clients";
 import type { BackupRequest } from "../domain/backup-request";
-import { SKIP_REASONS, type SkipReason } from "../domain/change-detection";
 import { scanPageInputSchema,type ScanPageResult } from "../domain/container-scan";
+import { zeroSkipCounts } from "../domain/skip-counts";
 import { Activities } from "../function-names";
 import { runtime } from "../runtime";
 import { createBackupQueueSender } from "../storage/backup-queue";
@@ -53,7 +53,7 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
     if (result.kind === "containerNotFound") return { kind: "containerNotFound", account: deps.source.accountName };
     if (result.kind === "snapshotsRefused") return { ...result, account: deps.source.accountName };
 
-    const skipped = Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
+    const skipped = zeroSkipCounts();
     const counts = { blobsSeen: result.blobs.length, new: 0, changed: 0, unchanged: 0, snapshots: 0, requestsResent: 0 };
     const requestedAt = now().toISOString();
     const requests: BackupRequest[] = [];

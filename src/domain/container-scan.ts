@@ -4,8 +4,8 @@
  */
 import { z } from "zod";
 
-import { SKIP_REASONS, type SkipReason } from "./change-detection";
 import { isValidContainerName } from "./names";
+import { addSkipCounts, type SkipCounts, skipCountsSchema, zeroSkipCounts } from "./skip-counts";
 
 export const DEFAULT_PAGES_PER_EXECUTION = 50;
 
@@ -23,10 +23,6 @@ export const scanPageInputSchema = z.strictObject({
 export type ScanPageInput = z.infer<typeof scanPageInputSchema>;
 
 const count = z.number().int().nonnegative();
-export const skipCountsSchema = z.strictObject(
-  Object.fromEntries(SKIP_REASONS.map((r) => [r, count])) as Record<SkipReason, typeof count>,
-);
-export type SkipCounts = z.infer<typeof skipCountsSchema>;
 
 export const pageCountsSchema = z.strictObject({
   blobsSeen: count,
@@ -116,7 +112,7 @@ export function zeroCounts(): PageCounts {
     new: 0,
     changed: 0,
     unchanged: 0,
-    skipped: Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as SkipCounts,
+    skipped: zeroSkipCounts(),
     snapshots: 0,
     requests: 0,
     requestsResent: 0,
@@ -131,7 +127,7 @@ export function addCounts(a: PageCounts, b: PageCounts): PageCounts {
     new: a.new + b.new,
     changed: a.changed + b.changed,
     unchanged: a.unchanged + b.unchanged,
-    skipped: Object.fromEntries(SKIP_REASONS.map((r) => [r, a.skipped[r] + b.skipped[r]])) as SkipCounts,
+    skipped: addSkipCounts(a.skipped, b.skipped),
     snapshots: a.snapshots + b.snapshots,
     requests: a.requests + b.requests,
     requestsResent: a.requestsResent + b.requestsResent,

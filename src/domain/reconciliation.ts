@@ -4,16 +4,11 @@
  */
 import { z } from "zod";
 
-import { SKIP_REASONS, type SkipReason } from "./change-detection";
 import { isValidContainerName } from "./names";
+import { addSkipCounts, skipCountsSchema, zeroSkipCounts } from "./skip-counts";
 
 const count = z.number().int().nonnegative();
 const containerName = z.string().refine(isValidContainerName, "must be a container name");
-
-export const skipCountsSchema = z.strictObject(
-  Object.fromEntries(SKIP_REASONS.map((r) => [r, count])) as Record<SkipReason, typeof count>,
-);
-export type SkipCounts = z.infer<typeof skipCountsSchema>;
 
 /** What reconciliation found and did in one container (or, summed, in the lake). */
 export const reconcileCountsSchema = z.strictObject({
@@ -52,7 +47,7 @@ export function zeroCounts(): ReconcileCounts {
     outdated: 0,
     requests: 0,
     orphans: 0,
-    skipped: Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as SkipCounts,
+    skipped: zeroSkipCounts(),
     sourceListRequests: 0,
     backupListRequests: 0,
     snapshotRequests: 0,
@@ -65,7 +60,7 @@ export function addCounts(a: ReconcileCounts, b: ReconcileCounts): ReconcileCoun
     if (key === "skipped") continue;
     sum[key] = a[key] + b[key];
   }
-  sum.skipped = Object.fromEntries(SKIP_REASONS.map((r) => [r, a.skipped[r] + b.skipped[r]])) as SkipCounts;
+  sum.skipped = addSkipCounts(a.skipped, b.skipped);
   return sum;
 }
 

@@ -8,7 +8,6 @@
 import type { OrchestrationContext, OrchestrationHandler, Task } from "durable-functions";
 import * as df from "durable-functions";
 
-import { SKIP_REASONS } from "../domain/change-detection";
 import {
   addCounts,
   containerScanInputSchema,
@@ -16,9 +15,9 @@ import {
   type Progress,
   type ScanPageInput,
   scanPageResultSchema,
-  type SkipCounts,
   zeroCounts,
 } from "../domain/container-scan";
+import { totalSkipped } from "../domain/skip-counts";
 import { Activities, Events, Orchestrators } from "../function-names";
 
 /** Transient storage failures: five attempts over about a minute. */
@@ -29,9 +28,6 @@ const PAGE_RETRY = (() => {
   return retry;
 })();
 
-function totalSkipped(s: SkipCounts): number {
-  return SKIP_REASONS.reduce((sum, r) => sum + s[r], 0);
-}
 
 /**
  * Consumes every rescan request received so far, without waiting: each check races the event against a timer that is
