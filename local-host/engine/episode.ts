@@ -33,20 +33,31 @@ export const LONG_TIMER_INTERVAL_MS = 3 * 24 * 3600_000;
 export async function runEpisode(
   invoker: Invoker,
   fn: RegisteredFunction,
-  request: { instanceId: string; input: unknown; history: readonly HistoryEvent[]; parentInstanceId?: string },
+  request: {
+    instanceId: string;
+    input: unknown;
+    history: readonly HistoryEvent[];
+    parentInstanceId?: string;
+    /** The JSON of history[0 … count) already serialized (comma-separated), reused so an episode only encodes what is new. */
+    historyPrefix?: { readonly count: number; readonly json: string };
+  },
 ): Promise<EpisodeResult> {
-  const payload = {
-    history: request.history,
+  const { history, historyPrefix } = request;
+  const fields = {
     input: request.input,
     instanceId: request.instanceId,
-    isReplaying: request.history.some((e) => e.IsPlayed),
+    isReplaying: history.some((e) => e.IsPlayed),
     parentInstanceId: request.parentInstanceId,
     upperSchemaVersion: 1,
     upperSchemaVersionNew: 2,
     ...TIMER_SETTINGS,
   };
+  const start = historyPrefix !== undefined && historyPrefix.count <= history.length ? historyPrefix.count : 0;
+  const parts = start > 0 ? [historyPrefix?.json ?? ""] : [];
+  for (let i = start; i < history.length; i++) parts.push(JSON.stringify(history[i]));
+  const payload = `{"history":[${parts.join(",")}],${JSON.stringify(fields).slice(1)}`;
   try {
-    const result = await invoker.invoke(fn, { trigger: { string: JSON.stringify(payload) } });
+    const result = await invoker.invoke(fn, { trigger: { string: payload } });
     const state = fromTypedData(result.returnValue) as OrchestratorState | undefined;
     if (state === undefined || !Array.isArray(state.actions)) {
       return { ok: false, message: "the orchestrator returned no OrchestratorState", details: "" };

@@ -203,4 +203,19 @@ describe("local host: orchestrations (virtual clock)", () => {
     const status = await host.client.waitForCompletion(id);
     assert.deepEqual(status.output, { atType: "string", at: "1970-01-01T00:00:00.000Z", keys: ["at", "kept"] });
   });
+
+  it("holds events while suspended and delivers them on resume", async () => {
+    const id = await host.client.startNew("Approval");
+    await host.waitForIdle();
+    await host.client.suspend(id, "maintenance");
+    await host.client.raiseEvent(id, "Approval", { approved: false });
+    await host.waitForIdle();
+    const suspended = await host.client.getStatus(id);
+    assert.equal(suspended?.runtimeStatus, "Suspended");
+    assert.equal(suspended?.customStatus, "waiting");
+    await host.client.resume(id, "done");
+    const status = await host.client.waitForCompletion(id, { showHistory: true });
+    assert.deepEqual(status.output, { approved: false });
+    assert.deepEqual(idTrail(status.historyEvents), ["ExecutionStarted", "ExecutionSuspended", "EventRaised", "ExecutionResumed", "ExecutionCompleted"]);
+  });
 });
