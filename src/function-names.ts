@@ -33,6 +33,7 @@ export const Activities = {
   startAdfCopyRun: "StartAdfCopyRun",
   getAdfCopyRun: "GetAdfCopyRun",
   cancelAdfCopyRun: "CancelAdfCopyRun",
+  commitAdfStagedCopy: "CommitAdfStagedCopy",
   verifyBlobBackup: "VerifyBlobBackup",
   // Reconciliation (issue 6).
   listLakeContainers: "ListLakeContainers",

@@ -1,19 +1,18 @@
 /**
  * Copy engine `adf`: starts the pipeline run for one request, at most once. First looks for a run that already carries
- * this request id (a start whose response was lost), then applies the backup's history and ordering rules, then
- * `createRun`. ARM refusals become tagged outcomes (src/copy/adf-pipeline.ts); 5xx and network errors throw.
+ * this request id (a start whose response was lost), then `createRun`; the run writes a staging blob that
+ * CommitAdfStagedCopy moves into place. ARM refusals become tagged outcomes (src/copy/adf-pipeline.ts); 5xx and network errors throw.
  */
 import type { DataFactoryManagementClient } from "@azure/arm-datafactory";
 import * as df from "durable-functions";
 
 import type { BlobAccount } from "../config/clients";
 import type { AdfSettings } from "../config/settings";
-import { armOutcome, findRunByRequestId, pipelineParameters } from "../copy/adf-pipeline";
+import { armOutcome, findRunByRequestId, pipelineParameters, STAGING_CONTAINER } from "../copy/adf-pipeline";
 import { backupMetadata } from "../domain/blob-backup";
 import { startAdfCopyInputSchema,type StartAdfCopyResult } from "../domain/blob-backup-activities";
 import { Activities } from "../function-names";
 import { runtime } from "../runtime";
-import { MAX_TARGET_ATTEMPTS, prepareTarget } from "../storage/backup-target";
 import { sourceReadUrl } from "../storage/source-sas";
 
 export interface AdfDeps {
@@ -42,20 +41,12 @@ export function createStartAdfCopyRunActivity(deps: AdfDeps) {
       return armOutcome(err, "queryPipelineRuns");
     }
 
-    const target = deps.backup.service.getContainerClient(input.backupContainer).getBlockBlobClient(version.blob);
-    let attempt = 0;
-    for (;;) {
-      const decision = await prepareTarget(target, version, input.backupHistory);
-      if (decision.kind === "skipped") return decision;
-      if (decision.kind === "write") break;
-      if (++attempt >= MAX_TARGET_ATTEMPTS) throw new Error("the backup blob kept changing while its history snapshot was taken");
-    }
-
+    await deps.backup.service.getContainerClient(STAGING_CONTAINER).createIfNotExists();
     const snapshotUrl =
       version.snapshot === undefined
         ? undefined
         : await sourceReadUrl(deps.source, version.container, version.blob, version.snapshot, new Date(Date.now() + input.sasMinutes * 60_000));
-    const parameters = pipelineParameters(version, deps.backup.accountName, input.backupContainer, backupMetadata(version, "adf", input.copiedAt), input.requestId, snapshotUrl);
+    const parameters = pipelineParameters(version, deps.backup.accountName, backupMetadata(version, "adf", input.copiedAt), input.requestId, snapshotUrl);
     try {
       const response = await client.pipelines.createRun(settings.resourceGroup, settings.factory, settings.pipeline, { parameters });
       // A 200 with an empty body deserialises to {}: that is no run.

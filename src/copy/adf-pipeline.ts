@@ -5,6 +5,10 @@
  * `createRun` is not idempotent and ADF has no idempotency key, so every run carries our request id as a parameter and a
  * start first looks for a run with that id. The ADF client is built without SDK retries (src/config/clients.ts): a
  * retried `createRun` after a lost response would start a second run; Durable retries go through the lookup instead.
+ *
+ * The ADF sink cannot write conditionally, so a run writes a staging blob (STAGING_CONTAINER/<requestId> in the backup
+ * account) and the app commits it into the backup blob with the same conditional server-side copy as the `server`
+ * engine: an older version can never overwrite a newer backup, whichever run finishes first.
  */
 import type { DataFactoryManagementClient, PipelineRun } from "@azure/arm-datafactory";
 
@@ -12,6 +16,9 @@ import type { AdfSettings } from "../config/settings";
 import type { SourceVersion } from "../domain/blob-backup";
 import { describeError } from "../domain/errors";
 import { retryAfterSecondsOf, statusOf } from "../storage/rest-errors";
+
+/** Container of the backup account where pipeline runs stage their copy; a lifecycle rule should expire leftovers. */
+export const STAGING_CONTAINER = "datalake-backup-staging";
 
 /** Pipeline parameter names; the pipeline JSON in adf/ and the test fake use the same names. */
 export const PipelineParameters = {
@@ -27,10 +34,10 @@ export const PipelineParameters = {
   requestId: "requestId",
 } as const;
 
+/** The run's parameters: it copies the version into the staging blob `STAGING_CONTAINER/<requestId>`. */
 export function pipelineParameters(
   version: SourceVersion,
   backupAccount: string,
-  backupContainer: string,
   metadata: Readonly<Record<string, string>>,
   requestId: string,
   snapshotUrl: string | undefined,
@@ -44,8 +51,8 @@ export function pipelineParameters(
     // The Blob connector cannot read a snapshot; the pipeline reads it through the HTTP connector from this SAS URL.
     [P.sourceSnapshotUrl]: snapshotUrl ?? "",
     [P.backupAccount]: backupAccount,
-    [P.backupContainer]: backupContainer,
-    [P.backupPath]: version.blob,
+    [P.backupContainer]: STAGING_CONTAINER,
+    [P.backupPath]: requestId,
     // The sink's metadata list, in the shape the Copy activity takes (storeSettings.metadata).
     [P.metadata]: Object.entries(metadata).map(([name, value]) => ({ name, value })),
     [P.requestId]: requestId,

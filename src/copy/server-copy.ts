@@ -37,11 +37,41 @@ export async function serverCopy(
   options: ServerCopyOptions = DEFAULT_SERVER_COPY_OPTIONS,
 ): Promise<CopyResult> {
   const { version } = input;
+  const url = await sourceReadUrl(source, version.container, version.blob, version.snapshot, new Date(Date.now() + options.sasMinutes * 60_000));
+  const live = source.service.getContainerClient(version.container).getBlobClient(version.blob);
+  return conditionalCopy(backup, input, backupMetadata(version, "server", input.copiedAt), {
+    url,
+    etag: version.etag,
+    // A snapshot never changes; a live blob is re-checked after a block-wise copy (see stagedCopy).
+    ...(version.snapshot === undefined && { unchanged: async () => (await live.getProperties()).etag === version.etag }),
+  }, options);
+}
+
+/** Where a conditional copy reads from: a URL with a read SAS, the ETag it must still have. */
+export interface CopySource {
+  readonly url: string;
+  readonly etag: string;
+  /** For sources that may change during a block-wise copy: true when the ETag is still the one read. */
+  readonly unchanged?: () => Promise<boolean>;
+}
+
+/**
+ * Copies `from` into the backup blob of `input.version` under the conditional-write protocol of backup-target.ts:
+ * skipped when the backup holds this or a newer version, previous version kept as a snapshot, written only if the
+ * backup blob is still what was read. Shared by the server engine (from the source) and the ADF engine (from the
+ * blob its pipeline run staged).
+ */
+export async function conditionalCopy(
+  backup: BlobAccount,
+  input: ServerCopyInput,
+  metadata: Record<string, string>,
+  from: CopySource,
+  options: ServerCopyOptions = DEFAULT_SERVER_COPY_OPTIONS,
+): Promise<CopyResult> {
+  const { version } = input;
   const container = backup.service.getContainerClient(input.backupContainer);
   await container.createIfNotExists();
   const target = container.getBlockBlobClient(version.blob);
-  const url = await sourceReadUrl(source, version.container, version.blob, version.snapshot, new Date(Date.now() + options.sasMinutes * 60_000));
-  const metadata = backupMetadata(version, "server", input.copiedAt);
 
   for (let attempt = 1; attempt <= MAX_TARGET_ATTEMPTS; attempt++) {
     const decision = await prepareTarget(target, version, input.backupHistory);
@@ -49,14 +79,14 @@ export async function serverCopy(
     if (decision.kind === "raced") continue;
     try {
       if (version.contentLength <= SYNC_COPY_MAX_BYTES) {
-        await target.syncCopyFromURL(url, {
+        await target.syncCopyFromURL(from.url, {
           metadata,
           conditions: decision.conditions,
           // The copy reads the version we resolved or nothing (a live blob that changed since is a stale request).
-          sourceConditions: { ifMatch: version.etag },
+          sourceConditions: { ifMatch: from.etag },
         });
       } else {
-        await stagedCopy(source, target, url, input, metadata, decision.conditions, options);
+        await stagedCopy(target, from, input, metadata, decision.conditions, options);
       }
       return { kind: "copied", bytes: version.contentLength };
     } catch (err) {
@@ -76,9 +106,8 @@ export async function serverCopy(
 }
 
 async function stagedCopy(
-  source: BlobAccount,
   target: BlockBlobClient,
-  url: string,
+  from: CopySource,
   input: ServerCopyInput,
   metadata: Record<string, string>,
   conditions: { ifMatch?: string; ifNoneMatch?: string },
@@ -95,16 +124,13 @@ async function stagedCopy(
       const i = next++;
       const offset = i * options.blockBytes;
       const length = Math.min(options.blockBytes, version.contentLength - offset);
-      await target.stageBlockFromURL(ids[i] ?? "", url, offset, length);
+      await target.stageBlockFromURL(ids[i] ?? "", from.url, offset, length);
     }
   };
   await Promise.all(Array.from({ length: Math.min(options.parallelism, count) }, worker));
-  if (version.snapshot === undefined) {
-    // Put Block From URL has no source condition. A snapshot never changes; a live blob whose ETag is unchanged after
-    // every block was read had no write in between, so the blocks form the version we resolved.
-    const now = await source.service.getContainerClient(version.container).getBlobClient(version.blob).getProperties();
-    if (now.etag !== version.etag) throw new SourceChanged();
-  }
+  // Put Block From URL has no source condition. A source whose ETag is unchanged after every block was read had no
+  // write in between, so the blocks form the version we resolved.
+  if (from.unchanged !== undefined && !(await from.unchanged())) throw new SourceChanged();
   await target.commitBlockList(ids, {
     metadata,
     conditions,

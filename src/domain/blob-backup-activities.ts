@@ -61,7 +61,8 @@ export const copyResultSchema = z.discriminatedUnion("kind", [
 export type CopyResult = z.infer<typeof copyResultSchema>;
 
 export const startAdfCopyInputSchema = z.strictObject({
-  ...copyTarget,
+  version: sourceVersionSchema,
+  copiedAt: z.iso.datetime({ offset: true }),
   /** Pipeline parameter that identifies this request's run, so a retried start finds the run instead of making a second. */
   requestId: z.guid(),
   /** Lower bound for the duplicate-run query: when the orchestration started (minus clock skew). */
@@ -73,10 +74,13 @@ export type StartAdfCopyInput = z.infer<typeof startAdfCopyInputSchema>;
 const throttled = z.strictObject({ kind: z.literal("throttled"), retryAfterSeconds: z.number().nonnegative(), reason });
 export const startAdfCopyResultSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("started"), runId: z.string(), reused: z.boolean() }),
-  z.strictObject({ kind: z.literal("skipped"), reason }),
   z.strictObject({ kind: z.literal("failed"), reason }),
   throttled,
 ]);
+
+/** After a Succeeded run: move the staged blob into the backup blob under the conditional-write protocol. */
+export const commitStagedCopyInputSchema = z.strictObject({ ...copyTarget, requestId: z.guid() });
+export type CommitStagedCopyInput = z.infer<typeof commitStagedCopyInputSchema>;
 export type StartAdfCopyResult = z.infer<typeof startAdfCopyResultSchema>;
 
 export const adfRunInputSchema = z.strictObject({ runId: z.string() });

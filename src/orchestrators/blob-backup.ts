@@ -4,7 +4,8 @@
  *
  *   prepare (resolve the version; stale / already backed up / superseded → Skipped)
  *   → lease mode: acquire a finite lease (busy → back off and retry, then Failed), renewed on a durable-timer cadence
- *   → copy (engine `server`: one activity raced with renew timers; engine `adf`: start + poll + timeout → cancel)
+ *   → copy (engine `server`: one activity raced with renew timers; engine `adf`: start + poll + timeout → cancel, then
+ *     commit the run's staging blob with the same conditional copy)
  *   → verify → release the lease (try/finally: on every exit path).
  *
  * Every outcome is an output `{ status, reason, bytes, engine, runId?, durationMs }`; failures the retries could not
@@ -217,15 +218,12 @@ function* adfCopy(
     const started = startAdfCopyResultSchema.parse(
       yield context.df.callActivityWithRetry(Activities.startAdfCopyRun, transientRetry(), {
         version,
-        backupContainer: options.backupContainer,
-        backupHistory: options.backupHistory,
         copiedAt: begin.toISOString(),
         requestId,
         since: new Date(begin.getTime() - RUN_QUERY_SKEW_MS).toISOString(),
         sasMinutes: options.copyTimeoutMinutes + 60,
       }),
     );
-    if (started.kind === "skipped") return { status: "Skipped", reason: started.reason, bytes: 0 };
     if (started.kind === "failed") return { status: "Failed", reason: started.reason, bytes: 0 };
     if (started.kind === "throttled") {
       if (waits >= MAX_THROTTLED_WAITS) return { status: "Failed", reason: `${started.reason} ${MAX_THROTTLED_WAITS} times`, bytes: 0 };
@@ -257,8 +255,21 @@ function* adfCopy(
       continue;
     }
     switch (polled.status) {
-      case "Succeeded":
-        return withRun({ status: "Copied", reason: `ADF run succeeded${note()}`, bytes: version.contentLength });
+      case "Succeeded": {
+        // The run wrote a staging blob; committing it is the conditional write that keeps the newest version.
+        const committed = copyResultSchema.parse(
+          yield context.df.callActivityWithRetry(Activities.commitAdfStagedCopy, transientRetry(), {
+            version,
+            backupContainer: options.backupContainer,
+            backupHistory: options.backupHistory,
+            copiedAt: begin.toISOString(),
+            requestId,
+          }),
+        );
+        if (committed.kind === "copied") return withRun({ status: "Copied", reason: `ADF run succeeded${note()}`, bytes: committed.bytes });
+        if (committed.kind === "skipped") return withRun({ status: "Skipped", reason: committed.reason, bytes: 0 });
+        return withRun({ status: "Failed", reason: `ADF run succeeded, but ${committed.reason}${note()}`, bytes: 0 });
+      }
       case "Failed":
       case "Cancelled":
         return withRun({ status: "Failed", reason: `ADF run ${polled.status}: ${polled.message || "(no message)"}${note()}`, bytes: 0 });

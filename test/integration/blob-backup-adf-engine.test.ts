@@ -16,6 +16,7 @@ import type { ContainerClient } from "@azure/storage-blob";
 
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
 import { createCancelAdfCopyRunActivity } from "../../src/activities/cancel-adf-copy-run";
+import { createCommitAdfStagedCopyActivity } from "../../src/activities/commit-adf-staged-copy";
 import { createGetAdfCopyRunActivity } from "../../src/activities/get-adf-copy-run";
 import { createPrepareBlobBackupActivity } from "../../src/activities/prepare-blob-backup";
 import { createStartAdfCopyRunActivity } from "../../src/activities/start-adf-copy-run";
@@ -23,6 +24,7 @@ import { createVerifyBlobBackupActivity } from "../../src/activities/verify-blob
 import { type Clients, createClients } from "../../src/config/clients";
 import type { AdfSettings } from "../../src/config/settings";
 import { loadSettings } from "../../src/config/settings";
+import { STAGING_CONTAINER } from "../../src/copy/adf-pipeline";
 import { BackupMetadata, type SourceVersion } from "../../src/domain/blob-backup";
 import type { GetAdfRunResult, StartAdfCopyResult } from "../../src/domain/blob-backup-activities";
 import { makeSelfSignedCert,type SelfSignedCert } from "../support/adf-fake/cert";
@@ -88,12 +90,18 @@ describe("blob backup, adf engine (activities against the ARM fake and Azurite)"
   const start = (version: SourceVersion, requestId = randomUUID()): Promise<StartAdfCopyResult> =>
     createStartAdfCopyRunActivity(deps())({
       version,
-      backupContainer: container,
-      backupHistory: "snapshot",
       copiedAt: new Date().toISOString(),
       requestId,
       since: new Date(Date.now() - 600_000).toISOString(),
       sasMinutes: 60,
+    });
+  const commit = (version: SourceVersion, runId: string) =>
+    createCommitAdfStagedCopyActivity(clients)({
+      version,
+      backupContainer: container,
+      backupHistory: "snapshot",
+      copiedAt: new Date().toISOString(),
+      requestId: fake.runs.get(runId)?.parameters.requestId ?? "",
     });
   const get = (runId: string): Promise<GetAdfRunResult> => createGetAdfCopyRunActivity(deps())({ runId });
   async function waitTerminal(runId: string): Promise<GetAdfRunResult> {
@@ -112,6 +120,8 @@ describe("blob backup, adf engine (activities against the ARM fake and Azurite)"
     const version = await versionOf("adf/one.txt", "copied by the pipeline");
     const runId = runIdOf(await start(version));
     assert.deepEqual(await waitTerminal(runId), { kind: "run", status: "Succeeded", message: "" });
+    assert.deepEqual(await commit(version, runId), { kind: "copied", bytes: version.contentLength });
+    assert.equal(await clients.backup.service.getContainerClient(STAGING_CONTAINER).getBlobClient(fake.runs.get(runId)?.parameters.requestId ?? "").exists(), false, "staging blob removed");
     const verified = await createVerifyBlobBackupActivity(clients)({ version, backupContainer: container });
     assert.equal(verified.kind, "verified", JSON.stringify(verified));
     const p = await clients.backup.service.getContainerClient(container).getBlobClient("adf/one.txt").getProperties();
@@ -127,7 +137,30 @@ describe("blob backup, adf engine (activities against the ARM fake and Azurite)"
     const version = await versionOf("adf/live.txt", "live content", true);
     const runId = runIdOf(await start(version));
     assert.equal((await waitTerminal(runId)).kind, "run");
+    assert.equal((await commit(version, runId)).kind, "copied");
     assert.equal((await createVerifyBlobBackupActivity(clients)({ version, backupContainer: container })).kind, "verified");
+  });
+
+  it("two runs of two versions finishing in the wrong order: the backup ends on the newer one", async () => {
+    const v1 = await versionOf("adf/order.txt", "older");
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const v2 = await versionOf("adf/order.txt", "newer");
+    const [run1, run2] = [runIdOf(await start(v1)), runIdOf(await start(v2))];
+    await Promise.all([waitTerminal(run1), waitTerminal(run2)]);
+    assert.equal((await commit(v2, run2)).kind, "copied");
+    const late = await commit(v1, run1);
+    assert.equal(late.kind, "skipped");
+    assert.match((late as { reason: string }).reason, /superseded/);
+    const backupBlob = clients.backup.service.getContainerClient(container).getBlobClient("adf/order.txt");
+    assert.equal((await backupBlob.downloadToBuffer()).toString(), "newer");
+  });
+
+  it("a retried commit after a commit that already landed reports copied", async () => {
+    const version = await versionOf("adf/recommit.txt", "once");
+    const runId = runIdOf(await start(version));
+    await waitTerminal(runId);
+    assert.equal((await commit(version, runId)).kind, "copied");
+    assert.equal((await commit(version, runId)).kind, "copied");
   });
 
   it("reports a Failed run with ADF's message", async () => {
@@ -199,8 +232,6 @@ describe("blob backup, adf engine (activities against the ARM fake and Azurite)"
     const version = await versionOf("adf/404.txt", "x");
     const r = await createStartAdfCopyRunActivity({ ...deps(), adfSettings: { ...settings, pipeline: "NoSuchPipeline" } })({
       version,
-      backupContainer: container,
-      backupHistory: "snapshot",
       copiedAt: new Date().toISOString(),
       requestId: randomUUID(),
       since: new Date(Date.now() - 600_000).toISOString(),
@@ -213,7 +244,9 @@ describe("blob backup, adf engine (activities against the ARM fake and Azurite)"
   it("a corrupt copy fails verification", async () => {
     fake.nextRun({ outcome: "Corrupt" });
     const version = await versionOf("adf/corrupt.txt", "the right bytes");
-    await waitTerminal(runIdOf(await start(version)));
+    const runId = runIdOf(await start(version));
+    await waitTerminal(runId);
+    assert.equal((await commit(version, runId)).kind, "copied");
     const r = await createVerifyBlobBackupActivity(clients)({ version, backupContainer: container });
     assert.equal(r.kind, "mismatch");
   });
