@@ -8,9 +8,14 @@ export interface InstanceState {
 /**
  * - no instance → start it;
  * - pending, running, or completed with a Copied/Skipped output → a duplicate delivery: do nothing;
- * - failed, terminated, or completed with a "Failed" output → start it again (a re-sent request is a retry).
+ * - failed, terminated, or completed with a "Failed" output → start it again (a re-sent request is a retry);
+ * - completed with a Copied/Skipped output, but the request comes from reconciliation → start it again: reconciliation
+ *   only requests a version after its listing showed that the backup does not hold it (the backup blob was deleted or
+ *   overwritten since that copy), so the old instance's outcome no longer holds. The restarted backup re-reads the
+ *   backup blob first, so a request that is a plain duplicate after all ends Skipped ("already holds") at the cost of
+ *   one read.
  */
-export function existingInstanceAction(state: InstanceState | undefined): "start" | "duplicate" | "restart" {
+export function existingInstanceAction(state: InstanceState | undefined, reason?: string): "start" | "duplicate" | "restart" {
   if (state?.runtimeStatus === undefined) return "start";
   switch (state.runtimeStatus) {
     case "Failed":
@@ -19,7 +24,7 @@ export function existingInstanceAction(state: InstanceState | undefined): "start
       return "restart";
     case "Completed": {
       const output = state.output as { status?: unknown } | null | undefined;
-      return output?.status === "Failed" ? "restart" : "duplicate";
+      return output?.status === "Failed" || reason === "reconcile" ? "restart" : "duplicate";
     }
     default:
       return "duplicate";

@@ -7,7 +7,8 @@
  * - Valid message: starts the orchestration with an instance id derived from the blob and its version
  *   (blobBackupInstanceId), so a duplicate delivery finds the instance and does nothing. An instance that ended badly
  *   (runtime status Failed/Terminated, or output status "Failed") is started again: a re-sent request, e.g. by
- *   reconciliation, is how a failed backup is retried.
+ *   reconciliation, is how a failed backup is retried. A completed instance is started again for a reconciliation
+ *   request too: reconciliation found that the backup no longer holds that version (e.g. the backup blob was deleted).
  * - Errors talking to the task hub throw: the host retries the message and poisons it after maxDequeueCount.
  */
 import { app, type InvocationContext } from "@azure/functions";
@@ -76,7 +77,7 @@ async function queueStartBlobBackup(message: unknown, context: InvocationContext
     // The client throws on 404 ("no data associated with the instanceId"): there is no such instance yet.
     if (!describeError(err).includes("404")) throw err;
   }
-  const action = existingInstanceAction(existing);
+  const action = existingInstanceAction(existing, request.reason);
   if (action === "duplicate") {
     context.log(`duplicate backup request for ${request.container}/${request.blob} (instance ${instanceId} ${existing?.runtimeStatus ?? ""})`);
     return;
