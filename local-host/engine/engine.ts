@@ -13,7 +13,7 @@ import type { Invoker } from "../invoke";
 import { fromTypedData, jsonData } from "../invoke";
 import type { Registry } from "../registry";
 import { type Clock, VirtualClock } from "./clock";
-import { LONG_TIMER_INTERVAL_MS, MAX_SHORT_TIMER_MS, runEpisode } from "./episode";
+import { runEpisode } from "./episode";
 import {
   type Action,
   actionSignature,
@@ -25,9 +25,10 @@ import {
   type HistoryEvent,
   jsonRoundTrip,
 } from "./history";
+import { checkDeterminism, childInstanceId, scheduleAction, type Started, takeInternalIds } from "./sequencing";
 import type { InstanceStore } from "./store";
 import { TimerQueue } from "./timer-queue";
-import { type InboxItem, type Instance, type Pending, type RetryPolicy, type RuntimeStatus, TERMINAL, type Work } from "./types";
+import { type InboxItem, type Instance, type Pending, type RuntimeStatus, TERMINAL, type Work } from "./types";
 
 export interface EngineOptions {
   readonly registry: Registry;
@@ -338,13 +339,17 @@ export class Engine {
     const lastStart = inst.history.reduce((t, e) => (e.EventType === EventType.OrchestratorStarted ? Date.parse(e.Timestamp) : t), 0);
     const now = Math.max(this.#now(), lastStart);
     const items = inst.inbox.splice(0, inst.inbox.length);
-    const effects: (() => void)[] = [];
+    const started: Started[] = [];
     const internal: HistoryEvent[] = [];
     const normal: HistoryEvent[] = [];
     for (const item of items) {
-      const followers = this.#internalFollowers(inst, item, now, effects);
-      if (followers === undefined) normal.push(item.event);
-      else internal.push(item.event, ...followers);
+      const taken = takeInternalIds(inst, item, now);
+      if (taken === undefined) {
+        normal.push(item.event);
+      } else {
+        internal.push(item.event, ...taken.events);
+        started.push(...taken.started);
+      }
     }
     if (inst.runtimeStatus === "Pending") inst.runtimeStatus = "Running";
     const episodeHistory = [...inst.history, event(EventType.OrchestratorStarted, now), ...internal, ...normal];
@@ -373,7 +378,7 @@ export class Engine {
     const { state } = result;
     inst.customStatus = jsonRoundTrip(state.customStatus) ?? null;
     const leaves = flattenActions(state.actions);
-    const mismatch = this.#checkDeterminism(inst, leaves);
+    const mismatch = checkDeterminism(inst, leaves);
     if (mismatch !== undefined) {
       this.#fail(inst, mismatch, "");
       return;
@@ -385,11 +390,13 @@ export class Engine {
       if (action.actionType === ActionType.CreateTimer && action.isCanceled === true) this.#cancelTimer(inst, i);
       if (action.actionType === ActionType.ContinueAsNew) continueAsNew = action;
       if (i < inst.leaves.length) continue;
-      const error = this.#schedule(inst, action, i, now, effects);
-      if (error !== undefined) {
-        this.#fail(inst, error, "");
+      const scheduled = scheduleAction(inst, action, i, now);
+      if ("error" in scheduled) {
+        this.#fail(inst, scheduled.error, "");
         return;
       }
+      inst.history.push(...scheduled.events);
+      started.push(...scheduled.started);
       inst.leaves.push(actionSignature(action));
     }
     if (state.isDone && continueAsNew !== undefined) {
@@ -405,46 +412,7 @@ export class Engine {
     inst.history.push(event(EventType.OrchestratorCompleted, now));
     this.#markPlayed(inst);
     this.#touch(inst);
-    for (const effect of effects) effect();
-  }
-
-  /**
-   * For an event that makes the library take a sequence id while it is replayed (retry timer, retry attempt, next leg
-   * of a long timer): takes the same id here and returns the events that record it. Undefined for ordinary events.
-   */
-  #internalFollowers(inst: Instance, item: InboxItem, now: number, effects: (() => void)[]): HistoryEvent[] | undefined {
-    const failed = item.failedWork;
-    if (failed?.retry !== undefined) {
-      const retry = failed.retry;
-      retry.attempt++;
-      const delay = Math.min(retry.policy.firstMs * retry.policy.backoff ** (retry.attempt - 2), retry.policy.maxIntervalMs);
-      const timerId = inst.nextId++;
-      const fireAt = new Date(now + delay).toISOString();
-      const pending: Pending = { kind: "timer", fireAt, retryOf: failed };
-      inst.pending[timerId] = pending;
-      effects.push(() => this.#startPending(inst, timerId, pending));
-      return [event(EventType.TimerCreated, now, { FireAt: fireAt }, timerId)];
-    }
-    const timer = item.firedTimer;
-    const retryOf = timer?.retryOf;
-    if (retryOf?.retry !== undefined) {
-      if (retryOf.retry.attempt > retryOf.retry.policy.maxAttempts) return undefined; // the failure surfaces now
-      const taskId = inst.nextId++;
-      const pending: Pending = { kind: "task", work: retryOf };
-      inst.pending[taskId] = pending;
-      effects.push(() => this.#startPending(inst, taskId, pending));
-      return [this.#scheduledEvent(inst, retryOf, taskId, now)];
-    }
-    if (timer?.finalFireAt !== undefined && Date.parse(timer.finalFireAt) > now) {
-      const final = Date.parse(timer.finalFireAt);
-      const fireAt = new Date(final - now > MAX_SHORT_TIMER_MS ? now + LONG_TIMER_INTERVAL_MS : final).toISOString();
-      const timerId = inst.nextId++;
-      const pending: Pending = { kind: "timer", fireAt, finalFireAt: timer.finalFireAt, ...(timer.leaf !== undefined ? { leaf: timer.leaf } : {}) };
-      inst.pending[timerId] = pending;
-      effects.push(() => this.#startPending(inst, timerId, pending));
-      return [event(EventType.TimerCreated, now, { FireAt: fireAt }, timerId)];
-    }
-    return undefined;
+    for (const { taskId, pending } of started) this.#startPending(inst, taskId, pending);
   }
 
   /** Serializes the new part of the instance's played history once; undefined for an empty history. */
@@ -468,77 +436,6 @@ export class Engine {
       const e = inst.history[i];
       if (e === undefined || e.IsPlayed) break;
       inst.history[i] = { ...e, IsPlayed: true };
-    }
-  }
-
-  #checkDeterminism(inst: Instance, leaves: readonly Action[]): string | undefined {
-    const n = Math.min(inst.leaves.length, leaves.length);
-    for (let i = 0; i < n; i++) {
-      const now = leaves[i];
-      const before = inst.leaves[i];
-      if (now !== undefined && actionSignature(now) !== before) {
-        return (
-          `Non-deterministic workflow detected: action #${i} was ${before ?? "?"} when first scheduled but the replay ` +
-          `produced ${actionSignature(now)}. Orchestrator code must be deterministic (no Date.now, Math.random, I/O or ` +
-          `changed code while instances are running).`
-        );
-      }
-    }
-    return undefined;
-  }
-
-  #scheduledEvent(inst: Instance, work: Work, taskId: number, now: number): HistoryEvent {
-    if (work.kind === "activity") {
-      return event(EventType.TaskScheduled, now, { Name: work.name, Input: JSON.stringify(work.input) ?? null }, taskId);
-    }
-    return event(EventType.SubOrchestrationInstanceCreated, now, { Name: work.name, InstanceId: this.#childId(inst, work, taskId), Input: JSON.stringify(work.input) ?? null }, taskId);
-  }
-
-  #childId(inst: Instance, work: Work, taskId: number): string {
-    return work.instanceId ?? `${inst.instanceId}:${taskId}`;
-  }
-
-  /** A new action: takes its id (none for WaitForExternalEvent), records it and queues what it starts. */
-  #schedule(inst: Instance, action: Action, leaf: number, now: number, effects: (() => void)[]): string | undefined {
-    switch (action.actionType) {
-      case ActionType.WaitForExternalEvent:
-      case ActionType.ContinueAsNew:
-        return undefined;
-      case ActionType.CallActivity:
-      case ActionType.CallActivityWithRetry:
-      case ActionType.CallSubOrchestrator:
-      case ActionType.CallSubOrchestratorWithRetry: {
-        const isActivity = action.actionType <= ActionType.CallActivityWithRetry;
-        const name = action.functionName ?? "";
-        const work: Work = {
-          kind: isActivity ? "activity" : "sub",
-          name,
-          input: jsonRoundTrip(isActivity ? decodeProcessedInput(action.input) : action.input),
-          ...(action.instanceId ? { instanceId: action.instanceId } : {}),
-          ...(action.retryOptions !== undefined ? { retry: { policy: retryPolicy(action.retryOptions), attempt: 1 } } : {}),
-        };
-        const taskId = inst.nextId++;
-        const pending: Pending = { kind: "task", work };
-        inst.pending[taskId] = pending;
-        inst.history.push(this.#scheduledEvent(inst, work, taskId, now));
-        effects.push(() => this.#startPending(inst, taskId, pending));
-        return undefined;
-      }
-      case ActionType.CreateTimer: {
-        const final = Date.parse(action.fireAt ?? "");
-        const long = final - now > MAX_SHORT_TIMER_MS;
-        const fireAt = new Date(long ? now + LONG_TIMER_INTERVAL_MS : final).toISOString();
-        const timerId = inst.nextId++;
-        const pending: Pending = { kind: "timer", fireAt, leaf, ...(long ? { finalFireAt: new Date(final).toISOString() } : {}) };
-        inst.history.push(event(EventType.TimerCreated, now, { FireAt: fireAt }, timerId));
-        if (action.isCanceled !== true) {
-          inst.pending[timerId] = pending;
-          effects.push(() => this.#startPending(inst, timerId, pending));
-        }
-        return undefined;
-      }
-      default:
-        return `The local host does not support action type ${action.actionType} (entities and callHttp are not supported).`;
     }
   }
 
@@ -576,7 +473,7 @@ export class Engine {
   }
 
   #startChild(parent: Instance, taskId: number, work: Work): void {
-    const childId = this.#childId(parent, work, taskId);
+    const childId = childInstanceId(parent, work, taskId);
     const existing = this.#instances.get(childId);
     if (existing !== undefined && existing.parent?.instanceId === parent.instanceId && existing.parent.taskId === taskId) return; // restored
     if (existing !== undefined && !TERMINAL.has(existing.runtimeStatus)) {
@@ -674,12 +571,3 @@ export class Engine {
 }
 
 type Completion = { readonly failed: false; readonly result: string } | { readonly failed: true; readonly reason: string; readonly details: string };
-
-function retryPolicy(o: NonNullable<Action["retryOptions"]>): RetryPolicy {
-  return {
-    firstMs: o.firstRetryIntervalInMilliseconds,
-    maxAttempts: o.maxNumberOfAttempts,
-    backoff: o.backoffCoefficient ?? 1,
-    maxIntervalMs: o.maxRetryIntervalInMilliseconds !== undefined && o.maxRetryIntervalInMilliseconds > 0 ? o.maxRetryIntervalInMilliseconds : Number.MAX_SAFE_INTEGER,
-  };
-}
