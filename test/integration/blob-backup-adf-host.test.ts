@@ -13,6 +13,7 @@ import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { QueueClient } from "@azure/storage-queue";
 
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
+import { STAGING_CONTAINER } from "../../src/copy/adf-pipeline";
 import { encodeBackupRequest } from "../../src/domain/backup-request";
 import { BackupMetadata, blobBackupInstanceId, type BlobBackupOutput } from "../../src/domain/blob-backup";
 import { Activities } from "../../src/function-names";
@@ -112,6 +113,9 @@ describe("blob backup through the local host (adf engine, lease mode)", () => {
       assert.equal(p.metadata?.[BackupMetadata.etag], version.etag);
       assert.equal(p.metadata?.[BackupMetadata.engine], "adf");
       assert.equal((await backup.getBlobClient("slow.txt").downloadToBuffer()).toString(), "slow copy");
+      const staging = BlobServiceClient.fromConnectionString(azurite.settings.BackupStorage).getContainerClient(STAGING_CONTAINER);
+      const staged = fake.runs.get(output.runId ?? "")?.parameters.backupPath ?? "";
+      assert.equal(await staging.getBlobClient(staged).exists(), false, "the staging blob is removed after the commit");
     } finally {
       fake.setTiming({ runMs: 400 });
     }
@@ -207,10 +211,21 @@ describe("blob backup through the local host (adf engine, lease mode)", () => {
 
   it("403 → Failed fast with the permission named", async () => {
     fake.injectFault("createRun", { kind: "status", status: 403 });
-    const { output, names } = await backupOf("forbidden.txt");
+    const { output, names, request } = await backupOf("forbidden.txt");
     assert.equal(output.status, "Failed");
     assert.match(output.reason, /HTTP 403/);
     assert.equal(names.filter((n) => n === Activities.startAdfCopyRun).length, 1, "not retried");
+
+    // Permission fixed, the request re-sent (as reconciliation would): the failed instance is started again.
+    await queue.sendMessage(encodeBackupRequest(request));
+    const id = blobBackupInstanceId(request);
+    const deadline = Date.now() + 60_000;
+    let again = await host.status(id);
+    while ((again?.output as BlobBackupOutput | undefined)?.status !== "Copied" && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      again = await host.status(id);
+    }
+    assert.equal((again?.output as BlobBackupOutput | undefined)?.status, "Copied", JSON.stringify(again?.output));
   });
 
   it("unknown pipeline → Failed fast naming the setting to check", async () => {
