@@ -10,8 +10,8 @@
 import { randomUUID } from "node:crypto";
 
 import type { Invoker } from "../invoke";
-import { fromTypedData, jsonData } from "../invoke";
 import type { Registry } from "../registry";
+import { ActivityPool } from "./activity-pool";
 import { type Clock, VirtualClock } from "./clock";
 import { runEpisode } from "./episode";
 import {
@@ -28,7 +28,7 @@ import {
 import { checkDeterminism, childInstanceId, scheduleAction, type Started, takeInternalIds } from "./sequencing";
 import type { InstanceStore } from "./store";
 import { TimerQueue } from "./timer-queue";
-import { type InboxItem, type Instance, type Pending, type RuntimeStatus, TERMINAL, type Work } from "./types";
+import { type Completion, type InboxItem, type Instance, type Pending, type RuntimeStatus, TERMINAL, type Work } from "./types";
 
 export interface EngineOptions {
   readonly registry: Registry;
@@ -37,13 +37,6 @@ export interface EngineOptions {
   readonly maxConcurrentActivities: number;
   readonly store?: InstanceStore;
   readonly log: (message: string) => void;
-}
-
-interface ActivityJob {
-  readonly instanceId: string;
-  readonly executionId: string;
-  readonly taskId: number;
-  readonly work: Work;
 }
 
 /** How long an episode may wait for more completions of a running fan-out (see #hold). */
@@ -64,15 +57,13 @@ export class Engine {
   readonly #instances = new Map<string, Instance>();
   readonly #ready = new Set<string>();
   readonly #running = new Set<string>();
-  readonly #activityQueue: ActivityJob[] = [];
+  readonly #activities: ActivityPool;
   /** Activities queued or running per instance, and when each instance's oldest undelivered event arrived. */
-  readonly #outstanding = new Map<string, number>();
   readonly #inboxSince = new Map<string, number>();
   readonly #lastEpisodeMs = new Map<string, number>();
   /** Per instance: the JSON of its (append-only, already played) history prefix, extended each episode. */
   readonly #historyJson = new Map<string, { executionId: string; count: number; json: string }>();
   #holdTimer: NodeJS.Timeout | undefined;
-  #activeActivities = 0;
   readonly #timers: TimerQueue;
   #pumpScheduled = false;
   #stopped = false;
@@ -83,6 +74,12 @@ export class Engine {
   constructor(opts: EngineOptions) {
     this.#opts = opts;
     this.#timers = new TimerQueue(opts.clock);
+    this.#activities = new ActivityPool(opts.registry, opts.invoker, opts.maxConcurrentActivities, (job, outcome) => {
+      this.stats.activities++;
+      if (this.#stopped) return;
+      this.#complete(job.instanceId, job.executionId, job.taskId, outcome);
+      this.#schedulePump();
+    });
   }
 
   /** Loads persisted instances and restarts their outstanding work (activities, timers, episodes). */
@@ -177,7 +174,7 @@ export class Engine {
 
   /** True when no episode or activity is running or waiting to run. */
   isQuiescent(): boolean {
-    return this.#ready.size === 0 && this.#running.size === 0 && this.#activityQueue.length === 0 && this.#activeActivities === 0;
+    return this.#ready.size === 0 && this.#running.size === 0 && this.#activities.idle;
   }
 
   pendingTimers(): number {
@@ -288,10 +285,7 @@ export class Engine {
           this.#emit();
         });
     }
-    while (this.#activeActivities < this.#opts.maxConcurrentActivities && this.#activityQueue.length > 0) {
-      const job = this.#activityQueue.shift();
-      if (job !== undefined) void this.#runActivity(job);
-    }
+    this.#activities.drain();
     if (this.isQuiescent()) {
       this.#emit();
       if (this.#opts.clock.virtual) this.#autoAdvance();
@@ -304,7 +298,7 @@ export class Engine {
    * about a third of its time replaying instead of replaying its whole history once per result.
    */
   #hold(id: string): boolean {
-    if ((this.#outstanding.get(id) ?? 0) === 0) return false;
+    if (this.#activities.outstanding(id) === 0) return false;
     const since = this.#inboxSince.get(id) ?? performance.now();
     this.#inboxSince.set(id, since);
     const window = Math.max(EPISODE_BATCH_MS, 2 * (this.#lastEpisodeMs.get(id) ?? 0));
@@ -464,8 +458,7 @@ export class Engine {
       return;
     }
     if (pending.work.kind === "activity") {
-      this.#activityQueue.push({ instanceId: inst.instanceId, executionId, taskId, work: pending.work });
-      this.#outstanding.set(inst.instanceId, (this.#outstanding.get(inst.instanceId) ?? 0) + 1);
+      this.#activities.enqueue({ instanceId: inst.instanceId, executionId, taskId, work: pending.work });
       this.#schedulePump();
       return;
     }
@@ -485,31 +478,6 @@ export class Engine {
       return;
     }
     this.#create(childId, work.name, work.input, { instanceId: parent.instanceId, executionId: parent.executionId, taskId });
-  }
-
-  async #runActivity(job: ActivityJob): Promise<void> {
-    this.#activeActivities++;
-    this.stats.activities++;
-    let outcome: Completion;
-    try {
-      const fn = this.#opts.registry.get(job.work.name);
-      if (fn?.triggerType !== "activityTrigger") {
-        throw new Error(`The function '${job.work.name}' doesn't exist, is disabled, or is not an activity function.`);
-      }
-      const result = await this.#opts.invoker.invoke(fn, { trigger: jsonData(job.work.input) ?? { json: "null" } });
-      outcome = { failed: false, result: JSON.stringify(fromTypedData(result.returnValue)) ?? "null" };
-    } catch (err) {
-      const error = err instanceof Error ? err : new Error(String(err));
-      outcome = { failed: true, reason: `Activity function '${job.work.name}' failed: ${error.message}`, details: error.stack ?? "" };
-    } finally {
-      this.#activeActivities--;
-      const left = (this.#outstanding.get(job.instanceId) ?? 1) - 1;
-      if (left > 0) this.#outstanding.set(job.instanceId, left);
-      else this.#outstanding.delete(job.instanceId);
-    }
-    if (this.#stopped) return;
-    this.#complete(job.instanceId, job.executionId, job.taskId, outcome);
-    this.#schedulePump();
   }
 
   /** Delivers the completion of an activity or sub-orchestration to the instance that scheduled it. */
@@ -569,5 +537,3 @@ export class Engine {
     }
   }
 }
-
-type Completion = { readonly failed: false; readonly result: string } | { readonly failed: true; readonly reason: string; readonly details: string };

@@ -61,3 +61,8 @@ export interface Instance {
   leaves: string[];
   pending: Record<string, Pending>;
 }
+
+/** How an activity or sub-orchestration ended, as its completion event will record it. */
+export type Completion =
+  | { readonly failed: false; readonly result: string }
+  | { readonly failed: true; readonly reason: string; readonly details: string };

@@ -1,0 +1,72 @@
+/**
+ * Runs activity calls with bounded concurrency (host.json maxConcurrentActivityFunctions) through the programming
+ * model, and turns each outcome into the completion the orchestrator will see, with production's failure text.
+ */
+import type { Invoker } from "../invoke";
+import { fromTypedData, jsonData } from "../invoke";
+import type { Registry } from "../registry";
+import type { Completion, Work } from "./types";
+
+export interface ActivityJob {
+  readonly instanceId: string;
+  readonly executionId: string;
+  readonly taskId: number;
+  readonly work: Work;
+}
+
+export class ActivityPool {
+  readonly #queue: ActivityJob[] = [];
+  #active = 0;
+  /** Jobs queued or running per instance (the engine batches episodes while a fan-out is outstanding). */
+  readonly #outstanding = new Map<string, number>();
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly invoker: Invoker,
+    private readonly limit: number,
+    private readonly done: (job: ActivityJob, outcome: Completion) => void,
+  ) {}
+
+  get idle(): boolean {
+    return this.#queue.length === 0 && this.#active === 0;
+  }
+
+  outstanding(instanceId: string): number {
+    return this.#outstanding.get(instanceId) ?? 0;
+  }
+
+  enqueue(job: ActivityJob): void {
+    this.#queue.push(job);
+    this.#outstanding.set(job.instanceId, this.outstanding(job.instanceId) + 1);
+  }
+
+  /** Starts queued jobs up to the concurrency limit. */
+  drain(): void {
+    while (this.#active < this.limit && this.#queue.length > 0) {
+      const job = this.#queue.shift();
+      if (job !== undefined) void this.#run(job);
+    }
+  }
+
+  async #run(job: ActivityJob): Promise<void> {
+    this.#active++;
+    let outcome: Completion;
+    try {
+      const fn = this.registry.get(job.work.name);
+      if (fn?.triggerType !== "activityTrigger") {
+        throw new Error(`The function '${job.work.name}' doesn't exist, is disabled, or is not an activity function.`);
+      }
+      const result = await this.invoker.invoke(fn, { trigger: jsonData(job.work.input) ?? { json: "null" } });
+      outcome = { failed: false, result: JSON.stringify(fromTypedData(result.returnValue)) ?? "null" };
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      outcome = { failed: true, reason: `Activity function '${job.work.name}' failed: ${error.message}`, details: error.stack ?? "" };
+    } finally {
+      this.#active--;
+      const left = this.outstanding(job.instanceId) - 1;
+      if (left > 0) this.#outstanding.set(job.instanceId, left);
+      else this.#outstanding.delete(job.instanceId);
+    }
+    this.done(job, outcome);
+  }
+}
