@@ -44,6 +44,10 @@ export function installFunctionsCore(log: (level: string, message: string) => vo
     version: "3.10.1",
     hostVersion: "4.1037.0 (local host)",
     setProgrammingModel(model: ProgrammingModel): void {
+      if (pm !== undefined && pm !== model) {
+        // Each copy of @azure/functions sets its own model; functions registered through both would be served by one.
+        target.log("Warning", "two copies of @azure/functions are loaded (check `npm ls @azure/functions`); the last one wins");
+      }
       pm = model;
     },
     getProgrammingModel(): ProgrammingModel | undefined {
