@@ -110,7 +110,7 @@ function* backup(context: OrchestrationContext, input: BlobBackupInput): Generat
       yield context.df.callActivityWithRetry(Activities.verifyBlobBackup, transientRetry(), { version, backupContainer: options.backupContainer }),
     );
     const runId = copied.runId === undefined ? {} : { runId: copied.runId };
-    if (verified.kind === "verified") return { status: "Copied", reason: `verified: ${verified.note}`, bytes: verified.bytes, ...runId };
+    if (verified.kind === "verified") return { status: "Copied", reason: `${copied.reason}; verified: ${verified.note}`, bytes: verified.bytes, ...runId };
     if (verified.kind === "superseded") return { status: "Skipped", reason: verified.reason, bytes: 0, ...runId };
     return { status: "Failed", reason: `verification failed: ${verified.reason}`, bytes: 0, ...runId };
   } catch (err) {
