@@ -12,6 +12,7 @@ import type { QueueClient } from "@azure/storage-queue";
 import * as df from "durable-functions";
 
 import type { BlobAccount } from "../config/clients";
+import { backupState } from "../domain/backup-join";
 import type { BackupRequest } from "../domain/backup-request";
 import { scanPageInputSchema,type ScanPageResult } from "../domain/container-scan";
 import { zeroSkipCounts } from "../domain/skip-counts";
@@ -19,9 +20,12 @@ import { Activities } from "../function-names";
 import { runtime } from "../runtime";
 import { createBackupQueueSender } from "../storage/backup-queue";
 import { processSourcePage, type SnapshotFn, takeSnapshot } from "../storage/process-source-page";
+import { joinBackupWindow } from "../storage/reconcile-window";
 
 export interface ScanSourcePageDeps {
   readonly source: BlobAccount;
+  /** Read in ETag-pinned mode only (merge-join with the backup listing). */
+  readonly backup?: BlobAccount;
   readonly backupQueue: QueueClient;
   readonly snapshotConcurrency: number;
   /** Fault injection in tests; the real conditional snapshot otherwise. */
@@ -53,8 +57,23 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
     if (result.kind === "containerNotFound") return { kind: "containerNotFound", account: deps.source.accountName };
     if (result.kind === "snapshotsRefused") return { ...result, account: deps.source.accountName };
 
+    // Without snapshots every blob looks new; the backup listing tells which live versions are already backed up.
+    const etagPinned = input.snapshots === "off" || input.snapshotsRefused || result.snapshotsRefusedReason !== undefined;
+    const join =
+      etagPinned && input.backupContainer !== undefined && deps.backup !== undefined && result.blobs.length > 0
+        ? await joinBackupWindow(
+            deps.backup.service.getContainerClient(input.backupContainer),
+            input.prefix,
+            input.backupCursor ?? {},
+            new Set(result.blobs.map((b) => b.name)),
+            result.continuationToken === undefined ? undefined : result.blobs[result.blobs.length - 1]?.name,
+            input.pageSize ?? 5000,
+          )
+        : undefined;
+    const backedUp = (name: string, etag: string): boolean => backupState(etag, join?.held.get(name)) === "inSync";
+
     const skipped = zeroSkipCounts();
-    const counts = { blobsSeen: result.blobs.length, new: 0, changed: 0, unchanged: 0, snapshots: 0, requestsResent: 0 };
+    const counts = { blobsSeen: result.blobs.length, new: 0, changed: 0, unchanged: 0, snapshots: 0, requestsResent: 0, alreadyBackedUp: 0 };
     const requestedAt = now().toISOString();
     const requests: BackupRequest[] = [];
     for (const blob of result.blobs) {
@@ -62,6 +81,10 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
       else counts[blob.outcome] += 1;
       if (blob.snapshotted) counts.snapshots += 1;
       if (blob.outcome === "unchanged" && blob.requestBackup) counts.requestsResent += 1;
+      if (blob.requestBackup && join !== undefined && blob.snapshot === undefined && backedUp(blob.name, blob.etag)) {
+        counts.alreadyBackedUp += 1;
+        continue;
+      }
       if (blob.requestBackup && !input.dryRun) {
         requests.push({
           v: 1,
@@ -88,7 +111,9 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
         requests: sent,
         listRequests: result.listRequests,
         snapshotRequests: result.snapshotRequests,
+        backupListRequests: join?.listRequests ?? 0,
       },
+      ...(join !== undefined && { backupCursor: join.cursor }),
       ...(result.snapshotsRefusedReason !== undefined && { snapshotsRefusedReason: result.snapshotsRefusedReason }),
     };
   };
@@ -102,6 +127,7 @@ df.app.activity(Activities.scanSourcePage, {
       const { settings, clients } = runtime();
       activity = createScanSourcePageActivity({
         source: clients.source,
+        backup: clients.backup,
         backupQueue: clients.backupQueue,
         snapshotConcurrency: settings.snapshotConcurrency,
       });

@@ -4,6 +4,8 @@
  * blob. A window of source names is joined with the backup entries that fall inside it; backup entries beyond the
  * window are left for the next one.
  */
+import { z } from "zod";
+
 import { type HeldVersion, heldVersion } from "./blob-backup";
 import { sameEtag } from "./etag";
 
@@ -16,6 +18,10 @@ import { sameEtag } from "./etag";
 export function compareBlobNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/** Where a backup listing resumes: the token of the page the last window ended in, and the last name consumed there. */
+export const backupCursorSchema = z.strictObject({ token: z.string().optional(), after: z.string().optional() });
+export type BackupCursor = z.infer<typeof backupCursorSchema>;
 
 export interface BackupEntry {
   readonly name: string;

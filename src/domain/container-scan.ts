@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 
+import { backupCursorSchema } from "./backup-join";
 import { isValidContainerName } from "./names";
 import { addSkipCounts, type SkipCounts, skipCountsSchema, zeroSkipCounts } from "./skip-counts";
 
@@ -19,6 +20,12 @@ export const scanPageInputSchema = z.strictObject({
   dryRun: z.boolean(),
   scanStartedAt: z.iso.datetime({ offset: true }),
   pageSize: z.number().int().min(1).max(5000).optional(),
+  /**
+   * Without snapshots (off, or refused) the scan cannot tell a changed blob from an unchanged one by its snapshots, so
+   * it merge-joins the page with the backup listing instead: these say where, and where that listing resumes.
+   */
+  backupContainer: z.string().refine(isValidContainerName, "must be a container name").optional(),
+  backupCursor: backupCursorSchema.optional(),
 });
 export type ScanPageInput = z.infer<typeof scanPageInputSchema>;
 
@@ -36,6 +43,10 @@ export const pageCountsSchema = z.strictObject({
   requestsResent: count,
   listRequests: count,
   snapshotRequests: count,
+  /** ETag-pinned mode: live versions the backup already holds (found by the merge-join), not requested again. */
+  alreadyBackedUp: count,
+  /** ETag-pinned mode: listing requests on the backup account. */
+  backupListRequests: count,
 });
 export type PageCounts = z.infer<typeof pageCountsSchema>;
 
@@ -49,6 +60,8 @@ export const scanPageResultSchema = z.discriminatedUnion("kind", [
     counts: pageCountsSchema,
     /** auto mode: the account refused snapshots on this page; from here on requests are ETag-pinned. */
     snapshotsRefusedReason: z.string().optional(),
+    /** ETag-pinned mode: where the backup listing resumes for the next page. */
+    backupCursor: backupCursorSchema.optional(),
   }),
 ]);
 export type ScanPageResult = z.infer<typeof scanPageResultSchema>;
@@ -64,6 +77,7 @@ export const progressSchema = z.strictObject({
   continuationToken: z.string().optional(),
   skipName: z.string().optional(),
   snapshotsRefusedReason: z.string().optional(),
+  backupCursor: backupCursorSchema.optional(),
   pages: z.number().int().nonnegative(),
   executions: z.number().int().positive(),
   totals: pageCountsSchema,
@@ -78,6 +92,8 @@ export const containerScanInputSchema = z.strictObject({
   /** Listing page size (the service's maximum by default); smaller in tests to get many pages cheaply. */
   pageSize: z.number().int().min(1).max(5000).optional(),
   pagesPerExecution: z.number().int().min(1).max(1000).default(DEFAULT_PAGES_PER_EXECUTION),
+  /** The backup container of this container (BACKUP_CONTAINER_TEMPLATE), for ETag-pinned mode. */
+  backupContainer: z.string().refine(isValidContainerName, "must be a container name").optional(),
   /** Carried through continueAsNew; absent on the first execution. */
   progress: progressSchema.optional(),
 });
@@ -99,8 +115,10 @@ export interface ContainerScanOutput {
   readonly snapshots: number;
   readonly requests: number;
   readonly requestsResent: number;
+  /** ETag-pinned mode: live versions the backup already held, so not requested again. */
+  readonly alreadyBackedUp: number;
   readonly skipped: SkipCounts;
-  readonly storageRequests: { readonly list: number; readonly snapshot: number; readonly enqueue: number };
+  readonly storageRequests: { readonly list: number; readonly backupList: number; readonly snapshot: number; readonly enqueue: number };
   readonly startedAt: string;
   readonly completedAt: string;
   readonly notes: readonly string[];
@@ -118,6 +136,8 @@ export function zeroCounts(): PageCounts {
     requestsResent: 0,
     listRequests: 0,
     snapshotRequests: 0,
+    alreadyBackedUp: 0,
+    backupListRequests: 0,
   };
 }
 
@@ -133,6 +153,8 @@ export function addCounts(a: PageCounts, b: PageCounts): PageCounts {
     requestsResent: a.requestsResent + b.requestsResent,
     listRequests: a.listRequests + b.listRequests,
     snapshotRequests: a.snapshotRequests + b.snapshotRequests,
+    alreadyBackedUp: a.alreadyBackedUp + b.alreadyBackedUp,
+    backupListRequests: a.backupListRequests + b.backupListRequests,
   };
 }
 

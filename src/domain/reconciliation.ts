@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 
+import { backupCursorSchema } from "./backup-join";
 import { isValidContainerName } from "./names";
 import { addSkipCounts, skipCountsSchema, zeroSkipCounts } from "./skip-counts";
 
@@ -69,7 +70,7 @@ export const MAX_ORPHAN_SAMPLES = 20;
 
 export const cursorSchema = z.strictObject({
   source: z.strictObject({ continuationToken: z.string().optional(), skipName: z.string().optional() }).optional(),
-  backup: z.strictObject({ token: z.string().optional(), after: z.string().optional() }),
+  backup: backupCursorSchema,
 });
 
 export const windowOptionsSchema = z.strictObject({

@@ -70,6 +70,8 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
       dryRun: input.dryRun,
       scanStartedAt: progress.scanStartedAt,
       ...(input.pageSize !== undefined && { pageSize: input.pageSize }),
+      ...(input.backupContainer !== undefined && { backupContainer: input.backupContainer }),
+      ...(progress.backupCursor !== undefined && { backupCursor: progress.backupCursor }),
     };
     const result = scanPageResultSchema.parse(yield context.df.callActivityWithRetry(Activities.scanSourcePage, PAGE_RETRY, pageInput));
     if (result.kind === "containerNotFound") {
@@ -90,6 +92,7 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
       rescanRequested: progress.rescanRequested,
       ...(continuationToken !== undefined && { continuationToken }),
       ...(skipName !== undefined && { skipName }),
+      ...((result.backupCursor ?? progress.backupCursor) !== undefined && { backupCursor: result.backupCursor ?? progress.backupCursor }),
       ...((progress.snapshotsRefusedReason ?? result.snapshotsRefusedReason) !== undefined && {
         snapshotsRefusedReason: progress.snapshotsRefusedReason ?? result.snapshotsRefusedReason,
       }),
@@ -114,7 +117,7 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
       const rescan = progress.rescanRequested || (yield* takeRescanRequests(context));
       if (!rescan) break;
       // Another pass from the top; snapshots of the finished pass are not "taken by this pass".
-      const { continuationToken: _done, skipName: _held, ...rest } = progress;
+      const { continuationToken: _done, skipName: _held, backupCursor: _backupDone, ...rest } = progress;
       const passStart = context.df.currentUtcDateTime.toISOString();
       context.df.continueAsNew({
         ...input,
@@ -157,8 +160,9 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
     snapshots: t.snapshots,
     requests: t.requests,
     requestsResent: t.requestsResent,
+    alreadyBackedUp: t.alreadyBackedUp,
     skipped: t.skipped,
-    storageRequests: { list: t.listRequests, snapshot: t.snapshotRequests, enqueue: t.requests },
+    storageRequests: { list: t.listRequests, backupList: t.backupListRequests, snapshot: t.snapshotRequests, enqueue: t.requests },
     startedAt: progress.startedAt ?? progress.scanStartedAt,
     completedAt: context.df.currentUtcDateTime.toISOString(),
     notes,

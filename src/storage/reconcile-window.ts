@@ -6,16 +6,10 @@
  */
 import type { ContainerClient } from "@azure/storage-blob";
 
-import { type BackupState, backupState, compareBlobNames, joinBackupPage } from "../domain/backup-join";
+import { type BackupCursor, type BackupState, backupState, compareBlobNames, joinBackupPage } from "../domain/backup-join";
 import type { HeldVersion } from "../domain/blob-backup";
 import { isContainerNotFound } from "./list-source-page";
 import { type ProcessPageInput, processSourcePage, type SnapshotFn, type SourceBlobVersion, takeSnapshot } from "./process-source-page";
-
-/** Where the backup listing resumes: the page token of the page the last window ended in, and the last name consumed. */
-export interface BackupCursor {
-  readonly token?: string;
-  readonly after?: string;
-}
 
 export interface SourceCursor {
   readonly continuationToken?: string;
@@ -51,7 +45,7 @@ export type ReconcileWindowResult =
       readonly snapshotsRefusedReason?: string;
     };
 
-interface BackupWindow {
+export interface BackupWindow {
   readonly held: Map<string, HeldVersion>;
   readonly orphans: string[];
   readonly cursor: BackupCursor;
@@ -83,7 +77,7 @@ async function readBackupPage(
 }
 
 /** Reads the backup listing from `cursor` through `windowEnd` (undefined: to the end), joining it with `sourceNames`. */
-async function joinBackupWindow(
+export async function joinBackupWindow(
   container: ContainerClient,
   prefix: string | undefined,
   cursor: BackupCursor,

@@ -15,7 +15,7 @@ import { z } from "zod";
 import { type ContainerScanInput, containerScanInputSchema } from "../domain/container-scan";
 import { describeError } from "../domain/errors";
 import { httpError, parseJsonBody } from "../domain/http-error";
-import { CONTAINER_NAME_RULE, isValidContainerName } from "../domain/names";
+import { backupContainerName, CONTAINER_NAME_RULE, isValidContainerName } from "../domain/names";
 import { Events, Orchestrators, Triggers } from "../function-names";
 import { runtime } from "../runtime";
 
@@ -75,11 +75,14 @@ export async function startContainerScan(
   if (!body.ok) return body.response;
 
   const instanceId = scanInstanceId(container);
+  const { settings } = runtime();
+  const backupContainer = backupContainerName(settings.backupContainerTemplate, container);
   const input: ContainerScanInput = {
     container,
     ...(body.value.prefix !== undefined && { prefix: body.value.prefix }),
     dryRun: body.value.dryRun ?? false,
-    snapshots: runtime().settings.snapshots,
+    snapshots: settings.snapshots,
+    ...(isValidContainerName(backupContainer) && { backupContainer }),
   };
   const running = await statusOf(client, instanceId);
   if (isActive(running)) {

@@ -12,7 +12,8 @@ import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
 import { createScanSourcePageActivity } from "../../src/activities/scan-source-page";
 import { type Clients, createClients } from "../../src/config/clients";
 import { loadSettings } from "../../src/config/settings";
-import type { PageCounts, ScanPageInput, ScanPageResult } from "../../src/domain/container-scan";
+import { BackupMetadata } from "../../src/domain/blob-backup";
+import { addCounts, type PageCounts, type ScanPageInput, type ScanPageResult, zeroCounts } from "../../src/domain/container-scan";
 import { type SnapshotFn, takeSnapshot } from "../../src/storage/process-source-page";
 import { addPipelinePolicy, drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
 
@@ -40,6 +41,7 @@ type Activity = ReturnType<typeof createScanSourcePageActivity>;
 function activity(overrides: { snapshot?: SnapshotFn; service?: BlobServiceClient } = {}): Activity {
   return createScanSourcePageActivity({
     source: overrides.service === undefined ? clients.source : { accountName: clients.source.accountName, service: overrides.service },
+    backup: clients.backup,
     backupQueue: clients.backupQueue,
     snapshotConcurrency: 4,
     ...(overrides.snapshot !== undefined && { snapshot: overrides.snapshot }),
@@ -55,6 +57,7 @@ async function scanAll(
   const scanStartedAt = base.scanStartedAt ?? new Date().toISOString();
   let token: string | undefined;
   let skipName: string | undefined;
+  let backupCursor: ScanPageInput["backupCursor"];
   let refused: string | undefined;
   let counts: PageCounts | undefined;
   const results: ScanPageResult[] = [];
@@ -67,38 +70,19 @@ async function scanAll(
       snapshotsRefused: refused !== undefined,
       ...(token !== undefined && { continuationToken: token }),
       ...(skipName !== undefined && { skipName }),
+      ...(backupCursor !== undefined && { backupCursor }),
     });
     results.push(result);
-    if (result.kind !== "page") return { counts: counts ?? zero(), pages: results.length, results };
+    if (result.kind !== "page") return { counts: counts ?? zeroCounts(), pages: results.length, results };
     refused ??= result.snapshotsRefusedReason;
-    counts = counts === undefined ? result.counts : add(counts, result.counts);
+    counts = counts === undefined ? result.counts : addCounts(counts, result.counts);
     token = result.continuationToken;
     skipName = result.skipName;
+    backupCursor = result.backupCursor;
     if (token === undefined) return { counts, pages: results.length, ...(refused !== undefined && { refused }), results };
   }
 }
 
-function zero(): PageCounts {
-  return {
-    blobsSeen: 0, new: 0, changed: 0, unchanged: 0, snapshots: 0, requests: 0, requestsResent: 0, listRequests: 0, snapshotRequests: 0,
-    skipped: { directory: 0, archived: 0, noLiveBlob: 0, changedSinceListing: 0, deletedSinceListing: 0 },
-  };
-}
-
-function add(a: PageCounts, b: PageCounts): PageCounts {
-  const sum = (k: Exclude<keyof PageCounts, "skipped">) => a[k] + b[k];
-  return {
-    blobsSeen: sum("blobsSeen"), new: sum("new"), changed: sum("changed"), unchanged: sum("unchanged"), snapshots: sum("snapshots"),
-    requests: sum("requests"), requestsResent: sum("requestsResent"), listRequests: sum("listRequests"), snapshotRequests: sum("snapshotRequests"),
-    skipped: {
-      directory: a.skipped.directory + b.skipped.directory,
-      archived: a.skipped.archived + b.skipped.archived,
-      noLiveBlob: a.skipped.noLiveBlob + b.skipped.noLiveBlob,
-      changedSinceListing: a.skipped.changedSinceListing + b.skipped.changedSinceListing,
-      deletedSinceListing: a.skipped.deletedSinceListing + b.skipped.deletedSinceListing,
-    },
-  };
-}
 
 describe("scan page activity (Azurite)", () => {
   it("snapshots new and changed blobs once, requests each new version once, and leaves unchanged blobs alone", async () => {
@@ -330,6 +314,34 @@ describe("scan page activity (Azurite)", () => {
       assert.equal(snapshotCalls, 0);
       assert.equal(result.counts.requests, 2);
       await drainRequests(clients.backupQueue);
+    });
+
+    it("without snapshots, requests only the live versions the backup does not hold (merge-join with the backup listing)", async () => {
+      await drainRequests(clients.backupQueue);
+      const container = await freshContainer();
+      const names = ["k/1", "k/2", "k/3", "k/4", "k/5", "k/6", "k/7"];
+      await seedBlobs(container, names);
+      const backup = clients.backup.service.getContainerClient(container.containerName);
+      await backup.create();
+      // k/1, k/3, k/6 are backed up at their current version; k/2 at an older one; a0rphan has no source.
+      for (const name of ["k/1", "k/3", "k/6", "k/2", "a0rphan"]) {
+        const etag = name === "k/2" || name === "a0rphan" ? '"0xOLD"' : ((await container.getBlobClient(name).getProperties()).etag ?? "");
+        await backup.getBlockBlobClient(name).upload("b", 1, { metadata: { [BackupMetadata.etag]: etag } });
+      }
+      for (const pageSize of [2, 5000]) {
+        const result = await scanAll(activity(), {
+          container: container.containerName,
+          snapshots: "off",
+          backupContainer: container.containerName,
+          pageSize,
+        });
+        assert.equal(result.counts.alreadyBackedUp, 3, `page size ${pageSize}`);
+        assert.equal(result.counts.requests, 4);
+        assert.ok(result.counts.backupListRequests >= 1);
+        const requests = await drainRequests(clients.backupQueue);
+        assert.deepEqual(requests.map((r) => r.blob).sort(), ["k/2", "k/4", "k/5", "k/7"]);
+        assert.ok(requests.every((r) => r.snapshot === undefined), "ETag-pinned requests");
+      }
     });
   });
 });
