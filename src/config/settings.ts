@@ -103,6 +103,8 @@ const ncrontab = z.string().refine(
   { error: "must be a six-field NCRONTAB expression, e.g. 0 0 2 * * *" },
 );
 
+export const DEFAULT_BACKUP_QUEUE = "backup-requests";
+
 /** Nightly at 02:00 (UTC unless WEBSITE_TIME_ZONE says otherwise). */
 export const DEFAULT_RECONCILE_SCHEDULE = "0 0 2 * * *";
 
@@ -113,7 +115,7 @@ const scalarSettings = z.object({
     z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,44}$/, "must be 3–45 letters and digits, starting with a letter"),
   ).default("DatalakeBackupHub"),
   BACKUP_QUEUE: optional(z.string().refine(isValidQueueName, { error: `must be a queue name: ${CONTAINER_NAME_RULE}` })).default(
-    "backup-requests",
+    DEFAULT_BACKUP_QUEUE,
   ),
   COPY_ENGINE: optional(z.enum(["server", "adf"], { error: "must be server or adf" })).default("server"),
   ADF_SUBSCRIPTION_ID: optional(z.guid("must be a subscription id (GUID)")),

@@ -16,7 +16,7 @@ import type { QueueClient } from "@azure/storage-queue";
 import * as df from "durable-functions";
 
 import { queueService } from "../config/clients";
-import type { Settings } from "../config/settings";
+import { DEFAULT_BACKUP_QUEUE, type Settings } from "../config/settings";
 import { parseBackupRequest } from "../domain/backup-request";
 import { type BlobBackupInput, blobBackupInstanceId } from "../domain/blob-backup";
 import { existingInstanceAction } from "../domain/blob-backup-instance";
@@ -94,7 +94,9 @@ async function queueStartBlobBackup(message: unknown, context: InvocationContext
 }
 
 app.storageQueue(Triggers.queueStartBlobBackup, {
-  queueName: "%BACKUP_QUEUE%",
+  // Read when the functions are indexed, with the documented default: a `%BACKUP_QUEUE%` binding expression would keep
+  // the host from indexing the app when the setting is absent.
+  queueName: process.env.BACKUP_QUEUE?.trim() || DEFAULT_BACKUP_QUEUE,
   connection: "AzureWebJobsStorage",
   extraInputs: [df.input.durableClient()],
   handler: queueStartBlobBackup,
