@@ -98,7 +98,7 @@ async function runLikeAdf(container: string, body?: string): Promise<{ id: strin
   assert.ok(location, "202 carries Location");
   const payload = (await started.json()) as { id: string; statusQueryGetUri: string };
   assert.equal(payload.statusQueryGetUri, location);
-  const deadline = Date.now() + 120_000;
+  const deadline = Date.now() + 600_000;
   for (;;) {
     const res = await fetch(location);
     const status = (await res.json()) as StatusBody;
