@@ -17,16 +17,29 @@ export function isActive(runtimeStatus: string | undefined): boolean {
   return runtimeStatus !== undefined && ACTIVE.has(runtimeStatus);
 }
 
-/** The instance's runtime status, or undefined when there is no such instance. */
-export async function runtimeStatusOf(client: df.DurableClient, instanceId: string): Promise<string | undefined> {
+export interface InstanceState {
+  readonly runtimeStatus: string;
+  readonly input: unknown;
+}
+
+/** The instance's runtime status (and input, when asked for), or undefined when there is no such instance. */
+export async function instanceState(
+  client: df.DurableClient,
+  instanceId: string,
+  options: { readonly showInput?: boolean } = {},
+): Promise<InstanceState | undefined> {
   try {
-    const status = await client.getStatus(instanceId, { showInput: false });
-    return status.runtimeStatus;
+    const status = await client.getStatus(instanceId, { showInput: options.showInput ?? false });
+    return { runtimeStatus: status.runtimeStatus, input: status.input };
   } catch (err) {
     // The client reports an unknown instance by throwing on the extension's 404.
     if (/\b404\b/.test(describeError(err))) return undefined;
     throw err;
   }
+}
+
+async function runtimeStatusOf(client: df.DurableClient, instanceId: string): Promise<string | undefined> {
+  return (await instanceState(client, instanceId))?.runtimeStatus;
 }
 
 export type SingletonStart = { readonly started: true } | { readonly started: false; readonly runtimeStatus: string };

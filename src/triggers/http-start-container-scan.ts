@@ -13,9 +13,9 @@ import * as df from "durable-functions";
 import { z } from "zod";
 
 import { type ContainerScanInput, containerScanInputSchema } from "../domain/container-scan";
-import { describeError } from "../domain/errors";
 import { httpError, parseJsonBody } from "../domain/http-error";
 import { backupContainerName, CONTAINER_NAME_RULE, isValidContainerName } from "../domain/names";
+import { instanceState, isActive } from "../durable/instances";
 import { Events, Orchestrators, Triggers } from "../function-names";
 import { runtime } from "../runtime";
 
@@ -28,32 +28,21 @@ export function scanInstanceId(container: string): string {
   return `scan-${container}`;
 }
 
-const ACTIVE: readonly string[] = [
-  df.OrchestrationRuntimeStatus.Pending,
-  df.OrchestrationRuntimeStatus.Running,
-  df.OrchestrationRuntimeStatus.ContinuedAsNew,
-];
-
 interface RunningScan {
   readonly runtimeStatus: string;
   /** The running scan's input, when it parses. */
   readonly input?: ContainerScanInput;
 }
 
-/** The instance's status and input, or undefined when there is no such instance. */
+/** The scan instance's status and input, or undefined when there is no such instance. */
 async function statusOf(client: df.DurableClient, instanceId: string): Promise<RunningScan | undefined> {
-  try {
-    const status = await client.getStatus(instanceId, { showInput: true });
-    const input = containerScanInputSchema.safeParse(status.input);
-    return { runtimeStatus: status.runtimeStatus, ...(input.success && { input: input.data }) };
-  } catch (err) {
-    // The client reports an unknown instance by throwing on the extension's 404.
-    if (/\b404\b/.test(describeError(err))) return undefined;
-    throw err;
-  }
+  const state = await instanceState(client, instanceId, { showInput: true });
+  if (state === undefined) return undefined;
+  const input = containerScanInputSchema.safeParse(state.input);
+  return { runtimeStatus: state.runtimeStatus, ...(input.success && { input: input.data }) };
 }
 
-const isActive = (scan: RunningScan | undefined): scan is RunningScan => scan !== undefined && ACTIVE.includes(scan.runtimeStatus);
+const isRunning = (scan: RunningScan | undefined): scan is RunningScan => isActive(scan?.runtimeStatus);
 
 /** A running scan covers a request when it writes (or the request is a dry run too) and its prefix contains the request's. */
 function covers(running: ContainerScanInput | undefined, request: ContainerScanInput): boolean {
@@ -85,7 +74,7 @@ export async function startContainerScan(
     ...(isValidContainerName(backupContainer) && { backupContainer }),
   };
   const running = await statusOf(client, instanceId);
-  if (isActive(running)) {
+  if (isRunning(running)) {
     if (!covers(running.input, input)) {
       return httpError(
         409,
@@ -95,7 +84,7 @@ export async function startContainerScan(
     }
     // The running scan may already be past this caller's blobs: ask for one more pass, which ends before Completed.
     if (input.dryRun !== true) await client.raiseEvent(instanceId, Events.rescanContainer, { requestedAt: new Date().toISOString() });
-    if (isActive(await statusOf(client, instanceId))) {
+    if (isRunning(await statusOf(client, instanceId))) {
       context.log(`scan of ${container} already running; joined ${instanceId}`);
       return client.createCheckStatusResponse(request, instanceId);
     }
@@ -107,7 +96,7 @@ export async function startContainerScan(
     // Another start won the race for the id after our status check; its scan began after this request arrived, so it
     // covers this caller's blobs when its options do.
     const winner = await statusOf(client, instanceId);
-    if (isActive(winner) && covers(winner.input, input)) return client.createCheckStatusResponse(request, instanceId);
+    if (isRunning(winner) && covers(winner.input, input)) return client.createCheckStatusResponse(request, instanceId);
     throw err;
   }
   context.log(`started ${instanceId}${input.dryRun === true ? " (dry run)" : ""}`);
