@@ -161,7 +161,17 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       return [];
     }
   });
-  const timers = new Map(registry.byTrigger("timerTrigger").map((fn) => [fn.name, new TimerTrigger(fn, invoker, log, options.timerSchedules ?? true)]));
+  const timers = new Map(
+    registry.byTrigger("timerTrigger").flatMap((fn) => {
+      try {
+        return [[fn.name, new TimerTrigger(fn, invoker, log, options.timerSchedules ?? true)] as const];
+      } catch (err) {
+        // As for queue triggers: a schedule that cannot be resolved puts that function in error; the others run.
+        log(`timer trigger '${fn.name}' is in error and will not run: ${err instanceof Error ? err.message : String(err)}`);
+        return [];
+      }
+    }),
+  );
 
   engine.restore();
   await Promise.all(pollers.map((p) => p.start()));
