@@ -2,13 +2,12 @@
  * Lease mode: takes a finite lease on the source blob with the orchestration's own lease id. Acquiring again with the
  * same id succeeds, so a retried activity is harmless; a lease held by someone else is an expected outcome ("busy").
  */
-import * as df from "durable-functions";
 
 import type { BlobAccount } from "../config/clients";
 import { acquireLeaseInputSchema,type AcquireLeaseResult } from "../domain/blob-backup-activities";
 import { describeError } from "../domain/errors";
+import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { runtime } from "../runtime";
 import { errorCodeOf, statusOf } from "../storage/rest-errors";
 
 export function createAcquireBlobLeaseActivity(deps: { readonly source: BlobAccount }) {
@@ -26,6 +25,4 @@ export function createAcquireBlobLeaseActivity(deps: { readonly source: BlobAcco
   };
 }
 
-df.app.activity(Activities.acquireBlobLease, {
-  handler: (input: unknown) => createAcquireBlobLeaseActivity(runtime().clients)(input),
-});
+registerActivity(Activities.acquireBlobLease, ({ clients }) => createAcquireBlobLeaseActivity(clients));

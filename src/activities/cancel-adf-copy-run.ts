@@ -1,10 +1,9 @@
 /** Copy engine `adf`: cancels a run that exceeded COPY_TIMEOUT_MINUTES. Cancelling a finished run is harmless. */
-import * as df from "durable-functions";
 
 import { armOutcome } from "../copy/adf-pipeline";
 import { adfRunInputSchema, type CancelAdfRunResult } from "../domain/blob-backup-activities";
+import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { runtime } from "../runtime";
 import { type AdfDeps, requireAdf } from "./start-adf-copy-run";
 
 export function createCancelAdfCopyRunActivity(deps: Pick<AdfDeps, "adf" | "adfSettings">) {
@@ -23,9 +22,4 @@ export function createCancelAdfCopyRunActivity(deps: Pick<AdfDeps, "adf" | "adfS
   };
 }
 
-df.app.activity(Activities.cancelAdfCopyRun, {
-  handler: (input: unknown) => {
-    const { clients, settings } = runtime();
-    return createCancelAdfCopyRunActivity({ adf: clients.adf, adfSettings: settings.adf })(input);
-  },
-});
+registerActivity(Activities.cancelAdfCopyRun, ({ clients, settings }) => createCancelAdfCopyRunActivity({ adf: clients.adf, adfSettings: settings.adf }));

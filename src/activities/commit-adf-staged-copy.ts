@@ -3,15 +3,14 @@
  * backup blob with the conditional-write protocol (src/copy/server-copy.ts), then deletes the staging blob. So the
  * ADF engine keeps the same guarantees as the server engine: history snapshot, and never an older over a newer version.
  */
-import * as df from "durable-functions";
 
 import type { BlobAccount } from "../config/clients";
 import { STAGING_CONTAINER } from "../copy/adf-pipeline";
 import { conditionalCopy, DEFAULT_SERVER_COPY_OPTIONS } from "../copy/server-copy";
 import { BackupMetadata, backupMetadata } from "../domain/blob-backup";
 import { commitStagedCopyInputSchema, type CopyResult } from "../domain/blob-backup-activities";
+import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { runtime } from "../runtime";
 import { isNotFound } from "../storage/rest-errors";
 import { sourceReadUrl } from "../storage/source-sas";
 
@@ -51,6 +50,4 @@ export function createCommitAdfStagedCopyActivity(deps: { readonly backup: BlobA
   };
 }
 
-df.app.activity(Activities.commitAdfStagedCopy, {
-  handler: (input: unknown) => createCommitAdfStagedCopyActivity(runtime().clients)(input),
-});
+registerActivity(Activities.commitAdfStagedCopy, ({ clients }) => createCommitAdfStagedCopyActivity(clients));

@@ -1,10 +1,9 @@
 /** Copy engine `adf`: one poll of a pipeline run (the orchestration calls it on a durable-timer cadence). */
-import * as df from "durable-functions";
 
 import { armOutcome } from "../copy/adf-pipeline";
 import { adfRunInputSchema, adfRunStatusSchema, type GetAdfRunResult } from "../domain/blob-backup-activities";
+import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { runtime } from "../runtime";
 import { type AdfDeps, requireAdf } from "./start-adf-copy-run";
 
 export function createGetAdfCopyRunActivity(deps: Pick<AdfDeps, "adf" | "adfSettings">) {
@@ -23,9 +22,4 @@ export function createGetAdfCopyRunActivity(deps: Pick<AdfDeps, "adf" | "adfSett
   };
 }
 
-df.app.activity(Activities.getAdfCopyRun, {
-  handler: (input: unknown) => {
-    const { clients, settings } = runtime();
-    return createGetAdfCopyRunActivity({ adf: clients.adf, adfSettings: settings.adf })(input);
-  },
-});
+registerActivity(Activities.getAdfCopyRun, ({ clients, settings }) => createGetAdfCopyRunActivity({ adf: clients.adf, adfSettings: settings.adf }));

@@ -3,11 +3,10 @@
  * configuration. Names only: a lake has at most thousands of containers.
  */
 import type { BlobServiceClient } from "@azure/storage-blob";
-import * as df from "durable-functions";
 import { z } from "zod";
 
+import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { runtime } from "../runtime";
 
 export const lakeContainersSchema = z.strictObject({ containers: z.array(z.string()) });
 export type LakeContainers = z.infer<typeof lakeContainersSchema>;
@@ -22,6 +21,4 @@ export function createListLakeContainersActivity(source: BlobServiceClient): () 
   };
 }
 
-df.app.activity(Activities.listLakeContainers, {
-  handler: () => createListLakeContainersActivity(runtime().clients.source.service)(),
-});
+registerActivity(Activities.listLakeContainers, ({ clients }) => createListLakeContainersActivity(clients.source.service));

@@ -3,13 +3,12 @@
  * backup container when missing, and finishes early when there is nothing to do: a stale live request, a vanished
  * source, or a backup that already holds this or a newer version.
  */
-import * as df from "durable-functions";
 
 import type { BlobAccount } from "../config/clients";
 import { compareWithHeld, heldVersion } from "../domain/blob-backup";
 import { prepareBackupInputSchema, type PrepareBackupResult, prepareBackupResultSchema } from "../domain/blob-backup-activities";
+import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { runtime } from "../runtime";
 import { isNotFound } from "../storage/rest-errors";
 import { resolveSourceVersion } from "../storage/source-version";
 
@@ -34,6 +33,4 @@ export function createPrepareBlobBackupActivity(deps: { readonly source: BlobAcc
   };
 }
 
-df.app.activity(Activities.prepareBlobBackup, {
-  handler: (input: unknown) => createPrepareBlobBackupActivity(runtime().clients)(input),
-});
+registerActivity(Activities.prepareBlobBackup, ({ clients }) => createPrepareBlobBackupActivity(clients));

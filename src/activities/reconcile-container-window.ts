@@ -7,13 +7,12 @@
  * twice, and a request sent twice names the same version, which the backup deduplicates by instance id.
  */
 import type { QueueClient } from "@azure/storage-queue";
-import * as df from "durable-functions";
 
 import type { BlobAccount } from "../config/clients";
 import type { BackupRequest } from "../domain/backup-request";
 import { MAX_ORPHAN_SAMPLES, type ReconcileCounts, windowInputSchema, type WindowResult, zeroCounts } from "../domain/reconciliation";
+import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { runtime } from "../runtime";
 import { createBackupQueueSender } from "../storage/backup-queue";
 import { type SnapshotFn, takeSnapshot } from "../storage/process-source-page";
 import { type ReconciledBlob, reconcileWindow } from "../storage/reconcile-window";
@@ -103,19 +102,10 @@ export function createReconcileContainerWindowActivity(deps: ReconcileContainerW
   };
 }
 
-let activity: ((input: unknown) => Promise<WindowResult>) | undefined;
-
-df.app.activity(Activities.reconcileContainerWindow, {
-  handler: (input: unknown) => {
-    if (activity === undefined) {
-      const { settings, clients } = runtime();
-      activity = createReconcileContainerWindowActivity({
-        source: clients.source,
-        backup: clients.backup,
-        backupQueue: clients.backupQueue,
-        snapshotConcurrency: settings.snapshotConcurrency,
-      });
-    }
-    return activity(input);
-  },
-});
+registerActivity(Activities.reconcileContainerWindow, ({ clients, settings }) =>
+  createReconcileContainerWindowActivity({
+    source: clients.source,
+    backup: clients.backup,
+    backupQueue: clients.backupQueue,
+    snapshotConcurrency: settings.snapshotConcurrency,
+  }));

@@ -1,11 +1,10 @@
 /** Lease mode: releases our lease on every exit path of the orchestration. Releasing twice is harmless. */
-import * as df from "durable-functions";
 
 import type { BlobAccount } from "../config/clients";
 import { leaseInputSchema, type ReleaseLeaseResult } from "../domain/blob-backup-activities";
 import { describeError } from "../domain/errors";
+import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { runtime } from "../runtime";
 import { statusOf } from "../storage/rest-errors";
 
 export function createReleaseBlobLeaseActivity(deps: { readonly source: BlobAccount }) {
@@ -24,6 +23,4 @@ export function createReleaseBlobLeaseActivity(deps: { readonly source: BlobAcco
   };
 }
 
-df.app.activity(Activities.releaseBlobLease, {
-  handler: (input: unknown) => createReleaseBlobLeaseActivity(runtime().clients)(input),
-});
+registerActivity(Activities.releaseBlobLease, ({ clients }) => createReleaseBlobLeaseActivity(clients));

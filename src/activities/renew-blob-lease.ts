@@ -1,11 +1,10 @@
 /** Lease mode: renews our lease while a copy runs. A lease we no longer hold is reported, not thrown. */
-import * as df from "durable-functions";
 
 import type { BlobAccount } from "../config/clients";
 import { leaseInputSchema, type RenewLeaseResult } from "../domain/blob-backup-activities";
 import { describeError } from "../domain/errors";
+import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { runtime } from "../runtime";
 import { statusOf } from "../storage/rest-errors";
 
 export function createRenewBlobLeaseActivity(deps: { readonly source: BlobAccount }) {
@@ -23,6 +22,4 @@ export function createRenewBlobLeaseActivity(deps: { readonly source: BlobAccoun
   };
 }
 
-df.app.activity(Activities.renewBlobLease, {
-  handler: (input: unknown) => createRenewBlobLeaseActivity(runtime().clients)(input),
-});
+registerActivity(Activities.renewBlobLease, ({ clients }) => createRenewBlobLeaseActivity(clients));

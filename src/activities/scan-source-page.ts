@@ -9,15 +9,14 @@
  * from blob and version.
  */
 import type { QueueClient } from "@azure/storage-queue";
-import * as df from "durable-functions";
 
 import type { BlobAccount } from "../config/clients";
 import { backupState } from "../domain/backup-join";
 import type { BackupRequest } from "../domain/backup-request";
 import { scanPageInputSchema,type ScanPageResult } from "../domain/container-scan";
 import { zeroSkipCounts } from "../domain/skip-counts";
+import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { runtime } from "../runtime";
 import { createBackupQueueSender } from "../storage/backup-queue";
 import { processSourcePage, type SnapshotFn, takeSnapshot } from "../storage/process-source-page";
 import { joinBackupWindow } from "../storage/reconcile-window";
@@ -119,19 +118,10 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
   };
 }
 
-let activity: ((input: unknown) => Promise<ScanPageResult>) | undefined;
-
-df.app.activity(Activities.scanSourcePage, {
-  handler: (input: unknown) => {
-    if (activity === undefined) {
-      const { settings, clients } = runtime();
-      activity = createScanSourcePageActivity({
-        source: clients.source,
-        backup: clients.backup,
-        backupQueue: clients.backupQueue,
-        snapshotConcurrency: settings.snapshotConcurrency,
-      });
-    }
-    return activity(input);
-  },
-});
+registerActivity(Activities.scanSourcePage, ({ clients, settings }) =>
+  createScanSourcePageActivity({
+    source: clients.source,
+    backup: clients.backup,
+    backupQueue: clients.backupQueue,
+    snapshotConcurrency: settings.snapshotConcurrency,
+  }));

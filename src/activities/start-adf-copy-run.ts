@@ -4,15 +4,14 @@
  * CommitAdfStagedCopy moves into place. ARM refusals become tagged outcomes (src/copy/adf-pipeline.ts); 5xx and network errors throw.
  */
 import type { DataFactoryManagementClient } from "@azure/arm-datafactory";
-import * as df from "durable-functions";
 
 import type { BlobAccount } from "../config/clients";
 import type { AdfSettings } from "../config/settings";
 import { armOutcome, findRunByRequestId, pipelineParameters, STAGING_CONTAINER } from "../copy/adf-pipeline";
 import { backupMetadata } from "../domain/blob-backup";
 import { startAdfCopyInputSchema,type StartAdfCopyResult } from "../domain/blob-backup-activities";
+import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { runtime } from "../runtime";
 import { sourceReadUrl } from "../storage/source-sas";
 
 export interface AdfDeps {
@@ -58,9 +57,5 @@ export function createStartAdfCopyRunActivity(deps: AdfDeps) {
   };
 }
 
-df.app.activity(Activities.startAdfCopyRun, {
-  handler: (input: unknown) => {
-    const { clients, settings } = runtime();
-    return createStartAdfCopyRunActivity({ source: clients.source, backup: clients.backup, adf: clients.adf, adfSettings: settings.adf })(input);
-  },
-});
+registerActivity(Activities.startAdfCopyRun, ({ clients, settings }) =>
+  createStartAdfCopyRunActivity({ source: clients.source, backup: clients.backup, adf: clients.adf, adfSettings: settings.adf }));

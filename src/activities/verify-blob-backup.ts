@@ -1,10 +1,9 @@
 /** Checks that the backup blob holds exactly the resolved version (src/storage/verify-backup.ts). */
-import * as df from "durable-functions";
 
 import type { BlobAccount } from "../config/clients";
 import { verifyBackupInputSchema, type VerifyBackupResult } from "../domain/blob-backup-activities";
+import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { runtime } from "../runtime";
 import { verifyBackup } from "../storage/verify-backup";
 
 export function createVerifyBlobBackupActivity(deps: { readonly backup: BlobAccount }) {
@@ -14,6 +13,4 @@ export function createVerifyBlobBackupActivity(deps: { readonly backup: BlobAcco
   };
 }
 
-df.app.activity(Activities.verifyBlobBackup, {
-  handler: (input: unknown) => createVerifyBlobBackupActivity(runtime().clients)(input),
-});
+registerActivity(Activities.verifyBlobBackup, ({ clients }) => createVerifyBlobBackupActivity(clients));

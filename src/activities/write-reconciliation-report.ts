@@ -4,12 +4,11 @@
  * idempotent outcome.
  */
 import type { BlobServiceClient } from "@azure/storage-blob";
-import * as df from "durable-functions";
 import { z } from "zod";
 
 import { reconciliationReportSchema } from "../domain/reconciliation";
+import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { runtime } from "../runtime";
 
 export const writeReportInputSchema = z.strictObject({ report: reconciliationReportSchema });
 
@@ -36,9 +35,4 @@ export function createWriteReconciliationReportActivity(
   };
 }
 
-df.app.activity(Activities.writeReconciliationReport, {
-  handler: (input: unknown) => {
-    const { settings, clients } = runtime();
-    return createWriteReconciliationReportActivity(clients.backup.service, settings.reportsContainer)(input);
-  },
-});
+registerActivity(Activities.writeReconciliationReport, ({ clients, settings }) => createWriteReconciliationReportActivity(clients.backup.service, settings.reportsContainer));
