@@ -1,7 +1,7 @@
 /**
  * Writes the reconciliation report as JSON into the backup account, so admins keep its history next to the backups:
- * `<REPORTS_CONTAINER>/reconciliation/<yyyy>/<mm>/<dd>/<instanceId>.json`. Overwriting the same blob on a re-run is the
- * idempotent outcome.
+ * `<REPORTS_CONTAINER>/reconciliation/<yyyy>/<mm>/<dd>/<hhmmssfff>-<instanceId>.json`, one blob per run (the instance id
+ * is the same for every run). A re-run of the activity overwrites its own run's blob: the idempotent outcome.
  */
 import type { BlobServiceClient } from "@azure/storage-blob";
 import { z } from "zod";
@@ -14,7 +14,8 @@ export const writeReportInputSchema = z.strictObject({ report: reconciliationRep
 
 export function reportBlobName(instanceId: string, startedAt: string): string {
   const day = startedAt.slice(0, 10).split("-").join("/");
-  return `reconciliation/${day}/${instanceId.replace(/[^A-Za-z0-9._-]/g, "_")}.json`;
+  const time = startedAt.slice(11, 23).replace(/[:.]/g, "");
+  return `reconciliation/${day}/${time}-${instanceId.replace(/[^A-Za-z0-9._-]/g, "_")}.json`;
 }
 
 export function createWriteReconciliationReportActivity(

@@ -35,6 +35,7 @@ let host: LocalHost;
 let lake: BlobServiceClient;
 let backup: BlobServiceClient;
 let queue: QueueClient;
+let firstReportBlob: string | undefined;
 
 before(async () => {
   azurite = await startAzurite();
@@ -133,6 +134,7 @@ describe("reconciliation through the local host", () => {
       (await backup.getContainerClient(reportsContainer ?? "").getBlobClient(rest.join("/")).downloadToBuffer()).toString(),
     ) as ReconciliationReport;
     assert.deepEqual(written.totals, report.totals);
+    firstReportBlob = report.reportBlob;
   });
 
   it("includes a container created since the last run, and writes nothing in a dry run", async () => {
@@ -152,6 +154,11 @@ describe("reconciliation through the local host", () => {
     assert.deepEqual(report.containers.map((c) => c.container), ["gamma"]);
     assert.deepEqual(report.notFound, ["nosuchcontainer"]);
     assert.equal(byContainer(report, "gamma").requests, 2);
+    assert.ok(report.reportBlob !== undefined && firstReportBlob !== undefined);
+    assert.notEqual(report.reportBlob, firstReportBlob, "every run keeps its own report");
+    const reports = [];
+    for await (const blob of backup.getContainerClient("backup-reports").listBlobsFlat()) reports.push(`backup-reports/${blob.name}`);
+    assert.ok(reports.includes(firstReportBlob) && reports.includes(report.reportBlob), reports.join(", "));
     await drainRequests(queue);
   });
 
