@@ -9,7 +9,7 @@
 import type { QueueClient } from "@azure/storage-queue";
 
 import type { BlobAccount } from "../config/clients";
-import type { BackupRequest } from "../domain/backup-request";
+import { backupRequestFor } from "../domain/backup-request";
 import { MAX_ORPHAN_SAMPLES, type ReconcileCounts, windowInputSchema, type WindowResult, zeroCounts } from "../domain/reconciliation";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
@@ -25,22 +25,6 @@ export interface ReconcileContainerWindowDeps {
   /** Fault injection in tests; the real conditional snapshot otherwise. */
   readonly snapshot?: SnapshotFn;
   readonly now?: () => Date;
-}
-
-/** The latest version to request for a blob whose backup is missing or outdated. */
-function requestFor(blob: ReconciledBlob, account: string, container: string, requestedAt: string): BackupRequest {
-  return {
-    v: 1,
-    account,
-    container,
-    blob: blob.name,
-    etag: blob.etag,
-    ...(blob.snapshot !== undefined && { snapshot: blob.snapshot }),
-    lastModified: blob.lastModified,
-    contentLength: blob.contentLength,
-    reason: "reconcile",
-    requestedAt,
-  };
 }
 
 function tally(blobs: readonly ReconciledBlob[]): ReconcileCounts {
@@ -85,7 +69,7 @@ export function createReconcileContainerWindowActivity(deps: ReconcileContainerW
       ? []
       : result.blobs
           .filter((b) => b.backup === "missing" || b.backup === "outdated")
-          .map((b) => requestFor(b, deps.source.accountName, input.container, requestedAt));
+          .map((b) => backupRequestFor(deps.source.accountName, input.container, b, "reconcile", requestedAt));
     counts.requests = await sender.send(requests);
     counts.orphans = result.orphans.length;
     counts.sourceListRequests = result.sourceListRequests;

@@ -12,7 +12,7 @@ import type { QueueClient } from "@azure/storage-queue";
 
 import type { BlobAccount } from "../config/clients";
 import { backupState } from "../domain/backup-join";
-import type { BackupRequest } from "../domain/backup-request";
+import { type BackupRequest, backupRequestFor } from "../domain/backup-request";
 import { scanPageInputSchema,type ScanPageResult } from "../domain/container-scan";
 import { zeroSkipCounts } from "../domain/skip-counts";
 import { registerActivity } from "../durable/register-activity";
@@ -85,18 +85,7 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
         continue;
       }
       if (blob.requestBackup && !input.dryRun) {
-        requests.push({
-          v: 1,
-          account: deps.source.accountName,
-          container: input.container,
-          blob: blob.name,
-          etag: blob.etag,
-          ...(blob.snapshot !== undefined && { snapshot: blob.snapshot }),
-          lastModified: blob.lastModified,
-          contentLength: blob.contentLength,
-          reason: "producer",
-          requestedAt,
-        });
+        requests.push(backupRequestFor(deps.source.accountName, input.container, blob, "producer", requestedAt));
       }
     }
     const sent = await sender.send(requests);

@@ -27,6 +27,37 @@ export const backupRequestSchema = z.strictObject({
 
 export type BackupRequest = z.infer<typeof backupRequestSchema>;
 
+/** The facts of a listed blob version that a request carries. */
+export interface ListedVersion {
+  readonly name: string;
+  readonly etag: string;
+  readonly snapshot?: string;
+  readonly lastModified: string;
+  readonly contentLength: number;
+}
+
+/** The request for one listed version: its snapshot when there is one, else the live blob pinned by its ETag. */
+export function backupRequestFor(
+  account: string,
+  container: string,
+  version: ListedVersion,
+  reason: BackupRequest["reason"],
+  requestedAt: string,
+): BackupRequest {
+  return {
+    v: 1,
+    account,
+    container,
+    blob: version.name,
+    etag: version.etag,
+    ...(version.snapshot !== undefined && { snapshot: version.snapshot }),
+    lastModified: version.lastModified,
+    contentLength: version.contentLength,
+    reason,
+    requestedAt,
+  };
+}
+
 export type ParsedBackupRequest = { readonly ok: true; readonly request: BackupRequest } | { readonly ok: false; readonly reason: string };
 
 /**
