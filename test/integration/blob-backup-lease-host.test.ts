@@ -56,6 +56,12 @@ describe("blob backup in lease mode through the local host (server engine)", () 
   }
   const scheduled = async (id: string, name: string) =>
     ((await host.client.getStatus(id, { showHistory: true }))?.historyEvents ?? []).filter((e) => e.EventType === "TaskScheduled" && e.Name === name).length;
+  /** Attempts of activity `name` that have come back (completed or failed), not merely been scheduled. */
+  const answered = async (id: string, name: string) => {
+    const events = (await host.client.getStatus(id, { showHistory: true }))?.historyEvents ?? [];
+    const ids = new Set(events.filter((e) => e.EventType === "TaskScheduled" && e.Name === name).map((e) => e.EventId));
+    return events.filter((e) => (e.EventType === "TaskCompleted" || e.EventType === "TaskFailed") && ids.has(e.TaskScheduledId as number)).length;
+  };
 
   it("takes a lease for the copy and leaves none behind", async () => {
     const id = await enqueue("leased.txt");
@@ -74,7 +80,8 @@ describe("blob backup in lease mode through the local host (server engine)", () 
     const request = requestFor(azurite.accounts.lake.name, container, "busy-then-free.txt", v);
     await queue.sendMessage(encodeBackupRequest(request));
     const id = blobBackupInstanceId(request);
-    for (const deadline = Date.now() + 20_000; (await scheduled(id, Activities.acquireBlobLease)) < 1; await new Promise((r) => setTimeout(r, 50))) {
+    // Release only once the first attempt has been refused: merely scheduled, it could still find the lease free.
+    for (const deadline = Date.now() + 20_000; (await answered(id, Activities.acquireBlobLease)) < 1; await new Promise((r) => setTimeout(r, 50))) {
       if (Date.now() > deadline) throw new Error("no acquire attempt");
     }
     await other.releaseLease();
