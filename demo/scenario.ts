@@ -11,7 +11,7 @@ import type { BlobBackupOutput } from "../src/domain/blob-backup";
 import type { ContainerScanOutput } from "../src/domain/container-scan";
 import type { ReconciliationReport } from "../src/domain/reconciliation";
 import { totalSkipped } from "../src/domain/skip-counts";
-import { type AdfFake, startAdfFake } from "../test/support/adf-fake/fake";
+import { adfEngineSettings, type AdfFake, FAKE_FACTORY, startAdfFake } from "../test/support/adf-fake/fake";
 import { type FinalStatus, startAndFollow } from "./http";
 import { type ContainerCheck, lakeLayout, type SeedBlob, upload, verifyContainer } from "./lake";
 
@@ -24,7 +24,7 @@ export interface ScenarioOptions {
 }
 
 const QUEUE = "backup-requests";
-const ADF = { subscriptionId: "6c1f7e4a-1b2c-4d5e-8f90-0a1b2c3d4e5f", resourceGroup: "rg-backup", factory: "adf-backup", pipeline: "BlobBackupCopy" };
+const ADF = FAKE_FACTORY;
 
 /** A failed check: the demo stops and exits non-zero with this message. */
 export class CheckFailed extends Error {}
@@ -85,18 +85,7 @@ export async function runScenario(options: ScenarioOptions): Promise<void> {
       runMs: 300,
     }));
     say(`Data Factory fake: ${fake.endpoint} (pipeline ${ADF.pipeline}; runs really copy in Azurite)`);
-    Object.assign(engineSettings, {
-      COPY_ENGINE: "adf",
-      ADF_SUBSCRIPTION_ID: ADF.subscriptionId,
-      ADF_RESOURCE_GROUP: ADF.resourceGroup,
-      ADF_FACTORY: ADF.factory,
-      ADF_PIPELINE: ADF.pipeline,
-      ADF_ENDPOINT: fake.endpoint,
-      COPY_POLL_SECONDS: "1",
-      // The managed-identity endpoint of App Service, served by the fake: the app's credential chain runs unchanged.
-      IDENTITY_ENDPOINT: fake.identityEndpoint,
-      IDENTITY_HEADER: fake.identityHeader,
-    });
+    Object.assign(engineSettings, { ...adfEngineSettings(fake), COPY_POLL_SECONDS: "1" });
   }
   const host = (resources.host = await startLocalHost({
     settings: { ...azurite.settings, BACKUP_QUEUE: QUEUE, ...engineSettings },

@@ -28,15 +28,10 @@ import { STAGING_CONTAINER } from "../../src/copy/adf-pipeline";
 import { BackupMetadata, type SourceVersion } from "../../src/domain/blob-backup";
 import type { GetAdfRunResult, StartAdfCopyResult } from "../../src/domain/blob-backup-activities";
 import { makeSelfSignedCert,type SelfSignedCert } from "../support/adf-fake/cert";
-import { type AdfFake, startAdfFake } from "../support/adf-fake/fake";
+import { type AdfFake, FAKE_FACTORY, startAdfFake } from "../support/adf-fake/fake";
 import { requestFor, writeAndSnapshot, writeLive } from "../support/blob-backup-fixtures";
 
-const ADF: Omit<AdfSettings, "endpoint"> = {
-  subscriptionId: "6c1f7e4a-1b2c-4d5e-8f90-0a1b2c3d4e5f",
-  resourceGroup: "rg-backup",
-  factory: "adf-backup",
-  pipeline: "BlobBackupCopy",
-};
+const ADF: Omit<AdfSettings, "endpoint"> = FAKE_FACTORY;
 
 describe("blob backup, adf engine (activities against the ARM fake and Azurite)", () => {
   let azurite: AzuriteInstance;

@@ -18,12 +18,12 @@ import { encodeBackupRequest } from "../../src/domain/backup-request";
 import { BackupMetadata, blobBackupInstanceId, type BlobBackupOutput } from "../../src/domain/blob-backup";
 import { Activities } from "../../src/function-names";
 import { makeSelfSignedCert, type SelfSignedCert } from "../support/adf-fake/cert";
-import { type AdfFake, startAdfFake } from "../support/adf-fake/fake";
+import { adfEngineSettings, type AdfFake, FAKE_FACTORY, startAdfFake } from "../support/adf-fake/fake";
 import { requestFor, writeAndSnapshot } from "../support/blob-backup-fixtures";
 import { type HostChild, startHostChild } from "../support/host-child";
 
 const QUEUE = "backup-requests";
-const ADF = { subscriptionId: "6c1f7e4a-1b2c-4d5e-8f90-0a1b2c3d4e5f", resourceGroup: "rg-backup", factory: "adf-backup", pipeline: "BlobBackupCopy" };
+const ADF = FAKE_FACTORY;
 const LEASE_SECONDS = 15;
 
 describe("blob backup through the local host (adf engine, lease mode)", () => {
@@ -53,12 +53,7 @@ describe("blob backup through the local host (adf engine, lease mode)", () => {
         ...azurite.settings,
         BACKUP_QUEUE: QUEUE,
         RECONCILE_SCHEDULE: "0 0 2 * * *",
-        COPY_ENGINE: "adf",
-        ADF_SUBSCRIPTION_ID: ADF.subscriptionId,
-        ADF_RESOURCE_GROUP: ADF.resourceGroup,
-        ADF_FACTORY: ADF.factory,
-        ADF_PIPELINE: ADF.pipeline,
-        ADF_ENDPOINT: fake.endpoint,
+        ...adfEngineSettings(fake),
         BLOB_LEASE: "true",
         LEASE_SECONDS: String(LEASE_SECONDS),
         COPY_POLL_SECONDS: "1",

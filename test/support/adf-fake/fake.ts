@@ -84,6 +84,31 @@ export interface AdfFake {
   stop(): Promise<void>;
 }
 
+/** The factory and pipeline the tests and the demo point the product at. */
+export const FAKE_FACTORY = {
+  subscriptionId: "6c1f7e4a-1b2c-4d5e-8f90-0a1b2c3d4e5f",
+  resourceGroup: "rg-backup",
+  factory: "adf-backup",
+  pipeline: "BlobBackupCopy",
+} as const;
+
+/**
+ * The app settings that put the product on its ADF engine against this fake, including the App Service
+ * managed-identity endpoint the fake serves, so the product's credential chain runs unchanged.
+ */
+export function adfEngineSettings(fake: AdfFake): Record<string, string> {
+  return {
+    COPY_ENGINE: "adf",
+    ADF_SUBSCRIPTION_ID: FAKE_FACTORY.subscriptionId,
+    ADF_RESOURCE_GROUP: FAKE_FACTORY.resourceGroup,
+    ADF_FACTORY: FAKE_FACTORY.factory,
+    ADF_PIPELINE: FAKE_FACTORY.pipeline,
+    ADF_ENDPOINT: fake.endpoint,
+    IDENTITY_ENDPOINT: fake.identityEndpoint,
+    IDENTITY_HEADER: fake.identityHeader,
+  };
+}
+
 const TOKEN = `fake-arm-token-${randomUUID()}`;
 
 export async function startAdfFake(options: AdfFakeOptions): Promise<AdfFake> {
