@@ -18,16 +18,8 @@ import {
   zeroCounts,
 } from "../domain/container-scan";
 import { totalSkipped } from "../domain/skip-counts";
+import { STORAGE_PAGE_RETRY } from "../durable/retry-policies";
 import { Activities, Events, Orchestrators } from "../function-names";
-
-/** Transient storage failures: five attempts over about a minute. */
-const PAGE_RETRY = (() => {
-  const retry = new df.RetryOptions(5_000, 5);
-  retry.backoffCoefficient = 2;
-  retry.maxRetryIntervalInMilliseconds = 30_000;
-  return retry;
-})();
-
 
 /**
  * Consumes every rescan request received so far, without waiting: each check races the event against a timer that is
@@ -73,7 +65,7 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
       ...(input.backupContainer !== undefined && { backupContainer: input.backupContainer }),
       ...(progress.backupCursor !== undefined && { backupCursor: progress.backupCursor }),
     };
-    const result = scanPageResultSchema.parse(yield context.df.callActivityWithRetry(Activities.scanSourcePage, PAGE_RETRY, pageInput));
+    const result = scanPageResultSchema.parse(yield context.df.callActivityWithRetry(Activities.scanSourcePage, STORAGE_PAGE_RETRY, pageInput));
     if (result.kind === "containerNotFound") {
       throw new Error(`container "${input.container}" does not exist in storage account "${result.account}"`);
     }
