@@ -35,7 +35,10 @@ export interface LocalHostOptions {
   readonly stateDir?: string;
   /** Load these compiled files instead of the app's package.json `main` (conformance tests use small apps). */
   readonly functions?: readonly string[];
-  /** Overrides merged into host.json (e.g. `{ extensions: { queues: { maxDequeueCount: 2 } } }`). */
+  /**
+   * Overrides merged into host.json (e.g. `{ extensions: { queues: { maxDequeueCount: 2 } } }`). App settings named
+   * `AzureFunctionsJobHost__path__to__setting` override both, as in Azure.
+   */
   readonly hostJson?: HostJson;
   /** Queue polling interval when a queue was found empty. Default 200 ms. */
   readonly queuePollMs?: number;
@@ -117,12 +120,14 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
 
   hostLog = log;
   let urls = durableClientData("http://127.0.0.1:0", hostSettings.hubName);
-  const invoker = new Invoker(
-    core,
-    options.onInvocation,
-    () => ({ durableClient: { json: JSON.stringify(urls) } }),
-    options.functionLogs === true ? (fn, level, message) => console.log(`${new Date().toISOString().slice(11, 23)} [${fn.name}] ${level === "information" ? "" : `${level}: `}${message}`) : undefined,
-  );
+  const invoker = new Invoker(core, {
+    ...(options.onInvocation !== undefined ? { observe: options.onInvocation } : {}),
+    bindingData: () => ({ durableClient: { json: JSON.stringify(urls) } }),
+    ...(options.functionLogs === true
+      ? { userLog: (fn, level, message) => console.log(`${new Date().toISOString().slice(11, 23)} [${fn.name}] ${level === "information" ? "" : `${level}: `}${message}`) }
+      : {}),
+    ...(hostSettings.functionTimeoutMs !== undefined ? { timeoutMs: hostSettings.functionTimeoutMs } : {}),
+  });
   const clock = options.clock === "virtual" ? new VirtualClock() : new RealClock();
   const store = options.stateDir !== undefined ? new InstanceStore(options.stateDir) : undefined;
   const engine = new Engine({
@@ -130,6 +135,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     invoker,
     clock,
     maxConcurrentActivities: hostSettings.maxConcurrentActivities,
+    maxOrchestrationActions: hostSettings.maxOrchestrationActions,
     ...(store !== undefined ? { store } : {}),
     log,
   });

@@ -1,10 +1,12 @@
 /**
  * Invokes a registered function the way the worker does: through the captured programming model, so the handler gets
- * real `HttpRequest` / `InvocationContext` objects and its result comes back as RpcTypedData.
+ * real `HttpRequest` / `InvocationContext` objects and its result comes back as RpcTypedData. host.json's
+ * `functionTimeout` applies to every invocation, as in the real host.
  */
 import { randomUUID } from "node:crypto";
 
 import type { CoreApi } from "./functions-core";
+import { formatTimeSpan } from "./host-json";
 import type { RegisteredFunction } from "./registry";
 
 export interface RpcTypedData {
@@ -41,21 +43,45 @@ export interface InvocationResult {
 
 export type InvocationObserver = (fn: RegisteredFunction, outcome: "Succeeded" | "Failed", durationMs: number, error?: unknown) => void;
 
+export interface InvokerOptions {
+  readonly observe?: InvocationObserver;
+  /** Input binding data offered to every function by binding type (the `durableClient` binding). */
+  readonly bindingData?: () => Readonly<Record<string, RpcTypedData>>;
+  /** Receives what functions log through `context.log` / `context.warn` / … */
+  readonly userLog?: (fn: RegisteredFunction, level: string, message: string) => void;
+  /** host.json `functionTimeout`; undefined for no limit. */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * The WebJobs executor's FunctionTimeoutException message. Script functions are methods of a generated class named
+ * "Functions", so the host names them `Functions.<name>`.
+ */
+export function functionTimeoutMessage(functionName: string, timeoutMs: number): string {
+  return `Timeout value of ${formatTimeSpan(timeoutMs)} was exceeded by function: Functions.${functionName}`;
+}
+
 export class Invoker {
+  readonly #observe: InvocationObserver;
+  readonly #bindingData: () => Readonly<Record<string, RpcTypedData>>;
+  readonly #userLog: (fn: RegisteredFunction, level: string, message: string) => void;
+  readonly #timeoutMs: number | undefined;
+
   constructor(
     private readonly core: CoreApi,
-    private readonly observe: InvocationObserver = () => undefined,
-    /** Input binding data offered to every function by binding type (the `durableClient` binding). */
-    private readonly bindingData: () => Readonly<Record<string, RpcTypedData>> = () => ({}),
-    /** Receives what functions log through `context.log` / `context.warn` / … */
-    private readonly userLog: (fn: RegisteredFunction, level: string, message: string) => void = () => undefined,
-  ) {}
+    options: InvokerOptions = {},
+  ) {
+    this.#observe = options.observe ?? (() => undefined);
+    this.#bindingData = options.bindingData ?? (() => ({}));
+    this.#userLog = options.userLog ?? (() => undefined);
+    this.#timeoutMs = options.timeoutMs;
+  }
 
   async invoke(fn: RegisteredFunction, input: InvocationInput): Promise<InvocationResult> {
     const started = performance.now();
     const inputData: { name: string; data: RpcTypedData }[] = [];
     if (input.trigger !== undefined) inputData.push({ name: fn.triggerName, data: input.trigger });
-    const offered = { ...this.bindingData(), ...input.extraInputs };
+    const offered = { ...this.#bindingData(), ...input.extraInputs };
     for (const [name, binding] of Object.entries(fn.metadata.bindings)) {
       const extra = offered[binding.type];
       if (binding.direction === "in" && name !== fn.triggerName && extra !== undefined) inputData.push({ name, data: extra });
@@ -64,20 +90,41 @@ export class Invoker {
       invocationId: randomUUID(),
       metadata: fn.metadata,
       request: { inputData, triggerMetadata: input.triggerMetadata ?? {} },
-      log: (level: string, _category: string, message: string) => this.userLog(fn, level, message),
+      log: (level: string, _category: string, message: string) => this.#userLog(fn, level, message),
       state: undefined,
     };
-    try {
+    const run = async () => {
       const model = this.core.programmingModel().getInvocationModel(coreCtx);
       const { context, inputs } = await model.getArguments();
       const result = await model.invokeFunction(context, inputs, fn.callback);
-      const response = await model.getResponse(context, result);
+      return model.getResponse(context, result);
+    };
+    try {
+      const response = await this.#withTimeout(fn, run());
       const durationMs = performance.now() - started;
-      this.observe(fn, "Succeeded", durationMs);
+      this.#observe(fn, "Succeeded", durationMs);
       return { returnValue: response.returnValue as RpcTypedData | undefined, durationMs };
     } catch (err) {
-      this.observe(fn, "Failed", performance.now() - started, err);
+      this.#observe(fn, "Failed", performance.now() - started, err);
       throw err;
+    }
+  }
+
+  /**
+   * Fails the invocation once `functionTimeout` has passed, with the host's message. Orchestrator episodes are exempt:
+   * the library runs them synchronously, so no timer could fire before they end.
+   */
+  async #withTimeout<T>(fn: RegisteredFunction, work: Promise<T>): Promise<T> {
+    const timeoutMs = this.#timeoutMs;
+    if (timeoutMs === undefined || fn.triggerType === "orchestrationTrigger") return work;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(functionTimeoutMessage(fn.name, timeoutMs))), timeoutMs);
+    });
+    try {
+      return await Promise.race([work, timedOut]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -25,7 +25,16 @@ import {
   type HistoryEvent,
   jsonRoundTrip,
 } from "./history";
-import { checkDeterminism, childInstanceId, scheduleAction, type Started, takeInternalIds } from "./sequencing";
+import {
+  actionLimitIndex,
+  actionLimitMessage,
+  checkDeterminism,
+  childInstanceId,
+  customStatusError,
+  scheduleAction,
+  type Started,
+  takeInternalIds,
+} from "./sequencing";
 import type { InstanceStore } from "./store";
 import { TimerQueue } from "./timer-queue";
 import { type Completion, type InboxItem, type Instance, type Pending, type RuntimeStatus, TERMINAL, type Work } from "./types";
@@ -35,6 +44,8 @@ export interface EngineOptions {
   readonly invoker: Invoker;
   readonly clock: Clock;
   readonly maxConcurrentActivities: number;
+  /** host.json extensions.durableTask.maxOrchestrationActions. */
+  readonly maxOrchestrationActions: number;
   readonly store?: InstanceStore;
   readonly log: (message: string) => void;
 }
@@ -365,11 +376,20 @@ export class Engine {
     // Everything this episode saw is "played" from now on (the library reports replays from IsPlayed).
     for (let i = inst.history.length; i < episodeHistory.length; i++) episodeHistory[i] = { ...episodeHistory[i], IsPlayed: true } as HistoryEvent;
     inst.history = episodeHistory;
-    if (!result.ok) {
-      this.#fail(inst, `Orchestrator function '${inst.name}' failed: ${result.message}`, result.details);
+    const failed = (message: string) => `Orchestrator function '${inst.name}' failed: ${message}`;
+    const state = result.state;
+    if (state === undefined) {
+      // The invocation failed before the library produced a state: nothing was scheduled.
+      if (!result.ok) this.#fail(inst, failed(result.message), result.details);
       return;
     }
-    const { state } = result;
+    // The extension's out-of-process shim sets the custom status first, so an oversized one fails the episode before
+    // any of its actions is scheduled.
+    const statusError = customStatusError(state.customStatus);
+    if (statusError !== undefined) {
+      this.#fail(inst, failed(statusError), "");
+      return;
+    }
     inst.customStatus = jsonRoundTrip(state.customStatus) ?? null;
     const leaves = flattenActions(state.actions);
     const mismatch = checkDeterminism(inst, leaves);
@@ -377,14 +397,15 @@ export class Engine {
       this.#fail(inst, mismatch, "");
       return;
     }
+    // The shim then replays every action in order, so those before the one past the limit are still scheduled.
+    const overLimit = actionLimitIndex(inst, leaves, this.#opts.maxOrchestrationActions);
     let continueAsNew: Action | undefined;
-    for (let i = 0; i < leaves.length; i++) {
+    for (let i = 0; i < (overLimit >= 0 ? overLimit : leaves.length); i++) {
       const action = leaves[i];
       if (action === undefined) continue;
-      if (action.actionType === ActionType.CreateTimer && action.isCanceled === true) this.#cancelTimer(inst, i);
       if (action.actionType === ActionType.ContinueAsNew) continueAsNew = action;
       if (i < inst.leaves.length) continue;
-      const scheduled = scheduleAction(inst, action, i, now);
+      const scheduled = scheduleAction(inst, action, now);
       if ("error" in scheduled) {
         this.#fail(inst, scheduled.error, "");
         return;
@@ -393,7 +414,18 @@ export class Engine {
       started.push(...scheduled.started);
       inst.leaves.push(actionSignature(action));
     }
+    if (overLimit >= 0) {
+      this.#fail(inst, failed(actionLimitMessage(this.#opts.maxOrchestrationActions)), "");
+      this.#startSentWork(inst, started);
+      return;
+    }
+    if (!result.ok) {
+      this.#fail(inst, failed(result.message), result.details);
+      this.#startSentWork(inst, started);
+      return;
+    }
     if (state.isDone && continueAsNew !== undefined) {
+      this.#startSentWork(inst, started);
       this.#continueAsNew(inst, decodeProcessedInput(continueAsNew.input), now);
       return;
     }
@@ -401,12 +433,21 @@ export class Engine {
       inst.history.push(event(EventType.OrchestratorCompleted, now));
       inst.history.push(event(EventType.ExecutionCompleted, now, { OrchestrationStatus: "Completed", Result: JSON.stringify(state.output) ?? null }));
       this.#finish(inst, "Completed", jsonRoundTrip(state.output) ?? null);
+      this.#startSentWork(inst, started);
       return;
     }
     inst.history.push(event(EventType.OrchestratorCompleted, now));
     this.#markPlayed(inst);
     this.#touch(inst);
     for (const { taskId, pending } of started) this.#startPending(inst, taskId, pending);
+  }
+
+  /**
+   * Activities and sub-orchestrations scheduled by an episode that also ended its execution still run: DTFx sends
+   * every message an episode produced along with its completion. Their results then find no running execution.
+   */
+  #startSentWork(inst: Instance, started: readonly Started[]): void {
+    for (const { taskId, pending } of started) if (pending.kind === "task") this.#startPending(inst, taskId, pending);
   }
 
   /** Serializes the new part of the instance's played history once; undefined for an empty history. */
@@ -430,15 +471,6 @@ export class Engine {
       const e = inst.history[i];
       if (e === undefined || e.IsPlayed) break;
       inst.history[i] = { ...e, IsPlayed: true };
-    }
-  }
-
-  #cancelTimer(inst: Instance, leaf: number): void {
-    for (const [id, p] of Object.entries(inst.pending)) {
-      if (p.kind === "timer" && p.leaf === leaf) {
-        delete inst.pending[id];
-        this.#timers.remove((t) => t.owner === inst.instanceId && t.taskId === Number(id));
-      }
     }
   }
 
@@ -506,6 +538,7 @@ export class Engine {
     inst.history = [];
     inst.nextId = 0;
     inst.leaves = [];
+    delete inst.extraTimerLegs;
     inst.pending = {};
     this.#timers.remove((t) => t.owner === inst.instanceId);
     // Events not yet processed belong to the old execution (preserveUnprocessedEvents is off by default).

@@ -24,10 +24,10 @@ export interface Scheduled {
   readonly started: Started[];
 }
 
-function take(inst: Instance, pending: Pending, record: (id: number) => HistoryEvent, start = true): Scheduled {
+function take(inst: Instance, pending: Pending, record: (id: number) => HistoryEvent): Scheduled {
   const taskId = inst.nextId++;
-  if (start) inst.pending[taskId] = pending;
-  return { events: [record(taskId)], started: start ? [{ taskId, pending }] : [] };
+  inst.pending[taskId] = pending;
+  return { events: [record(taskId)], started: [{ taskId, pending }] };
 }
 
 /** The child instance id: the orchestrator's choice, else `<parent>:<taskId>` (unique per attempt). */
@@ -65,14 +65,15 @@ export function takeInternalIds(inst: Instance, item: InboxItem, now: number): S
   if (timer?.finalFireAt !== undefined && Date.parse(timer.finalFireAt) > now) {
     const final = Date.parse(timer.finalFireAt);
     const fireAt = new Date(final - now > MAX_SHORT_TIMER_MS ? now + LONG_TIMER_INTERVAL_MS : final).toISOString();
-    const pending: Pending = { kind: "timer", fireAt, finalFireAt: timer.finalFireAt, ...(timer.leaf !== undefined ? { leaf: timer.leaf } : {}) };
-    return take(inst, pending, timerCreated(fireAt, now));
+    // The extension counts every leg of a long timer against MaxOrchestrationActions.
+    inst.extraTimerLegs = (inst.extraTimerLegs ?? 0) + 1;
+    return take(inst, { kind: "timer", fireAt, finalFireAt: timer.finalFireAt }, timerCreated(fireAt, now));
   }
   return undefined;
 }
 
-/** A new action (leaf number `leaf`): its id and events, or an error for what the local host does not support. */
-export function scheduleAction(inst: Instance, action: Action, leaf: number, now: number): Scheduled | { readonly error: string } {
+/** A new action: its id and events, or an error for what the local host does not support. */
+export function scheduleAction(inst: Instance, action: Action, now: number): Scheduled | { readonly error: string } {
   switch (action.actionType) {
     case ActionType.WaitForExternalEvent:
     case ActionType.ContinueAsNew:
@@ -96,12 +97,45 @@ export function scheduleAction(inst: Instance, action: Action, leaf: number, now
       const final = Date.parse(action.fireAt ?? "");
       const long = final - now > MAX_SHORT_TIMER_MS;
       const fireAt = new Date(long ? now + LONG_TIMER_INTERVAL_MS : final).toISOString();
-      const pending: Pending = { kind: "timer", fireAt, leaf, ...(long ? { finalFireAt: new Date(final).toISOString() } : {}) };
-      return take(inst, pending, timerCreated(fireAt, now), action.isCanceled !== true);
+      // Even when the orchestrator has already cancelled it: DTFx sends every timer it creates, and a cancelled one
+      // still fires (its TimerFired reaches the history; only the waiting task was cancelled).
+      return take(inst, { kind: "timer", fireAt, ...(long ? { finalFireAt: new Date(final).toISOString() } : {}) }, timerCreated(fireAt, now));
     }
     default:
       return { error: `The local host does not support action type ${action.actionType} (entities and callHttp are not supported).` };
   }
+}
+
+/**
+ * The index of the first action past the Durable extension's MaxOrchestrationActions, or -1. The extension counts, per
+ * execution, every action it replays (activities, sub-orchestrations, timers and each further leg of a long timer)
+ * except waits for external events and continueAsNew, and throws when one more would exceed the limit.
+ */
+export function actionLimitIndex(inst: Instance, leaves: readonly Action[], max: number): number {
+  let count = inst.extraTimerLegs ?? 0;
+  for (let i = 0; i < leaves.length; i++) {
+    const type = leaves[i]?.actionType;
+    if (type === ActionType.WaitForExternalEvent || type === ActionType.ContinueAsNew) continue;
+    if (++count > max) return i;
+  }
+  return -1;
+}
+
+export function actionLimitMessage(max: number): string {
+  return `Maximum amount of orchestration actions (${max}) has been reached. This value can be configured in host.json file as MaxOrchestrationActions.`;
+}
+
+/** DurableOrchestrationContext.SetCustomStatus: at most 16 KB of UTF-16 JSON (whole KB, rounded down). */
+const MAX_CUSTOM_STATUS_KB = 16;
+
+/** The extension's message when the custom status is over its limit, else undefined. */
+export function customStatusError(customStatus: unknown): string | undefined {
+  const json = customStatus === undefined || customStatus === null ? undefined : JSON.stringify(customStatus);
+  if (json === undefined) return undefined;
+  const kb = Math.floor((json.length * 2) / 1024);
+  if (kb <= MAX_CUSTOM_STATUS_KB) return undefined;
+  const n = (x: number) => x.toLocaleString("en-US");
+  return `The UTF-16 size of the JSON-serialized payload must not exceed ${n(MAX_CUSTOM_STATUS_KB)} KB. The current payload size is ${n(kb)} KB.`;
 }
 
 /** Compares a replay's actions with those recorded when they were first scheduled. */

@@ -27,8 +27,6 @@ export type Pending =
   | {
       readonly kind: "timer";
       readonly fireAt: string;
-      /** Index of the CreateTimer action (for cancellation); absent for retry timers. */
-      readonly leaf?: number;
       /** A retry timer: the attempt to schedule when it fires. */
       readonly retryOf?: Work;
       /** A long timer split by the library: its final fire time. */
@@ -59,6 +57,8 @@ export interface Instance {
   nextId: number;
   /** Signatures of every action scheduled so far in this execution, for non-determinism detection. */
   leaves: string[];
+  /** Legs of long timers after their first, this execution: each counts as an action (absent in older state files). */
+  extraTimerLegs?: number;
   pending: Record<string, Pending>;
 }
 

@@ -35,7 +35,6 @@ export interface Settings {
   readonly backupStorage: StorageConnection;
   /** The Functions host's own account: task hub and the backup request queue. */
   readonly functionStorage: StorageConnection;
-  readonly taskHubName: string;
   readonly backupQueue: string;
   readonly copyEngine: CopyEngine;
   readonly adf?: AdfSettings;
@@ -111,9 +110,6 @@ export const DEFAULT_RECONCILE_SCHEDULE = "0 0 2 * * *";
 const nonBlank = z.string().min(1, "must not be empty");
 
 const scalarSettings = z.object({
-  TASK_HUB_NAME: optional(
-    z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,44}$/, "must be 3–45 letters and digits, starting with a letter"),
-  ).default("DatalakeBackupHub"),
   BACKUP_QUEUE: optional(z.string().refine(isValidQueueName, { error: `must be a queue name: ${CONTAINER_NAME_RULE}` })).default(
     DEFAULT_BACKUP_QUEUE,
   ),
@@ -197,7 +193,6 @@ function buildSettings(
     sourceStorage,
     backupStorage,
     functionStorage,
-    taskHubName: s.TASK_HUB_NAME,
     backupQueue: s.BACKUP_QUEUE,
     copyEngine: s.COPY_ENGINE,
     ...(adf !== undefined && { adf }),

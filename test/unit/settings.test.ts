@@ -97,7 +97,6 @@ describe("settings", () => {
     ["BACKUP_HISTORY", "forever"],
     ["ADF_SUBSCRIPTION_ID", "not-a-guid"],
     ["ADF_ENDPOINT", "http://insecure.example"],
-    ["TASK_HUB_NAME", "1hub"],
     ["SNAPSHOT_CONCURRENCY", "0"],
   ];
   for (const [name, value] of invalid) {
