@@ -7,6 +7,8 @@ import { once } from "node:events";
 import net from "node:net";
 import path from "node:path";
 
+import { recordPid } from "./pid-log";
+
 export interface AzuriteAccount {
   readonly name: string;
   /** Well-known development keys, not secrets; real accounts never appear here. */
@@ -42,6 +44,7 @@ export const LOCAL_ACCOUNTS = [
 ] as const;
 
 const HOST = "127.0.0.1";
+const AZURITE_SCRIPT = "azurite-process.js";
 const START_TIMEOUT_MS = 30_000;
 
 async function freePort(): Promise<number> {
@@ -95,7 +98,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   const tablePort = options.blobPort !== undefined ? options.blobPort + 2 : await freePort();
   const storage = options.location === undefined ? ["--inMemoryPersistence"] : ["--location", options.location];
   const args = [
-    path.join(__dirname, "azurite-process.js"),
+    path.join(__dirname, AZURITE_SCRIPT),
     ...storage,
     "--disableTelemetry",
     "--silent",
@@ -107,6 +110,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     env: { ...process.env, AZURITE_ACCOUNTS: LOCAL_ACCOUNTS.map((a) => `${a.name}:${a.key}`).join(";") },
     stdio: ["pipe", "ignore", "pipe"],
   });
+  recordPid(child.pid, AZURITE_SCRIPT);
   let stderr = "";
   child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
   // Kill it with us even when a test fails or the runner exits without calling stop().

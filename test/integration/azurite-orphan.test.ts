@@ -4,6 +4,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 
 import { isPortInUse } from "../../dev/azurite";
+import { recordPid } from "../../dev/pid-log";
 
 async function waitUntil(condition: () => Promise<boolean>, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -19,6 +20,7 @@ describe("Azurite helper when its owner dies", () => {
     const azuriteModule = path.join(__dirname, "../../dev/azurite.js");
     const script = `require(${JSON.stringify(azuriteModule)}).startAzurite().then((a) => console.log(JSON.stringify({ pid: a.pid, port: a.blobPort })));`;
     const owner = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    recordPid(owner.pid, "startAzurite");
     const line = await new Promise<string>((resolve) => owner.stdout.once("data", (d: Buffer) => resolve(d.toString())));
     const { pid, port } = JSON.parse(line) as { pid: number; port: number };
     assert.ok(await isPortInUse(port));

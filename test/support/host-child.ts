@@ -11,6 +11,10 @@ import { once } from "node:events";
 import path from "node:path";
 import readline from "node:readline";
 
+import { recordPid } from "../../dev/pid-log";
+
+const CHILD_SCRIPT = "host-child-main.js";
+
 export interface HostChild {
   readonly baseUrl: string;
   /** Durable status over HTTP (showHistory): undefined while the instance does not exist. */
@@ -22,10 +26,11 @@ export interface HostChild {
 }
 
 export async function startHostChild(settings: Record<string, string>, env: Record<string, string>): Promise<HostChild> {
-  const child: ChildProcess = spawn(process.execPath, [path.join(__dirname, "host-child-main.js")], {
+  const child: ChildProcess = spawn(process.execPath, [path.join(__dirname, CHILD_SCRIPT)], {
     env: { ...process.env, ...env, LOCAL_HOST_SETTINGS: JSON.stringify(settings) },
     stdio: ["pipe", "pipe", "pipe"],
   });
+  recordPid(child.pid, CHILD_SCRIPT);
   const killOnExit = () => child.kill("SIGKILL");
   process.once("exit", killOnExit);
   let stderr = "";
