@@ -47,10 +47,8 @@ describe("processes started by the tests", { timeout: 60_000 }, () => {
       const [, marker = ""] = azuriteLine.split(" ");
       assert.ok(commandLine(azurite.pid)?.includes(marker), `${marker} is not in Azurite's command line`);
 
-      const hostLine = recorded().find((line) => line.endsWith(" host-child-main.js"));
-      assert.ok(hostLine !== undefined, `no local host child in ${recorded().join(" | ")}`);
-      const hostPid = Number(hostLine.split(" ")[0]);
-      assert.ok(commandLine(hostPid)?.includes("host-child-main.js"));
+      assert.ok(recorded().includes(`${host.pid} host-child-main.js`), `host child ${host.pid} is not in ${recorded().join(" | ")}`);
+      assert.ok(commandLine(host.pid)?.includes("host-child-main.js"));
     } finally {
       await host.stop();
       await azurite.stop();

@@ -17,6 +17,7 @@ const CHILD_SCRIPT = "host-child-main.js";
 
 export interface HostChild {
   readonly baseUrl: string;
+  readonly pid: number;
   /** Durable status over HTTP (showHistory): undefined while the instance does not exist. */
   status(instanceId: string): Promise<{ runtimeStatus: string; output: unknown; historyEvents?: { EventType: string; Name?: string }[] } | undefined>;
   waitForCompletion(instanceId: string, timeoutMs: number): Promise<{ runtimeStatus: string; output: unknown; historyEvents?: { EventType: string; Name?: string }[] }>;
@@ -51,6 +52,7 @@ export async function startHostChild(settings: Record<string, string>, env: Reco
   };
   return {
     baseUrl,
+    pid: child.pid ?? -1,
     status,
     async waitForCompletion(id, timeoutMs) {
       const deadline = Date.now() + timeoutMs;
