@@ -16,6 +16,7 @@ import { DurableApi, durableClientData } from "./http/durable-api";
 import { HttpTriggers } from "./http/http-triggers";
 import { startServer } from "./http/server";
 import { type InvocationObserver, Invoker } from "./invoke";
+import type { RegisteredFunction } from "./registry";
 import { QueuePoller } from "./triggers/queue-poller";
 import { TimerTrigger } from "./triggers/timer";
 
@@ -43,8 +44,11 @@ export interface LocalHostOptions {
   readonly timerSchedules?: boolean;
   /** Called after every function invocation (main.ts logs one line each). */
   readonly onInvocation?: InvocationObserver;
-  /** Print what functions log through `context.log` (main.ts does; tests stay quiet). Default false. */
-  readonly functionLogs?: boolean;
+  /**
+   * What functions log through `context.log` / `context.error` / …: `true` prints it (main.ts), a function receives it
+   * (tests that check what the app logs). Default: dropped.
+   */
+  readonly functionLogs?: boolean | ((functionName: string, level: string, message: string) => void);
   /** Host diagnostics (queue errors, library warnings). Default: console.error for errors only. */
   readonly log?: (message: string) => void;
 }
@@ -107,6 +111,12 @@ async function until(check: () => boolean, timeoutMs: number, what: string): Pro
   }
 }
 
+function userLogOf(functionLogs: LocalHostOptions["functionLogs"]): ((fn: RegisteredFunction, level: string, message: string) => void) | undefined {
+  if (typeof functionLogs === "function") return (fn, level, message) => functionLogs(fn.name, level, message);
+  if (functionLogs !== true) return undefined;
+  return (fn, level, message) => console.log(`${new Date().toISOString().slice(11, 23)} [${fn.name}] ${level === "information" ? "" : `${level}: `}${message}`);
+}
+
 export async function startLocalHost(options: LocalHostOptions = {}): Promise<LocalHost> {
   const log = options.log ?? ((m: string) => console.error(`[local-host] ${m}`));
   Object.assign(process.env, options.settings ?? {});
@@ -121,7 +131,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     core,
     options.onInvocation,
     () => ({ durableClient: { json: JSON.stringify(urls) } }),
-    options.functionLogs === true ? (fn, level, message) => console.log(`${new Date().toISOString().slice(11, 23)} [${fn.name}] ${level === "information" ? "" : `${level}: `}${message}`) : undefined,
+    userLogOf(options.functionLogs),
   );
   const clock = options.clock === "virtual" ? new VirtualClock() : new RealClock();
   const store = options.stateDir !== undefined ? new InstanceStore(options.stateDir) : undefined;

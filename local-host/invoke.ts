@@ -4,6 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 
+import { describeError } from "../src/domain/errors";
 import type { CoreApi } from "./functions-core";
 import type { RegisteredFunction } from "./registry";
 
@@ -32,6 +33,8 @@ export interface InvocationInput {
   readonly triggerMetadata?: Record<string, RpcTypedData>;
   /** Extra input bindings by type (e.g. `durableClient`), filled in for every binding of that type. */
   readonly extraInputs?: Readonly<Record<string, RpcTypedData>>;
+  /** The Durable instance this invocation works for (an orchestrator episode or an activity), for the observer. */
+  readonly instanceId?: string;
 }
 
 export interface InvocationResult {
@@ -39,7 +42,14 @@ export interface InvocationResult {
   readonly durationMs: number;
 }
 
-export type InvocationObserver = (fn: RegisteredFunction, outcome: "Succeeded" | "Failed", durationMs: number, error?: unknown) => void;
+export type InvocationObserver = (
+  fn: RegisteredFunction,
+  outcome: "Succeeded" | "Failed",
+  durationMs: number,
+  error?: unknown,
+  /** The Durable instance the invocation worked for, when it was an orchestrator or an activity. */
+  instanceId?: string,
+) => void;
 
 export class Invoker {
   constructor(
@@ -73,18 +83,19 @@ export class Invoker {
       const result = await model.invokeFunction(context, inputs, fn.callback);
       const response = await model.getResponse(context, result);
       const durationMs = performance.now() - started;
-      this.observe(fn, "Succeeded", durationMs);
+      this.observe(fn, "Succeeded", durationMs, undefined, input.instanceId);
       return { returnValue: response.returnValue as RpcTypedData | undefined, durationMs };
     } catch (err) {
-      this.observe(fn, "Failed", performance.now() - started, err);
+      this.observe(fn, "Failed", performance.now() - started, err, input.instanceId);
       throw err;
     }
   }
 }
 
 /**
- * A one-line reason for a failed invocation. A failing orchestrator throws the library's OrchestrationFailureError,
- * whose message is "false" + the state JSON after a marker; the state's `error` holds the real reason.
+ * A one-line reason for a failed invocation, described as the app describes its own failures (`describeError`). A
+ * failing orchestrator throws the library's OrchestrationFailureError, whose message is "false" + the state JSON after
+ * a marker; the state's `error` holds the real reason.
  */
 export function describeInvocationError(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
@@ -92,12 +103,12 @@ export function describeInvocationError(err: unknown): string {
   if (at >= 0) {
     try {
       const state = JSON.parse(message.slice(at + "$OutOfProcData$:".length)) as { error?: string };
-      if (state.error !== undefined) return state.error.split("\n")[0] ?? "";
+      if (state.error !== undefined) return describeError(state.error);
     } catch {
-      // fall through to the raw message
+      // fall through to the error itself
     }
   }
-  return message.split("\n")[0] ?? "";
+  return describeError(err);
 }
 
 /** RpcTypedData → value, without the library's "parse any string as JSON" guess (a string result stays a string). */

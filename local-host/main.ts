@@ -57,9 +57,10 @@ async function main(): Promise<void> {
       port,
       functionLogs: true,
       log: (m) => console.error(`${time()} [host] ${m}`),
-      onInvocation: (fn, outcome, ms, error) => {
+      onInvocation: (fn, outcome, ms, error, instanceId) => {
+        const instance = instanceId === undefined ? "" : ` [${instanceId}]`;
         const why = outcome === "Failed" ? `: ${describeInvocationError(error)}` : "";
-        console.log(`${time()} ${fn.name} ${outcome} (${ms.toFixed(0)} ms)${why}`);
+        console.log(`${time()} ${fn.name} ${outcome} (${ms.toFixed(0)} ms)${instance}${why}`);
       },
     });
   } catch (err) {
