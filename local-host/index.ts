@@ -17,7 +17,7 @@ import { HttpTriggers } from "./http/http-triggers";
 import { startServer } from "./http/server";
 import { type InvocationObserver, Invoker } from "./invoke";
 import type { RegisteredFunction } from "./registry";
-import { QueuePoller } from "./triggers/queue-poller";
+import { QUEUE_MESSAGE_LEASE_SECONDS, QueuePoller } from "./triggers/queue-poller";
 import { TimerTrigger } from "./triggers/timer";
 
 export type { EngineStats } from "./engine/engine";
@@ -40,6 +40,11 @@ export interface LocalHostOptions {
   readonly hostJson?: HostJson;
   /** Queue polling interval when a queue was found empty. Default 200 ms. */
   readonly queuePollMs?: number;
+  /**
+   * How long a received queue message stays invisible while its function runs, renewed at half of it. Default 600 s,
+   * the real host's fixed value; tests shorten it to see the renewal.
+   */
+  readonly queueMessageLeaseSeconds?: number;
   /** Run timer triggers on their schedule (default true; fireTimer works either way). */
   readonly timerSchedules?: boolean;
   /** Called after every function invocation (main.ts logs one line each). */
@@ -164,7 +169,8 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
 
   const pollers = registry.byTrigger("queueTrigger").flatMap((fn) => {
     try {
-      return [new QueuePoller(fn, invoker, { ...hostSettings.queues, pollMs: options.queuePollMs ?? 200 }, log)];
+      const leaseSeconds = options.queueMessageLeaseSeconds ?? QUEUE_MESSAGE_LEASE_SECONDS;
+      return [new QueuePoller(fn, invoker, { ...hostSettings.queues, pollMs: options.queuePollMs ?? 200, leaseSeconds }, log)];
     } catch (err) {
       // As the real host: a function whose binding cannot be resolved is in error; the others run.
       log(`queue trigger '${fn.name}' is in error and will not run: ${err instanceof Error ? err.message : String(err)}`);
