@@ -16,8 +16,8 @@ export function ensureError(err: unknown): Error {
 }
 
 const SECRET_PATTERNS: readonly RegExp[] = [
-  // SAS signatures and user delegation key material in URLs.
-  /([?&](?:sig|skoid|sktid|skt|ske|sks|skv)=)[^&\s"']+/gi,
+  // SAS signatures and user delegation key material in URLs; function and system keys (`code=`) in Functions URLs.
+  /([?&](?:sig|skoid|sktid|skt|ske|sks|skv|code)=)[^&\s"']+/gi,
   // Connection string secrets.
   /((?:AccountKey|SharedAccessSignature|SharedAccessKey)=)[^;\s"']+/gi,
   // Bearer tokens in echoed headers.

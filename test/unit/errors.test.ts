@@ -34,6 +34,10 @@ describe("errors", () => {
 
   it("describes an error on one secret-free line", () => {
     assert.equal(describeError(new Error("copy failed ?sig=SECRET\nstack")), "copy failed ?sig=REDACTED");
+    assert.equal(
+      describeError(new Error("GET http://h/runtime/webhooks/durabletask/instances/x?taskHub=h&code=SYSTEMKEY failed")),
+      "GET http://h/runtime/webhooks/durabletask/instances/x?taskHub=h&code=REDACTED failed",
+    );
   });
 
   it("names status, service error code and operation when the response had no body, without SAS parameters", () => {
