@@ -17,7 +17,8 @@ import { DurableApi, durableClientData } from "./http/durable-api";
 import { HttpTriggers } from "./http/http-triggers";
 import { startServer } from "./http/server";
 import { type InvocationObserver, Invoker } from "./invoke";
-import { QueuePoller } from "./triggers/queue-poller";
+import type { RegisteredFunction } from "./registry";
+import { QUEUE_MESSAGE_LEASE_SECONDS, QueuePoller } from "./triggers/queue-poller";
 import { TimerTrigger } from "./triggers/timer";
 
 export type { EngineStats } from "./engine/engine";
@@ -43,12 +44,20 @@ export interface LocalHostOptions {
   readonly hostJson?: HostJson;
   /** Queue polling interval when a queue was found empty. Default 200 ms. */
   readonly queuePollMs?: number;
+  /**
+   * How long a received queue message stays invisible while its function runs, renewed at half of it. Default 600 s,
+   * the real host's fixed value; tests shorten it to see the renewal.
+   */
+  readonly queueMessageLeaseSeconds?: number;
   /** Run timer triggers on their schedule (default true; fireTimer works either way). */
   readonly timerSchedules?: boolean;
   /** Called after every function invocation (main.ts logs one line each). */
   readonly onInvocation?: InvocationObserver;
-  /** Print what functions log through `context.log` (main.ts does; tests stay quiet). Default false. */
-  readonly functionLogs?: boolean;
+  /**
+   * What functions log through `context.log` / `context.error` / …: `true` prints it (main.ts), a function receives it
+   * (tests that check what the app logs). Default: dropped.
+   */
+  readonly functionLogs?: boolean | ((functionName: string, level: string, message: string) => void);
   /** Host diagnostics (queue errors, library warnings). Default: console.error for errors only. */
   readonly log?: (message: string) => void;
 }
@@ -113,6 +122,12 @@ async function until(check: () => boolean, timeoutMs: number, what: string): Pro
   }
 }
 
+function userLogOf(functionLogs: LocalHostOptions["functionLogs"]): ((fn: RegisteredFunction, level: string, message: string) => void) | undefined {
+  if (typeof functionLogs === "function") return (fn, level, message) => functionLogs(fn.name, level, message);
+  if (functionLogs !== true) return undefined;
+  return (fn, level, message) => console.log(`${new Date().toISOString().slice(11, 23)} [${fn.name}] ${level === "information" ? "" : `${level}: `}${message}`);
+}
+
 export async function startLocalHost(options: LocalHostOptions = {}): Promise<LocalHost> {
   const log = options.log ?? ((m: string) => console.error(`[local-host] ${m}`));
   Object.assign(process.env, options.settings ?? {});
@@ -125,12 +140,11 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
   // Stands in for the durabletask_extension system key of the real host (a fresh one per host).
   const systemKey = randomBytes(24).toString("base64url");
   let urls = durableClientData("http://127.0.0.1:0", hostSettings.hubName, systemKey);
+  const userLog = userLogOf(options.functionLogs);
   const invoker = new Invoker(core, {
     ...(options.onInvocation !== undefined ? { observe: options.onInvocation } : {}),
     bindingData: () => ({ durableClient: { json: JSON.stringify(urls) } }),
-    ...(options.functionLogs === true
-      ? { userLog: (fn, level, message) => console.log(`${new Date().toISOString().slice(11, 23)} [${fn.name}] ${level === "information" ? "" : `${level}: `}${message}`) }
-      : {}),
+    ...(userLog !== undefined ? { userLog } : {}),
     ...(hostSettings.functionTimeoutMs !== undefined ? { timeoutMs: hostSettings.functionTimeoutMs } : {}),
   });
   const clock = options.clock === "virtual" ? new VirtualClock() : new RealClock();
@@ -165,7 +179,8 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
 
   const pollers = registry.byTrigger("queueTrigger").flatMap((fn) => {
     try {
-      return [new QueuePoller(fn, invoker, { ...hostSettings.queues, pollMs: options.queuePollMs ?? 200 }, log)];
+      const leaseSeconds = options.queueMessageLeaseSeconds ?? QUEUE_MESSAGE_LEASE_SECONDS;
+      return [new QueuePoller(fn, invoker, { ...hostSettings.queues, pollMs: options.queuePollMs ?? 200, leaseSeconds }, log)];
     } catch (err) {
       // As the real host: a function whose binding cannot be resolved is in error; the others run.
       log(`queue trigger '${fn.name}' is in error and will not run: ${err instanceof Error ? err.message : String(err)}`);

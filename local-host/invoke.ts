@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 
+import { describeError } from "../src/domain/errors";
 import type { CoreApi } from "./functions-core";
 import { formatTimeSpan } from "./host-json";
 import type { RegisteredFunction } from "./registry";
@@ -34,6 +35,8 @@ export interface InvocationInput {
   readonly triggerMetadata?: Record<string, RpcTypedData>;
   /** Extra input bindings by type (e.g. `durableClient`), filled in for every binding of that type. */
   readonly extraInputs?: Readonly<Record<string, RpcTypedData>>;
+  /** The Durable instance this invocation works for (an orchestrator episode or an activity), for the observer. */
+  readonly instanceId?: string;
 }
 
 export interface InvocationResult {
@@ -41,7 +44,14 @@ export interface InvocationResult {
   readonly durationMs: number;
 }
 
-export type InvocationObserver = (fn: RegisteredFunction, outcome: "Succeeded" | "Failed", durationMs: number, error?: unknown) => void;
+export type InvocationObserver = (
+  fn: RegisteredFunction,
+  outcome: "Succeeded" | "Failed",
+  durationMs: number,
+  error?: unknown,
+  /** The Durable instance the invocation worked for, when it was an orchestrator or an activity. */
+  instanceId?: string,
+) => void;
 
 export interface InvokerOptions {
   readonly observe?: InvocationObserver;
@@ -102,10 +112,10 @@ export class Invoker {
     try {
       const response = await this.#withTimeout(fn, run());
       const durationMs = performance.now() - started;
-      this.#observe(fn, "Succeeded", durationMs);
+      this.#observe(fn, "Succeeded", durationMs, undefined, input.instanceId);
       return { returnValue: response.returnValue as RpcTypedData | undefined, durationMs };
     } catch (err) {
-      this.#observe(fn, "Failed", performance.now() - started, err);
+      this.#observe(fn, "Failed", performance.now() - started, err, input.instanceId);
       throw err;
     }
   }
@@ -130,8 +140,9 @@ export class Invoker {
 }
 
 /**
- * A one-line reason for a failed invocation. A failing orchestrator throws the library's OrchestrationFailureError,
- * whose message is "false" + the state JSON after a marker; the state's `error` holds the real reason.
+ * A one-line reason for a failed invocation, described as the app describes its own failures (`describeError`). A
+ * failing orchestrator throws the library's OrchestrationFailureError, whose message is "false" + the state JSON after
+ * a marker; the state's `error` holds the real reason.
  */
 export function describeInvocationError(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
@@ -139,12 +150,12 @@ export function describeInvocationError(err: unknown): string {
   if (at >= 0) {
     try {
       const state = JSON.parse(message.slice(at + "$OutOfProcData$:".length)) as { error?: string };
-      if (state.error !== undefined) return state.error.split("\n")[0] ?? "";
+      if (state.error !== undefined) return describeError(state.error);
     } catch {
-      // fall through to the raw message
+      // fall through to the error itself
     }
   }
-  return message.split("\n")[0] ?? "";
+  return describeError(err);
 }
 
 /** RpcTypedData → value, without the library's "parse any string as JSON" guess (a string result stays a string). */

@@ -56,7 +56,12 @@ export class ActivityPool {
       if (fn?.triggerType !== "activityTrigger") {
         throw new Error(`The function '${job.work.name}' doesn't exist, is disabled, or is not an activity function.`);
       }
-      const result = await this.invoker.invoke(fn, { trigger: jsonData(job.work.input) ?? { json: "null" } });
+      const result = await this.invoker.invoke(fn, {
+        trigger: jsonData(job.work.input) ?? { json: "null" },
+        // The activity trigger's binding data, as the Durable extension provides it.
+        triggerMetadata: { instanceId: { string: job.instanceId } },
+        instanceId: job.instanceId,
+      });
       outcome = { failed: false, result: JSON.stringify(fromTypedData(result.returnValue)) ?? "null" };
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));

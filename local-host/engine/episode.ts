@@ -57,7 +57,7 @@ export async function runEpisode(
   for (let i = start; i < history.length; i++) parts.push(JSON.stringify(history[i]));
   const payload = `{"history":[${parts.join(",")}],${JSON.stringify(fields).slice(1)}`;
   try {
-    const result = await invoker.invoke(fn, { trigger: { string: payload } });
+    const result = await invoker.invoke(fn, { trigger: { string: payload }, instanceId: request.instanceId });
     const state = fromTypedData(result.returnValue) as OrchestratorState | undefined;
     if (state === undefined || !Array.isArray(state.actions)) {
       return { ok: false, message: "the orchestrator returned no OrchestratorState", details: "" };

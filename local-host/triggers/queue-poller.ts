@@ -3,6 +3,10 @@
  * function with the message (JSON-parsed by the library when it is JSON) and its metadata, deletes it on success,
  * makes it visible again after `visibilityTimeout` on failure, and moves it — text unchanged — to `<queue>-poison`
  * after `maxDequeueCount` attempts, as the real host does.
+ *
+ * A received message stays invisible for `leaseSeconds` (the WebJobs SDK's QueueListener: a fixed 10 minutes), renewed
+ * halfway to expiry while its function runs. So a host that dies mid-function leaves the message invisible until the
+ * last renewal's lease runs out (at most 10 minutes), then it is delivered again with a higher dequeue count.
  */
 import { QueueClient, type ReceivedMessageItem } from "@azure/storage-queue";
 
@@ -16,10 +20,12 @@ export interface QueueSettings {
   readonly base64: boolean;
   readonly batchSize: number;
   readonly pollMs: number;
+  /** How long a received message stays invisible while its function runs; renewed at half of it. */
+  readonly leaseSeconds: number;
 }
 
-/** How long a received message stays hidden while the function runs (the real host renews its own lease). */
-const LEASE_SECONDS = 600;
+/** The real host's receive invisibility (QueueListener `_visibilityTimeout`), not configurable there. */
+export const QUEUE_MESSAGE_LEASE_SECONDS = 600;
 
 export class QueuePoller {
   readonly queueName: string;
@@ -69,7 +75,7 @@ export class QueuePoller {
 
   async #poll(): Promise<void> {
     try {
-      const { receivedMessageItems } = await this.#queue.receiveMessages({ numberOfMessages: this.settings.batchSize, visibilityTimeout: LEASE_SECONDS });
+      const { receivedMessageItems } = await this.#queue.receiveMessages({ numberOfMessages: this.settings.batchSize, visibilityTimeout: this.settings.leaseSeconds });
       this.#lastPollFound = receivedMessageItems.length;
       this.#inFlight += receivedMessageItems.length;
       await Promise.all(receivedMessageItems.map((m) => this.#process(m).finally(() => this.#inFlight--)));
@@ -85,6 +91,7 @@ export class QueuePoller {
       await this.#toPoison(m);
       return;
     }
+    const lease = this.#keepInvisible(m);
     try {
       const text = this.settings.base64 ? Buffer.from(m.messageText, "base64").toString("utf8") : m.messageText;
       await this.invoker.invoke(this.fn, {
@@ -98,23 +105,51 @@ export class QueuePoller {
           PopReceipt: { string: m.popReceipt },
         },
       });
-      await this.#queue.deleteMessage(m.messageId, m.popReceipt);
+      const popReceipt = await lease.end();
+      await this.#queue.deleteMessage(m.messageId, popReceipt);
       this.#retrying.delete(m.messageId);
     } catch {
+      const popReceipt = await lease.end();
       if (this.#stopped) return;
       if (m.dequeueCount >= this.settings.maxDequeueCount) {
-        await this.#toPoison(m);
+        await this.#toPoison(m, popReceipt);
       } else {
         this.#retrying.add(m.messageId);
-        await this.#queue.updateMessage(m.messageId, m.popReceipt, undefined, Math.round(this.settings.visibilityTimeoutMs / 1000));
+        await this.#queue.updateMessage(m.messageId, popReceipt, undefined, Math.round(this.settings.visibilityTimeoutMs / 1000));
       }
     }
   }
 
-  async #toPoison(m: ReceivedMessageItem): Promise<void> {
+  /**
+   * Renews the message's invisibility halfway to expiry until `end()`, which waits for a renewal under way and returns
+   * the current pop receipt (each renewal replaces it; delete and update need the latest).
+   */
+  #keepInvisible(m: ReceivedMessageItem): { end(): Promise<string> } {
+    let popReceipt = m.popReceipt;
+    let renewal: Promise<void> = Promise.resolve();
+    const timer = setInterval(() => {
+      renewal = renewal.then(async () => {
+        try {
+          const renewed = await this.#queue.updateMessage(m.messageId, popReceipt, undefined, this.settings.leaseSeconds);
+          if (renewed.popReceipt !== undefined) popReceipt = renewed.popReceipt;
+        } catch (err) {
+          this.onError(`queue '${this.queueName}': renewing message ${m.messageId}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      });
+    }, this.settings.leaseSeconds * 500);
+    return {
+      end: async () => {
+        clearInterval(timer);
+        await renewal;
+        return popReceipt;
+      },
+    };
+  }
+
+  async #toPoison(m: ReceivedMessageItem, popReceipt = m.popReceipt): Promise<void> {
     await this.#poison.createIfNotExists();
     await this.#poison.sendMessage(m.messageText);
-    await this.#queue.deleteMessage(m.messageId, m.popReceipt);
+    await this.#queue.deleteMessage(m.messageId, popReceipt);
     this.#retrying.delete(m.messageId);
   }
 }

@@ -8,7 +8,7 @@ import { acquireLeaseInputSchema,type AcquireLeaseResult } from "../domain/blob-
 import { describeError } from "../domain/errors";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { errorCodeOf, statusOf } from "../storage/rest-errors";
+import { statusOf } from "../storage/rest-errors";
 
 export function createAcquireBlobLeaseActivity(deps: { readonly source: BlobAccount }) {
   return async (raw: unknown): Promise<AcquireLeaseResult> => {
@@ -18,7 +18,7 @@ export function createAcquireBlobLeaseActivity(deps: { readonly source: BlobAcco
       await blob.getBlobLeaseClient(input.leaseId).acquireLease(input.leaseSeconds);
       return { kind: "acquired" };
     } catch (err) {
-      if (statusOf(err) === 409) return { kind: "busy", reason: `${errorCodeOf(err) ?? "LeaseAlreadyPresent"}: ${describeError(err)}` };
+      if (statusOf(err) === 409) return { kind: "busy", reason: describeError(err) };
       if (statusOf(err) === 404) return { kind: "missing", reason: "the source blob no longer exists" };
       throw err;
     }

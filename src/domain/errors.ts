@@ -1,4 +1,8 @@
-/** Error normalisation and secret redaction, so nothing thrown or logged carries a key or a SAS signature. */
+/**
+ * Error normalisation, descriptions and secret redaction: every failure the app reports or logs says why in one line,
+ * and nothing thrown or logged carries a key or a SAS signature.
+ */
+import { isRestError, type RestError } from "@azure/core-rest-pipeline";
 
 /** Turns anything thrown into an Error (JavaScript lets code throw strings, objects, undefined). */
 export function ensureError(err: unknown): Error {
@@ -12,8 +16,8 @@ export function ensureError(err: unknown): Error {
 }
 
 const SECRET_PATTERNS: readonly RegExp[] = [
-  // SAS signatures and user delegation key material in URLs.
-  /([?&](?:sig|skoid|sktid|skt|ske|sks|skv)=)[^&\s"']+/gi,
+  // SAS signatures and user delegation key material in URLs; function and system keys (`code=`) in Functions URLs.
+  /([?&](?:sig|skoid|sktid|skt|ske|sks|skv|code)=)[^&\s"']+/gi,
   // Connection string secrets.
   /((?:AccountKey|SharedAccessSignature|SharedAccessKey)=)[^;\s"']+/gi,
   // Bearer tokens in echoed headers.
@@ -25,8 +29,103 @@ export function redact(text: string): string {
   return SECRET_PATTERNS.reduce((acc, pattern) => acc.replace(pattern, "$1REDACTED"), text);
 }
 
-/** A one-line, secret-free description of an error, for logs and orchestration outputs. */
+/** Query parameters that say which operation a request was; the others (SAS, timeouts, API versions) are noise. */
+const TELLING_PARAMETERS = ["restype", "comp", "snapshot"];
+/** More validation issues than this are counted, not listed. */
+const ISSUES_LISTED = 5;
+
+interface ValidationIssue {
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+}
+
+/** The issues of a zod error (or of its JSON message, as it reads after crossing the Durable boundary). */
+function validationIssues(value: unknown): readonly ValidationIssue[] | undefined {
+  const issues = value instanceof Error ? (value as { issues?: unknown }).issues : value;
+  if (!Array.isArray(issues) || issues.length === 0) return undefined;
+  const valid = issues.every((i: unknown) => typeof i === "object" && i !== null && typeof (i as ValidationIssue).message === "string" && Array.isArray((i as ValidationIssue).path));
+  return valid ? (issues as ValidationIssue[]) : undefined;
+}
+
+function describeIssues(issues: readonly ValidationIssue[]): string {
+  const listed = issues.slice(0, ISSUES_LISTED).map((i) => `${i.path.length > 0 ? i.path.join(".") : "(input)"}: ${i.message}`);
+  const more = issues.length > ISSUES_LISTED ? `; and ${issues.length - ISSUES_LISTED} more` : "";
+  return `invalid ${listed.join("; ")}${more}`;
+}
+
+/** `HEAD http://host/account/container/blob?snapshot=…`: the operation, without SAS or other parameters. */
+function operationOf(err: RestError): string | undefined {
+  if (err.request === undefined) return undefined;
+  try {
+    const url = new URL(err.request.url);
+    const kept = new URLSearchParams();
+    for (const name of TELLING_PARAMETERS) {
+      const value = url.searchParams.get(name);
+      if (value !== null) kept.set(name, value);
+    }
+    const query = kept.toString() === "" ? "" : `?${kept.toString()}`;
+    return `${err.request.method} ${url.origin}${url.pathname}${query}`;
+  } catch {
+    return err.request.method;
+  }
+}
+
+/** `503 ServerBusy on HEAD …`: what the service said, even when the response had no body (every HEAD). */
+function describeServiceError(err: RestError): string {
+  const code = err.code ?? err.response?.headers.get("x-ms-error-code");
+  const said = [err.statusCode, code].filter((part) => part !== undefined).join(" ");
+  const operation = operationOf(err);
+  return [said, operation === undefined ? "" : `on ${operation}`].filter((part) => part !== "").join(" ");
+}
+
+const meaningful = (line: string): boolean => /[\p{L}\p{N}]/u.test(line);
+const stackFrame = (line: string): boolean => /^at\s/.test(line);
+
+/**
+ * The first line that says something. A zod message (its issues as JSON, first line `[`) is read as its issues, also
+ * after a prefix such as "Activity function 'X' failed: ". A first line that ends in ":" takes the next line with it.
+ */
+function describeText(text: string): string {
+  const start = text.search(/\[\s*\{/);
+  if (start >= 0) {
+    const end = text.indexOf("\n]", start);
+    if (end >= 0) {
+      try {
+        const issues = validationIssues(JSON.parse(text.slice(start, end + 2)));
+        if (issues !== undefined) return `${text.slice(0, start).trim()} ${describeIssues(issues)}`.trim();
+      } catch {
+        // not JSON after all: fall through to the plain text
+      }
+    }
+  }
+  const lines = text.split("\n").map((line) => line.trim()).filter((line) => meaningful(line) && !stackFrame(line));
+  const [first, second] = lines;
+  if (first === undefined) return "";
+  return first.endsWith(":") && second !== undefined ? `${first} ${second}` : first;
+}
+
+/**
+ * A one-line, secret-free description of an error, for logs, orchestration outputs and the local host: a storage or
+ * ARM error names its status, service error code and operation; a validation error its issues; anything else its first
+ * meaningful line.
+ */
 export function describeError(err: unknown): string {
   const error = ensureError(err);
-  return redact(error.message.split("\n")[0] ?? error.name);
+  const issues = validationIssues(error);
+  const text = issues !== undefined ? describeIssues(issues) : describeText(error.message);
+  const service = isRestError(error) ? describeServiceError(error) : "";
+  const description = [service, text].filter((part) => part !== "").join(": ");
+  return redact(description === "" ? error.name : description);
+}
+
+/**
+ * An Error whose message is `describeError(err)` and whose stack keeps the original frames, for throwing across the
+ * Durable boundary: only the message and the stack reach the orchestration, and an SDK error's message can be empty.
+ */
+export function describedError(err: unknown): Error {
+  const error = ensureError(err);
+  const described = new Error(describeError(error), { cause: error });
+  const frames = (error.stack ?? "").split("\n").filter((line) => stackFrame(line.trim()));
+  described.stack = [`Error: ${described.message}`, ...frames].join("\n");
+  return described;
 }

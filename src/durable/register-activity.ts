@@ -2,17 +2,33 @@
  * Registers an activity built by its factory from the process runtime (settings + clients). The factory runs once,
  * on the first invocation, not at module load: registering never fails on configuration, and what the factory sets up
  * (a queue created once, a cached delegation key) lives as long as the process.
+ *
+ * A failure is logged with the orchestration's instance id and rethrown described (`describedError`): only its
+ * message and stack reach the orchestration, an SDK error's message is empty for a bodiless response (every HEAD), the
+ * Functions host's failure log names the invocation, not the instance, and the Durable extension's names the instance
+ * but redacts the reason unless `traceInputsAndOutputs` is on.
  */
+import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 
+import { describedError } from "../domain/errors";
 import { type Runtime, runtime } from "../runtime";
 
 export function registerActivity<R>(name: string, build: (runtime: Runtime) => (input: unknown) => Promise<R>): void {
   let handler: ((input: unknown) => Promise<R>) | undefined;
   df.app.activity(name, {
-    handler: (input: unknown) => {
-      handler ??= build(runtime());
-      return handler(input);
+    handler: async (input: unknown, context: InvocationContext) => {
+      try {
+        handler ??= build(runtime());
+        return await handler(input);
+      } catch (err) {
+        const failure = describedError(err);
+        // The activity trigger's binding data carries the orchestration's instance id.
+        const instanceId = context.triggerMetadata?.instanceId;
+        const instance = typeof instanceId === "string" || typeof instanceId === "number" ? String(instanceId) : "unknown";
+        context.error(`${name} failed (instance ${instance}): ${failure.message}`);
+        throw failure;
+      }
     },
   });
 }

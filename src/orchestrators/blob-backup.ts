@@ -34,6 +34,7 @@ import {
   verifyBackupResultSchema,
 } from "../domain/blob-backup-activities";
 import { describeError, ensureError } from "../domain/errors";
+import { registerOrchestrator } from "../durable/register-orchestrator";
 import { Activities, Orchestrators } from "../function-names";
 
 /** Transient failures (5xx, network): five attempts, 2 s doubling to at most a minute. */
@@ -281,4 +282,4 @@ function* adfCopy(
   }
 }
 
-df.app.orchestration(Orchestrators.blobBackup, blobBackupOrchestrator);
+registerOrchestrator(Orchestrators.blobBackup, blobBackupOrchestrator);

@@ -5,7 +5,6 @@
  * reconciliation goes on with the other containers.
  */
 import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
-import * as df from "durable-functions";
 import { z } from "zod";
 
 import { describeError } from "../domain/errors";
@@ -21,6 +20,7 @@ import {
   windowResultSchema,
   zeroCounts,
 } from "../domain/reconciliation";
+import { registerOrchestrator } from "../durable/register-orchestrator";
 import { STORAGE_PAGE_RETRY } from "../durable/retry-policies";
 import { Activities, Orchestrators } from "../function-names";
 
@@ -115,4 +115,4 @@ export const containerReconciliation: OrchestrationHandler = function* (context:
   }
 };
 
-df.app.orchestration(Orchestrators.containerReconciliation, containerReconciliation);
+registerOrchestrator(Orchestrators.containerReconciliation, containerReconciliation);

@@ -6,7 +6,6 @@
  * Deterministic: time only from `currentUtcDateTime`, configuration only from the input.
  */
 import type { OrchestrationContext, OrchestrationHandler, Task } from "durable-functions";
-import * as df from "durable-functions";
 
 import {
   addCounts,
@@ -18,6 +17,7 @@ import {
   zeroCounts,
 } from "../domain/container-scan";
 import { totalSkipped } from "../domain/skip-counts";
+import { registerOrchestrator } from "../durable/register-orchestrator";
 import { STORAGE_PAGE_RETRY } from "../durable/retry-policies";
 import { Activities, Events, Orchestrators } from "../function-names";
 
@@ -162,4 +162,4 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
   return output;
 };
 
-df.app.orchestration(Orchestrators.containerScan, containerScan);
+registerOrchestrator(Orchestrators.containerScan, containerScan);

@@ -4,7 +4,6 @@
  * backup account. The history grows with the number of containers, never with blobs.
  */
 import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
-import * as df from "durable-functions";
 import { z } from "zod";
 
 import { lakeContainersSchema } from "../activities/list-lake-containers";
@@ -18,6 +17,7 @@ import {
   selectContainers,
   zeroCounts,
 } from "../domain/reconciliation";
+import { registerOrchestrator } from "../durable/register-orchestrator";
 import { STORAGE_PAGE_RETRY } from "../durable/retry-policies";
 import { Activities, Orchestrators } from "../function-names";
 import type { ContainerReconciliationInput } from "./container-reconciliation";
@@ -160,4 +160,4 @@ export const reconciliation: OrchestrationHandler = function* (context: Orchestr
   return { ...report, reportBlob: written.reportBlob };
 };
 
-df.app.orchestration(Orchestrators.reconciliation, reconciliation);
+registerOrchestrator(Orchestrators.reconciliation, reconciliation);

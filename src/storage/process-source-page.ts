@@ -149,7 +149,7 @@ export async function processSourcePage(
           return { ...version(base), outcome: "skipped", skipReason: reason, snapshotted: false, requestBackup: false };
         }
         if (!isSnapshotRefusal(err)) throw err;
-        refusal ??= `${err instanceof RestError && err.code !== undefined ? `${err.code}: ` : ""}${describeError(err)}`;
+        refusal ??= describeError(err);
         snapshotsOff = true;
         if (input.snapshots === "on") {
           return { ...version(base), outcome: c.kind, snapshotted: false, requestBackup: false };

@@ -85,6 +85,8 @@ export interface OperationCounts {
   lostResponse: number;
   /** Requests delayed by a latency fault. */
   delayed: number;
+  /** Requests received per HTTP method. */
+  byMethod: Record<string, number>;
 }
 
 export interface InjectedFault {
@@ -182,7 +184,7 @@ function validate(plan: FaultPlan): void {
 }
 
 function emptyCounts(): Record<ProxyOperation | "internal", OperationCounts> {
-  const zero = (): OperationCounts => ({ requests: 0, serverBusy: 0, internalError: 0, lostResponse: 0, delayed: 0 });
+  const zero = (): OperationCounts => ({ requests: 0, serverBusy: 0, internalError: 0, lostResponse: 0, delayed: 0, byMethod: {} });
   return Object.fromEntries([...PROXY_OPERATIONS, "internal"].map((op) => [op, zero()])) as Record<ProxyOperation | "internal", OperationCounts>;
 }
 
@@ -255,6 +257,7 @@ export async function startFaultProxy(azurite: AzuriteInstance, options: FaultPr
     const url = new URL(req.url ?? "/", `http://${HOST}`);
     const operation = classify(endpoint, method, url, req.headers);
     counts[operation].requests += 1;
+    counts[operation].byMethod[method] = (counts[operation].byMethod[method] ?? 0) + 1;
     let fault: "serverBusy" | "internalError" | "lostResponse" | undefined;
     let latency: LatencyFault | undefined;
     if (operation !== "internal") {
