@@ -89,8 +89,6 @@ export interface AdfFake {
   nextRun(behaviour: RunBehaviour): void;
   /** Deletes (false) or restores (true) the pipeline: createRun on a missing pipeline answers 404 like ADF. */
   setPipelineExists(exists: boolean): void;
-  /** Changes the run timing from now on. */
-  setTiming(timing: { queuedMs?: number; runMs?: number }): void;
   stop(): Promise<void>;
 }
 
@@ -362,10 +360,6 @@ export async function startAdfFake(options: AdfFakeOptions): Promise<AdfFake> {
     },
     setPipelineExists(exists) {
       pipelineExists = exists;
-    },
-    setTiming(t) {
-      if (t.queuedMs !== undefined) timing.queuedMs = t.queuedMs;
-      if (t.runMs !== undefined) timing.runMs = t.runMs;
     },
     async stop() {
       for (const t of timers) clearTimeout(t);
