@@ -183,10 +183,10 @@ app.http("ClientProbe", {
   handler: async (_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     const client = df.getClient(context);
     const settle = async (id: string, done: (s: df.DurableOrchestrationStatus) => boolean): Promise<df.DurableOrchestrationStatus> => {
-      for (;;) {
+      for (const deadline = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 20))) {
         const s = await client.getStatus(id);
         if (done(s)) return s;
-        await new Promise((r) => setTimeout(r, 20));
+        if (Date.now() > deadline) throw new Error(`${id} still ${s.runtimeStatus} after 10 s`);
       }
     };
     const id = await client.startNew("Approval", { instanceId: "probe-1" });
