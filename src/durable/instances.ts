@@ -22,20 +22,32 @@ export interface InstanceState {
   readonly input: unknown;
 }
 
+/**
+ * The instance's status without its history (and without its input unless asked for), or undefined when there is no
+ * such instance.
+ */
+export async function instanceStatus(
+  client: df.DurableClient,
+  instanceId: string,
+  options: { readonly showInput?: boolean } = {},
+): Promise<df.DurableOrchestrationStatus | undefined> {
+  try {
+    return await client.getStatus(instanceId, { showHistory: false, showHistoryOutput: false, showInput: options.showInput ?? false });
+  } catch (err) {
+    // The client reports an unknown instance by throwing on the extension's 404.
+    if (/\b404\b/.test(describeError(err))) return undefined;
+    throw err;
+  }
+}
+
 /** The instance's runtime status (and input, when asked for), or undefined when there is no such instance. */
 export async function instanceState(
   client: df.DurableClient,
   instanceId: string,
   options: { readonly showInput?: boolean } = {},
 ): Promise<InstanceState | undefined> {
-  try {
-    const status = await client.getStatus(instanceId, { showInput: options.showInput ?? false });
-    return { runtimeStatus: status.runtimeStatus, input: status.input };
-  } catch (err) {
-    // The client reports an unknown instance by throwing on the extension's 404.
-    if (/\b404\b/.test(describeError(err))) return undefined;
-    throw err;
-  }
+  const status = await instanceStatus(client, instanceId, options);
+  return status === undefined ? undefined : { runtimeStatus: status.runtimeStatus, input: status.input };
 }
 
 async function runtimeStatusOf(client: df.DurableClient, instanceId: string): Promise<string | undefined> {

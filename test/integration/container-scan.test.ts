@@ -21,7 +21,12 @@ import { followStatus, type StatusBody } from "../support/durable-http";
 import { addPipelinePolicy, drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
 
 const QUEUE = "scan-e2e-requests";
-const SCAN_FILES = ["src/triggers/http-start-container-scan.js", "src/orchestrators/container-scan.js", "src/activities/scan-source-page.js"];
+const SCAN_FILES = [
+  "src/triggers/http-start-container-scan.js",
+  "src/triggers/http-get-status.js",
+  "src/orchestrators/container-scan.js",
+  "src/activities/scan-source-page.js",
+];
 
 let azurite: AzuriteInstance;
 let host: LocalHost;

@@ -1,4 +1,4 @@
-/** The Durable status API as a caller sees it: follow a `Location` until the instance is no longer running. */
+/** The app's status route as a caller sees it: follow a `Location` until the instance is no longer running. */
 import assert from "node:assert/strict";
 
 import { waitFor } from "./wait-for";
@@ -7,7 +7,6 @@ export interface StatusBody {
   readonly name: string;
   readonly instanceId: string;
   readonly runtimeStatus: string;
-  readonly input: unknown;
   readonly output: unknown;
   readonly customStatus: unknown;
 }
