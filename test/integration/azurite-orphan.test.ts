@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { isPortInUse } from "../../dev/azurite";
 import { waitFor } from "../support/wait-for";
 
-describe("Azurite helper when its owner dies", { timeout: 60_000 }, () => {
+describe("Azurite helper when its owner dies", { timeout: 600_000 }, () => {
   it("exits with a test process that is killed without calling stop()", async () => {
     const azuriteModule = path.join(__dirname, "../../dev/azurite.js");
     const script = `require(${JSON.stringify(azuriteModule)}).startAzurite().then((a) => console.log(JSON.stringify({ pid: a.pid, port: a.blobPort })));`;

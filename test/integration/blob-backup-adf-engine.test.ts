@@ -34,7 +34,7 @@ import { afterSecondOf, waitFor } from "../support/wait-for";
 
 const ADF: Omit<AdfSettings, "endpoint"> = FAKE_FACTORY;
 
-describe("blob backup, adf engine (activities against the ARM fake and Azurite)", { timeout: 120_000 }, () => {
+describe("blob backup, adf engine (activities against the ARM fake and Azurite)", { timeout: 600_000 }, () => {
   let azurite: AzuriteInstance;
   let cert: SelfSignedCert;
   let fake: AdfFake;

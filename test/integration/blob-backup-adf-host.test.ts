@@ -35,7 +35,7 @@ interface Lane {
   readonly queue: QueueClient;
 }
 
-describe("blob backup through the local host (adf engine, lease mode)", { timeout: 240_000 }, () => {
+describe("blob backup through the local host (adf engine, lease mode)", { timeout: 600_000 }, () => {
   let azurite: AzuriteInstance;
   let cert: SelfSignedCert;
   let fake: AdfFake;

@@ -19,7 +19,7 @@ import { afterSecondOf, waitFor } from "../support/wait-for";
 
 const QUEUE = "backup-requests";
 
-describe("blob backup through the local host (server engine)", { timeout: 120_000 }, () => {
+describe("blob backup through the local host (server engine)", { timeout: 600_000 }, () => {
   let azurite: AzuriteInstance;
   let host: LocalHost;
   let queue: QueueClient;

@@ -25,7 +25,7 @@ const QUEUE = "backup-requests";
 /** The orchestration's first back-off after a refused lease (then doubling). */
 const LEASE_FIRST_WAIT_SECONDS = 5;
 
-describe("blob backup in lease mode through the local host (server engine, virtual clock)", { timeout: 120_000 }, () => {
+describe("blob backup in lease mode through the local host (server engine, virtual clock)", { timeout: 600_000 }, () => {
   let azurite: AzuriteInstance;
   let host: LocalHost;
   let queue: QueueClient;

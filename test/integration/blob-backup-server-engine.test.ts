@@ -24,7 +24,7 @@ import { requestFor, writeAndSnapshot, writeLive } from "../support/blob-backup-
 import { addPipelinePolicy } from "../support/scan-fixtures";
 import { afterSecondOf } from "../support/wait-for";
 
-describe("blob backup, server engine (activities against Azurite)", { timeout: 300_000 }, () => {
+describe("blob backup, server engine (activities against Azurite)", { timeout: 600_000 }, () => {
   let azurite: AzuriteInstance;
   let clients: Clients;
   let lake: ContainerClient;

@@ -75,7 +75,7 @@ function output(status: Pick<StatusBody, "runtimeStatus" | "output">): Container
   return status.output as ContainerScanOutput;
 }
 
-describe("container scan through the local host", { timeout: 300_000 }, () => {
+describe("container scan through the local host", { timeout: 600_000 }, () => {
   before(async () => {
     azurite = await startAzurite();
     host = await startLocalHost({
@@ -150,31 +150,6 @@ describe("container scan through the local host", { timeout: 300_000 }, () => {
     assert.ok(out.pages >= 5);
     assert.deepEqual((await requestsFor(container)).map((r) => r.blob).sort(), [...names].sort());
     assert.deepEqual((await listSnapshots(container)).map((s) => s.name).sort(), [...names].sort());
-  });
-
-  it("covers a container of more than 5,000 blobs (several pages) completely", async () => {
-    const container = await freshContainer();
-    const dirs = ["d0", "d1", "d2", "d3"];
-    const names = dirs.flatMap((d) => Array.from({ length: 1300 }, (_, i) => `${d}/part-${String(i).padStart(5, "0")}.parquet`));
-    await seedBlobs(container, names, { concurrency: 32 });
-    // Counted below without reading 5,200 messages: start from an empty queue.
-    await queue.clearMessages();
-    const first = output((await runLikeAdf(container.containerName)).status);
-    assert.equal(first.blobsSeen, 5200);
-    assert.equal(first.snapshots, 5200);
-    assert.equal(first.requests, 5200);
-    assert.ok(first.pages >= 2);
-    const props = await queue.getProperties();
-    assert.equal(props.approximateMessagesCount, 5200);
-    // Per-directory listings stay below one page, so Azurite's page-boundary quirk cannot hide a snapshot here.
-    let snapshots = 0;
-    for (const d of dirs) {
-      for await (const item of container.listBlobsFlat({ prefix: `${d}/`, includeSnapshots: true })) if (item.snapshot) snapshots += 1;
-    }
-    assert.equal(snapshots, 5200);
-    const second = output((await runLikeAdf(container.containerName)).status);
-    assert.deepEqual([second.blobsSeen, second.unchanged, second.snapshots, second.requests], [5200, 5200, 0, 0]);
-    await queue.clearMessages();
   });
 
   it("concurrent starts for one container join one scan: one snapshot per version, one request each", async () => {

@@ -52,7 +52,7 @@ async function assertBackedUp(container: string): Promise<void> {
   }
 }
 
-describe("end to end: scan and reconciliation feed verified backups", { timeout: 240_000 }, () => {
+describe("end to end: scan and reconciliation feed verified backups", { timeout: 600_000 }, () => {
   before(async () => {
     azurite = await startAzurite();
     host = await startLocalHost({ settings: { ...azurite.settings, BACKUP_QUEUE: "backup-requests" }, queuePollMs: 50, timerSchedules: false });

@@ -33,7 +33,7 @@ function track<T>(promise: Promise<T>): { readonly settled: () => boolean; reado
   return { settled: () => settled, promise: p };
 }
 
-describe("fault proxy between the SDK and Azurite", { timeout: 120_000 }, () => {
+describe("fault proxy between the SDK and Azurite", { timeout: 600_000 }, () => {
   let azurite: AzuriteInstance;
   let proxy: FaultProxy;
   let lakeDirect: ContainerClient;

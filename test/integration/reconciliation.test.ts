@@ -92,7 +92,7 @@ function byContainer(report: ReconciliationReport, name: string) {
   return found.counts;
 }
 
-describe("reconciliation through the local host", { timeout: 180_000 }, () => {
+describe("reconciliation through the local host", { timeout: 600_000 }, () => {
   before(async () => {
     azurite = await startAzurite();
     host = await startLocalHost({

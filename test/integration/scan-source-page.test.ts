@@ -76,7 +76,7 @@ async function scanAll(
 }
 
 
-describe("scan page activity (Azurite)", { timeout: 120_000 }, () => {
+describe("scan page activity (Azurite)", { timeout: 600_000 }, () => {
   before(async () => {
     azurite = await startAzurite();
     clients = createClients(loadSettings({ ...azurite.settings, BACKUP_QUEUE: "scan-page-requests" }));

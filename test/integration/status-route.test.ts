@@ -32,7 +32,7 @@ async function record(res: Response): Promise<Response> {
   return res;
 }
 
-describe("the app's status route", { timeout: 120_000 }, () => {
+describe("the app's status route", { timeout: 600_000 }, () => {
   before(async () => {
     azurite = await startAzurite();
     host = await startLocalHost({ settings: { ...azurite.settings, BACKUP_QUEUE: "status-route-requests" }, timerSchedules: false });
@@ -104,7 +104,7 @@ describe("the app's status route", { timeout: 120_000 }, () => {
   });
 });
 
-describe("status route rules", { timeout: 10_000 }, () => {
+describe("status route rules", { timeout: 600_000 }, () => {
   it("the route prefix matches host.json", () => {
     const hostJson = JSON.parse(fs.readFileSync(path.join(findRepoRoot(OUT_ROOT), "host.json"), "utf8")) as {
       extensions: { http: { routePrefix: string } };

@@ -26,7 +26,7 @@ async function pollUntilDone(url: string, timeoutMs = 20_000): Promise<{ status:
   return waitFor(poll, { until: (r) => r.status !== 202, describe: `${url} to finish`, timeoutMs, intervalMs: 25 });
 }
 
-describe("local host: HTTP", { timeout: 60_000 }, () => {
+describe("local host: HTTP", { timeout: 120_000 }, () => {
   let host: LocalHost;
   before(async () => {
     host = await startLocalHost({ functions: [APP] });

@@ -20,7 +20,7 @@ function idTrail(events: readonly HistoryEventView[] | undefined): string[] {
   });
 }
 
-describe("local host: orchestrations (virtual clock)", { timeout: 60_000 }, () => {
+describe("local host: orchestrations (virtual clock)", { timeout: 120_000 }, () => {
   let host: LocalHost;
   before(async () => {
     host = await startLocalHost({ functions: [APP], clock: "virtual" });

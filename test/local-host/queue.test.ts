@@ -15,7 +15,7 @@ import { seen } from "./apps/queues";
 
 const APP = path.join(__dirname, "apps", "queues.js");
 
-describe("local host: queue triggers", { timeout: 60_000 }, () => {
+describe("local host: queue triggers", { timeout: 120_000 }, () => {
   let azurite: AzuriteInstance;
   let host: LocalHost;
   before(async () => {

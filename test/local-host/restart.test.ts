@@ -14,7 +14,7 @@ import { probes } from "./apps/orchestrations";
 
 const APP = path.join(__dirname, "apps", "orchestrations.js");
 
-describe("local host: restart", { timeout: 60_000 }, () => {
+describe("local host: restart", { timeout: 120_000 }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "local-host-restart-"));
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 

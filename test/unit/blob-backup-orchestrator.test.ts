@@ -98,7 +98,7 @@ function adfBackup(options: Partial<BlobBackupOptions>, answers: Answers) {
   });
 }
 
-describe("blob backup orchestrator", { timeout: 10_000 }, () => {
+describe("blob backup orchestrator", { timeout: 30_000 }, () => {
   it("ADF poll throttled (429): waits Retry-After on a durable timer before polling again, then commits and verifies", async () => {
     const result = await adfBackup({ copyPollSeconds: 10 }, { poll: (n) => (n === 1 ? { kind: "throttled", retryAfterSeconds: 45, reason: "ADF pipelineRuns.get throttled (429)" } : { kind: "run", status: "Succeeded", message: "" }) });
     assert.deepEqual(outcomeOf(result), { status: "Copied", reason: "ADF run succeeded; verified: length, version and Content-MD5", runId: "run-1" });

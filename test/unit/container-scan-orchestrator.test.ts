@@ -35,7 +35,7 @@ function pageInputs(scheduled: readonly Scheduled[]): ScanPageInput[] {
 const run = (input: ContainerScanInput, page: (input: ScanPageInput, call: Call) => { result: ScanPageResult } | { error: string }, options: Partial<DriverOptions> = {}) =>
   runOrchestration(containerScan, { input, startAt: START, activities: { [Activities.scanSourcePage]: page }, ...options });
 
-describe("container scan orchestrator", { timeout: 10_000 }, () => {
+describe("container scan orchestrator", { timeout: 30_000 }, () => {
   it("scans page after page, carrying the listing cursor, and completes with the totals and no second pass", async () => {
     const result = await run(scanInput({ prefix: "in/" }), pages([3, 2]));
     assert.equal(result.status, "Completed", result.error);

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 
 import { describeError, ensureError, redact } from "../../src/domain/errors";
 
-describe("errors", { timeout: 10_000 }, () => {
+describe("errors", { timeout: 30_000 }, () => {
   it("turns anything thrown into an Error", () => {
     assert.equal(ensureError("boom").message, "boom");
     assert.equal(ensureError({ code: 1 }).message, '{"code":1}');

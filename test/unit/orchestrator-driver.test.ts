@@ -17,7 +17,7 @@ const retry = (): df.RetryOptions => {
   return r;
 };
 
-describe("orchestrator driver", { timeout: 10_000 }, () => {
+describe("orchestrator driver", { timeout: 30_000 }, () => {
   it("answers activities from the script, with inputs and results through JSON, and records the actions", async () => {
     const chain: OrchestrationHandler = function* (context: OrchestrationContext) {
       const a = (yield context.df.callActivity("Hello", { name: "a", at: new Date(0) })) as string;
@@ -64,6 +64,17 @@ describe("orchestrator driver", { timeout: 10_000 }, () => {
     const run = await runOrchestration(caught, { input: null, activities: { Flaky: (_: null, call) => ({ error: `failure ${call.attempt}` }) } });
     assert.match(String(run.output), /^Activity function 'Flaky' failed: failure 3/);
     assert.deepEqual(run.trail, ["Flaky", "retry timer +1s", "Flaky (attempt 2)", "retry timer +2s", "Flaky (attempt 3)", "retry timer +4s"]);
+  });
+
+  it("replays earlier episodes as replays: a log written only when not replaying appears once per step", async () => {
+    const logging: OrchestrationHandler = function* (context: OrchestrationContext) {
+      for (const step of ["one", "two", "three"]) {
+        yield context.df.callActivity("Hello", step);
+        if (!context.df.isReplaying) context.log(`after ${step}`);
+      }
+    };
+    const run = await runOrchestration(logging, { input: null, activities: { Hello: () => ({ result: null }) } });
+    assert.deepEqual(run.logs, ["after one", "after two", "after three"]);
   });
 
   it("reports an orchestrator that throws as Failed with its message", async () => {

@@ -57,7 +57,7 @@ function childReport(input: ContainerReconciliationInput, blobs: number, status:
 
 const subs = (scheduled: readonly Scheduled[]) => scheduled.filter((s): s is Extract<Scheduled, { kind: "subOrchestration" }> => s.kind === "subOrchestration");
 
-describe("reconciliation orchestrator (the lake)", { timeout: 10_000 }, () => {
+describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
   const lake = (containers: readonly string[]) => () => ({ result: { containers } });
 
   it("reconciles the selected containers in batches of `parallelism`, then writes the report", async () => {
@@ -154,7 +154,7 @@ describe("reconciliation orchestrator (the lake)", { timeout: 10_000 }, () => {
   });
 });
 
-describe("container reconciliation orchestrator (one container)", { timeout: 10_000 }, () => {
+describe("container reconciliation orchestrator (one container)", { timeout: 30_000 }, () => {
   const childInput = (overrides: Partial<ContainerReconciliationInput> = {}): ContainerReconciliationInput => ({
     container: "alpha",
     backupContainer: "alpha-backup",
