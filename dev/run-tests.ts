@@ -5,9 +5,9 @@
  * Arguments narrow the run: `npm test -- reconcil` runs the test files whose path contains "reconcil"; arguments that
  * start with `--` go to node's runner, e.g. `npm test -- end-to-end --test-name-pattern="second reconciliation"`.
  *
- * Files run in parallel (TEST_CONCURRENCY, default 3: most of the suite waits on Azurite, the local host or durable
- * timers rather than on the CPU; each file starts its own Azurite on free ports, so files never share state). The
- * longest files start first so that they do not end the run alone.
+ * Files run two at a time (TEST_CONCURRENCY; each file starts its own Azurite on free ports, so files never share
+ * state). Two keeps both cores of a 2-core CI machine busy; three made the CPU-bound big-data tests markedly slower
+ * there. The longest files start first so that they do not end the run alone.
  */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -51,7 +51,7 @@ if (files.length === 0) {
   console.error(`no test files under ${root}${filters.length > 0 ? ` matching ${filters.join(", ")}` : ""}`);
   process.exit(1);
 }
-const concurrency = Number(process.env.TEST_CONCURRENCY ?? 3);
+const concurrency = Number(process.env.TEST_CONCURRENCY ?? 2);
 if (!Number.isInteger(concurrency) || concurrency < 1) {
   console.error(`TEST_CONCURRENCY must be a positive integer, not "${process.env.TEST_CONCURRENCY ?? ""}"`);
   process.exit(1);
