@@ -92,7 +92,22 @@ async function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
   return Promise.race([once(child, "exit").then(() => true), timer]);
 }
 
+/**
+ * Starts Azurite. On free ports, a port can be taken by another process between the moment it was found free and
+ * Azurite's listen (test files run in parallel, and other runs share the machine): then it tries again on new ports.
+ */
 export async function startAzurite(options: AzuriteOptions = {}): Promise<AzuriteInstance> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startAzuriteOnce(options);
+    } catch (err) {
+      const portTaken = err instanceof Error && err.message.includes("EADDRINUSE");
+      if (!portTaken || options.blobPort !== undefined || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startAzuriteOnce(options: AzuriteOptions): Promise<AzuriteInstance> {
   const blobPort = options.blobPort ?? (await freePort());
   const queuePort = options.blobPort !== undefined ? options.blobPort + 1 : await freePort();
   const tablePort = options.blobPort !== undefined ? options.blobPort + 2 : await freePort();

@@ -15,7 +15,7 @@ import { Activities, Orchestrators, Triggers } from "../../src/function-names";
 const OUT_ROOT = path.resolve(__dirname, "../..");
 const REPO_ROOT = findRepoRoot(OUT_ROOT);
 
-describe("the app as package.json main describes it", () => {
+describe("the app as package.json main describes it", { timeout: 600_000 }, () => {
   let azurite: AzuriteInstance;
   let host: LocalHost;
   const hostMessages: string[] = [];

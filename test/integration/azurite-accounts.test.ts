@@ -17,7 +17,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-describe("Azurite helper: three accounts working together", () => {
+describe("Azurite helper: three accounts working together", { timeout: 600_000 }, () => {
   let azurite: AzuriteInstance;
 
   before(async () => {

@@ -5,17 +5,9 @@ import { describe, it } from "node:test";
 
 import { isPortInUse } from "../../dev/azurite";
 import { recordPid } from "../../dev/pid-log";
+import { waitFor } from "../support/wait-for";
 
-async function waitUntil(condition: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await condition()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
-}
-
-describe("Azurite helper when its owner dies", () => {
+describe("Azurite helper when its owner dies", { timeout: 600_000 }, () => {
   it("exits with a test process that is killed without calling stop()", async () => {
     const azuriteModule = path.join(__dirname, "../../dev/azurite.js");
     const script = `require(${JSON.stringify(azuriteModule)}).startAzurite().then((a) => console.log(JSON.stringify({ pid: a.pid, port: a.blobPort })));`;
@@ -25,14 +17,17 @@ describe("Azurite helper when its owner dies", () => {
     const { pid, port } = JSON.parse(line) as { pid: number; port: number };
     assert.ok(await isPortInUse(port));
     owner.kill("SIGKILL");
-    const gone = await waitUntil(async () => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return !(await isPortInUse(port));
-      }
-    }, 10_000);
-    assert.ok(gone, "Azurite exited and freed its port after its owner was killed");
+    // Azurite exits and frees its port after its owner was killed.
+    await waitFor(
+      async () => {
+        try {
+          process.kill(pid, 0);
+          return "running";
+        } catch {
+          return (await isPortInUse(port)) ? "exited, port still in use" : "gone";
+        }
+      },
+      { until: (state) => state === "gone", describe: `Azurite (pid ${pid}) to exit and free port ${port}`, timeoutMs: 10_000, intervalMs: 100 },
+    );
   });
 });

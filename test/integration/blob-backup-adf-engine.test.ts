@@ -27,13 +27,14 @@ import { loadSettings } from "../../src/config/settings";
 import { STAGING_CONTAINER } from "../../src/copy/adf-pipeline";
 import { BackupMetadata, type SourceVersion } from "../../src/domain/blob-backup";
 import type { GetAdfRunResult, StartAdfCopyResult } from "../../src/domain/blob-backup-activities";
-import { makeSelfSignedCert,type SelfSignedCert } from "../support/adf-fake/cert";
+import { makeSelfSignedCert, type SelfSignedCert } from "../support/adf-fake/cert";
 import { type AdfFake, FAKE_FACTORY, startAdfFake } from "../support/adf-fake/fake";
 import { requestFor, writeAndSnapshot, writeLive } from "../support/blob-backup-fixtures";
+import { afterSecondOf, waitFor } from "../support/wait-for";
 
 const ADF: Omit<AdfSettings, "endpoint"> = FAKE_FACTORY;
 
-describe("blob backup, adf engine (activities against the ARM fake and Azurite)", () => {
+describe("blob backup, adf engine (activities against the ARM fake and Azurite)", { timeout: 600_000 }, () => {
   let azurite: AzuriteInstance;
   let cert: SelfSignedCert;
   let fake: AdfFake;
@@ -99,13 +100,8 @@ describe("blob backup, adf engine (activities against the ARM fake and Azurite)"
       requestId: fake.runs.get(runId)?.parameters.requestId ?? "",
     });
   const get = (runId: string): Promise<GetAdfRunResult> => createGetAdfCopyRunActivity(deps())({ runId });
-  async function waitTerminal(runId: string): Promise<GetAdfRunResult> {
-    for (;;) {
-      const r = await get(runId);
-      if (r.kind !== "run" || ["Succeeded", "Failed", "Cancelled"].includes(r.status)) return r;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  const waitTerminal = (runId: string): Promise<GetAdfRunResult> =>
+    waitFor(() => get(runId), { until: (r) => r.kind !== "run" || ["Succeeded", "Failed", "Cancelled"].includes(r.status), describe: `run ${runId} to end`, timeoutMs: 30_000 });
   const runIdOf = (r: StartAdfCopyResult): string => {
     assert.equal(r.kind, "started", JSON.stringify(r));
     return (r as { runId: string }).runId;
@@ -113,7 +109,8 @@ describe("blob backup, adf engine (activities against the ARM fake and Azurite)"
 
   it("starts a run that copies the snapshot with the backup metadata, and the backup verifies", async () => {
     const version = await versionOf("adf/one.txt", "copied by the pipeline");
-    const runId = runIdOf(await start(version));
+    const started = await start(version);
+    const runId = runIdOf(started);
     assert.deepEqual(await waitTerminal(runId), { kind: "run", status: "Succeeded", message: "" });
     assert.deepEqual(await commit(version, runId), { kind: "copied", bytes: version.contentLength });
     assert.equal(await clients.backup.service.getContainerClient(STAGING_CONTAINER).getBlobClient(fake.runs.get(runId)?.parameters.requestId ?? "").exists(), false, "staging blob removed");
@@ -123,8 +120,13 @@ describe("blob backup, adf engine (activities against the ARM fake and Azurite)"
     assert.equal(p.metadata?.[BackupMetadata.engine], "adf");
     assert.equal(p.metadata?.[BackupMetadata.etag], version.etag);
     assert.equal(p.metadata?.origin, "adf-test");
-    // The SAS travelled as a SecureString parameter and is masked in the run's parameters.
-    assert.equal(fake.runs.get(runId)?.parameters.sourceSnapshotUrl, "**********");
+    // The app sent a read SAS for the snapshot (the run copied through it) only in parameters the shipped pipeline
+    // declares SecureString: nothing ADF shows of the run, nor the activity's result, carries the signature.
+    const run = fake.runs.get(runId);
+    const sent = new URL(run?.received.sourceSnapshotUrl ?? "http://absent");
+    assert.ok(sent.searchParams.get("snapshot") && sent.searchParams.get("sig"), "a SAS URL of the snapshot was sent");
+    assert.doesNotMatch(JSON.stringify(run?.parameters), /sig=/);
+    assert.doesNotMatch(JSON.stringify(started), /sig=/);
     assert.ok(fake.calls.token >= 1, "the managed identity endpoint issued the bearer token");
   });
 
@@ -138,7 +140,7 @@ describe("blob backup, adf engine (activities against the ARM fake and Azurite)"
 
   it("two runs of two versions finishing in the wrong order: the backup ends on the newer one", async () => {
     const v1 = await versionOf("adf/order.txt", "older");
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await afterSecondOf(v1.lastModified);
     const v2 = await versionOf("adf/order.txt", "newer");
     const [run1, run2] = [runIdOf(await start(v1)), runIdOf(await start(v2))];
     await Promise.all([waitTerminal(run1), waitTerminal(run2)]);
@@ -178,7 +180,7 @@ describe("blob backup, adf engine (activities against the ARM fake and Azurite)"
   it("cancels a hanging run", async () => {
     fake.nextRun({ outcome: "Hang" });
     const runId = runIdOf(await start(await versionOf("adf/hang.txt", "x")));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await waitFor(() => fake.runs.get(runId)?.status, { until: (status) => status === "InProgress", describe: "the run to be in progress", timeoutMs: 10_000 });
     assert.deepEqual(await createCancelAdfCopyRunActivity(deps())({ runId }), { kind: "cancelled" });
     const r = await waitTerminal(runId);
     assert.equal(r.kind === "run" && r.status, "Cancelled");

@@ -5,6 +5,7 @@
  * TLS trust: NODE_EXTRA_CA_CERTS is read only at process start, so the host and app run in a child process
  * (test/support/host-child.ts) started with NODE_EXTRA_CA_CERTS pointing at the certificate made in `before`; this
  * process runs Azurite and the fake. No test hook in the product: it builds its ADF client exactly as in Azure.
+ * Two hosts share them: one on the real clock, and one on the virtual clock for the copy timeout, each on its own queue.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -21,17 +22,27 @@ import { makeSelfSignedCert, type SelfSignedCert } from "../support/adf-fake/cer
 import { adfEngineSettings, type AdfFake, FAKE_FACTORY, startAdfFake } from "../support/adf-fake/fake";
 import { requestFor, writeAndSnapshot } from "../support/blob-backup-fixtures";
 import { type HostChild, startHostChild } from "../support/host-child";
+import { afterSecondOf, waitFor } from "../support/wait-for";
 
 const QUEUE = "backup-requests";
+/** The virtual-clock host's own queue, so the two hosts never take each other's messages. */
+const VIRTUAL_QUEUE = "backup-requests-virtual";
 const ADF = FAKE_FACTORY;
 const LEASE_SECONDS = 15;
 
-describe("blob backup through the local host (adf engine, lease mode)", () => {
+interface Lane {
+  readonly host: HostChild;
+  readonly queue: QueueClient;
+}
+
+describe("blob backup through the local host (adf engine, lease mode)", { timeout: 600_000 }, () => {
   let azurite: AzuriteInstance;
   let cert: SelfSignedCert;
   let fake: AdfFake;
-  let host: HostChild;
-  let queue: QueueClient;
+  /** Real durable timers, for runs that take real time. */
+  let real: Lane;
+  /** Durable timers fire as soon as the host is idle: a one-minute copy timeout passes in a moment. */
+  let virtual: Lane;
   let lake: ContainerClient;
   let backup: ContainerClient;
   const container = "lake-adf-host";
@@ -48,105 +59,129 @@ describe("blob backup through the local host (adf engine, lease mode)", () => {
       queuedMs: 100,
       runMs: 400,
     });
-    host = await startHostChild(
-      {
-        ...azurite.settings,
-        BACKUP_QUEUE: QUEUE,
-        RECONCILE_SCHEDULE: "0 0 2 * * *",
-        ...adfEngineSettings(fake),
-        BLOB_LEASE: "true",
-        LEASE_SECONDS: String(LEASE_SECONDS),
-        COPY_POLL_SECONDS: "1",
-        COPY_TIMEOUT_MINUTES: "1",
-      },
-      { NODE_EXTRA_CA_CERTS: cert.certPath, IDENTITY_ENDPOINT: fake.identityEndpoint, IDENTITY_HEADER: fake.identityHeader },
-    );
-    queue = new QueueClient(azurite.settings.AzureWebJobsStorage, QUEUE);
-    await queue.createIfNotExists();
+    const settings = {
+      ...azurite.settings,
+      RECONCILE_SCHEDULE: "0 0 2 * * *",
+      ...adfEngineSettings(fake),
+      BLOB_LEASE: "true",
+      LEASE_SECONDS: String(LEASE_SECONDS),
+      COPY_POLL_SECONDS: "1",
+      COPY_TIMEOUT_MINUTES: "1",
+    };
+    const env = { NODE_EXTRA_CA_CERTS: cert.certPath, IDENTITY_ENDPOINT: fake.identityEndpoint, IDENTITY_HEADER: fake.identityHeader };
+    const lane = async (queueName: string, clock: "real" | "virtual"): Promise<Lane> => {
+      const queue = new QueueClient(azurite.settings.AzureWebJobsStorage, queueName);
+      await queue.createIfNotExists();
+      return { host: await startHostChild({ ...settings, BACKUP_QUEUE: queueName }, env, { clock }), queue };
+    };
+    [real, virtual] = await Promise.all([lane(QUEUE, "real"), lane(VIRTUAL_QUEUE, "virtual")]);
     lake = BlobServiceClient.fromConnectionString(azurite.settings.SourceStorage).getContainerClient(container);
     await lake.create();
     backup = BlobServiceClient.fromConnectionString(azurite.settings.BackupStorage).getContainerClient(container);
   });
   after(async () => {
-    await host.stop();
-    await fake.stop();
-    await azurite.stop();
-    cert.remove();
+    await Promise.all([real?.host.stop(), virtual?.host.stop()]);
+    await fake?.stop();
+    await azurite?.stop();
+    cert?.remove();
   });
 
-  /** Writes a version, queues its request, waits for the outcome, and checks that no lease is left on the source. */
-  async function backupOf(name: string, content = `content of ${name}`, timeoutMs = 60_000) {
+  /** Writes a version and queues its request; returns the orchestration's instance id. */
+  async function send(name: string, content = `content of ${name}`, lane = real) {
     const v = await writeAndSnapshot(lake, name, content);
     const request = requestFor(azurite.accounts.lake.name, container, name, v);
-    await queue.sendMessage(encodeBackupRequest(request));
-    const id = blobBackupInstanceId(request);
-    const status = await host.waitForCompletion(id, timeoutMs);
-    assert.equal(status.runtimeStatus, "Completed", host.log());
+    await lane.queue.sendMessage(encodeBackupRequest(request));
+    return { id: blobBackupInstanceId(request), version: v, request };
+  }
+
+  /** Waits for the outcome and checks that no lease is left on the source. */
+  async function finish(id: string, name: string, lane = real, timeoutMs = 60_000) {
+    const status = await lane.host.waitForCompletion(id, timeoutMs);
+    assert.equal(status.runtimeStatus, "Completed", lane.host.log());
     const lease = await lake.getBlobClient(name).getProperties();
     assert.equal(lease.leaseState, "available", "no lease left behind");
     const names = (status.historyEvents ?? []).filter((e) => e.EventType === "TaskScheduled").map((e) => e.Name);
     assert.ok(names.includes(Activities.acquireBlobLease) && names.includes(Activities.releaseBlobLease), names.join(","));
-    return { output: status.output as BlobBackupOutput, version: v, request, names };
+    return { output: status.output as BlobBackupOutput, names };
+  }
+
+  async function backupOf(name: string, content?: string, lane = real) {
+    const sent = await send(name, content, lane);
+    return { ...(await finish(sent.id, name, lane)), ...sent };
   }
   const runsOf = (requestId: string | undefined) => [...fake.runs.values()].filter((r) => r.parameters.requestId === requestId);
 
-  it("copies by an ADF run, holding the lease through a run longer than the lease, and releases it", { timeout: 120_000 }, async () => {
-    fake.setTiming({ runMs: (LEASE_SECONDS + 8) * 1000 });
+  it("copies by an ADF run, holding the lease through a run longer than the lease, and releases it", async () => {
+    let release: () => void = () => undefined;
+    fake.nextRun({ outcome: "Held", release: new Promise<void>((resolve) => (release = resolve)) });
+    const { id, version } = await send("slow.txt", "slow copy");
     try {
-      const pending = backupOf("slow.txt", "slow copy", 90_000);
-      // Past the lease duration, the lease must still be ours (renewed by the orchestration).
-      await new Promise((resolve) => setTimeout(resolve, (LEASE_SECONDS + 4) * 1000));
+      // The run starts after the lease was acquired; once the lease's own duration has passed since then, the lease
+      // must still be ours — renewed by the orchestration while the run goes on.
+      const runStarted = await waitFor(
+        async () => (await real.host.status(id))?.historyEvents?.find((e) => e.EventType === "TaskScheduled" && e.Name === Activities.startAdfCopyRun)?.Timestamp,
+        { describe: "the ADF run to be started", timeoutMs: 30_000 },
+      );
+      await waitFor(() => Date.now() > Date.parse(runStarted ?? "") + (LEASE_SECONDS + 1) * 1000, {
+        describe: "the first lease period to pass",
+        timeoutMs: (LEASE_SECONDS + 10) * 1000,
+        intervalMs: 250,
+      });
       const during = await lake.getBlobClient("slow.txt").getProperties();
+      assert.equal((await real.host.status(id))?.runtimeStatus, "Running", "the run was still going");
       assert.equal(during.leaseState, "leased");
       assert.equal(during.leaseStatus, "locked");
-      const { output, version, names } = await pending;
-      assert.equal(output.status, "Copied", output.reason);
-      assert.equal(output.engine, "adf");
-      assert.ok(output.runId);
-      assert.ok(names.filter((n) => n === Activities.renewBlobLease).length >= 2, "renewed during the run");
-      const p = await backup.getBlobClient("slow.txt").getProperties();
-      assert.equal(p.metadata?.[BackupMetadata.etag], version.etag);
-      assert.equal(p.metadata?.[BackupMetadata.engine], "adf");
-      assert.equal((await backup.getBlobClient("slow.txt").downloadToBuffer()).toString(), "slow copy");
-      const staging = BlobServiceClient.fromConnectionString(azurite.settings.BackupStorage).getContainerClient(STAGING_CONTAINER);
-      const staged = fake.runs.get(output.runId ?? "")?.parameters.backupPath ?? "";
-      assert.equal(await staging.getBlobClient(staged).exists(), false, "the staging blob is removed after the commit");
     } finally {
-      fake.setTiming({ runMs: 400 });
+      release();
     }
+    const { output, names } = await finish(id, "slow.txt");
+    assert.equal(output.status, "Copied", output.reason);
+    assert.equal(output.engine, "adf");
+    assert.ok(output.runId);
+    assert.ok(names.filter((n) => n === Activities.renewBlobLease).length >= 2, "renewed during the run");
+    const p = await backup.getBlobClient("slow.txt").getProperties();
+    assert.equal(p.metadata?.[BackupMetadata.etag], version.etag);
+    assert.equal(p.metadata?.[BackupMetadata.engine], "adf");
+    assert.equal((await backup.getBlobClient("slow.txt").downloadToBuffer()).toString(), "slow copy");
+    const staging = BlobServiceClient.fromConnectionString(azurite.settings.BackupStorage).getContainerClient(STAGING_CONTAINER);
+    const staged = fake.runs.get(output.runId ?? "")?.parameters.backupPath ?? "";
+    assert.equal(await staging.getBlobClient(staged).exists(), false, "the staging blob is removed after the commit");
   });
 
   it("duplicate messages start one ADF run; a second version keeps the first as a backup snapshot", async () => {
     const v1 = await writeAndSnapshot(lake, "versions.txt", "first");
     const r1 = requestFor(azurite.accounts.lake.name, container, "versions.txt", v1);
     const message = encodeBackupRequest(r1);
-    await Promise.all([queue.sendMessage(message), queue.sendMessage(message)]);
-    const first = await host.waitForCompletion(blobBackupInstanceId(r1), 60_000);
+    await Promise.all([real.queue.sendMessage(message), real.queue.sendMessage(message)]);
+    const first = await real.host.waitForCompletion(blobBackupInstanceId(r1), 60_000);
     assert.equal((first.output as BlobBackupOutput).status, "Copied");
-    await new Promise((resolve) => setTimeout(resolve, 1500)); // let the duplicate be consumed
+    // Both deliveries were handled: the queue's count includes messages being processed (invisible), and a message
+    // leaves the queue only when its function succeeded.
+    await waitFor(async () => (await real.queue.getProperties()).approximateMessagesCount, { until: (n) => n === 0, describe: "both messages to be consumed", timeoutMs: 30_000 });
     assert.equal(runsOf(fake.runs.get((first.output as BlobBackupOutput).runId ?? "")?.parameters.requestId).length, 1);
     assert.equal([...fake.runs.values()].filter((r) => r.parameters.sourcePath === "versions.txt").length, 1, "one run for two messages");
+    const again = await real.host.status(blobBackupInstanceId(r1));
+    assert.equal(again?.historyEvents?.filter((e) => e.EventType === "TaskScheduled" && e.Name === Activities.startAdfCopyRun).length, 1, "the instance was not started again");
 
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await afterSecondOf(v1.lastModified);
     const { output } = await backupOf("versions.txt", "second");
     assert.equal(output.status, "Copied", output.reason);
     const snapshots = [];
     for await (const b of backup.listBlobsFlat({ prefix: "versions.txt", includeSnapshots: true, includeMetadata: true })) if (b.snapshot) snapshots.push(b);
     assert.equal(snapshots.length, 1);
     assert.equal(snapshots[0]?.metadata?.[BackupMetadata.etag], v1.etag);
-
   });
 
   it("two versions queued out of order end on the newer one; the older is Skipped as superseded without a run", async () => {
     const v1 = await writeAndSnapshot(lake, "order.txt", "older");
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await afterSecondOf(v1.lastModified);
     const v2 = await writeAndSnapshot(lake, "order.txt", "newer");
     const r1 = requestFor(azurite.accounts.lake.name, container, "order.txt", v1);
     const r2 = requestFor(azurite.accounts.lake.name, container, "order.txt", v2);
-    await queue.sendMessage(encodeBackupRequest(r2));
-    assert.equal(((await host.waitForCompletion(blobBackupInstanceId(r2), 60_000)).output as BlobBackupOutput).status, "Copied");
-    await queue.sendMessage(encodeBackupRequest(r1));
-    const late = (await host.waitForCompletion(blobBackupInstanceId(r1), 60_000)).output as BlobBackupOutput;
+    await real.queue.sendMessage(encodeBackupRequest(r2));
+    assert.equal(((await real.host.waitForCompletion(blobBackupInstanceId(r2), 60_000)).output as BlobBackupOutput).status, "Copied");
+    await real.queue.sendMessage(encodeBackupRequest(r1));
+    const late = (await real.host.waitForCompletion(blobBackupInstanceId(r1), 60_000)).output as BlobBackupOutput;
     assert.equal(late.status, "Skipped");
     assert.match(late.reason, /superseded/);
     assert.equal([...fake.runs.values()].filter((r) => r.parameters.sourcePath === "order.txt").length, 1);
@@ -168,15 +203,15 @@ describe("blob backup through the local host (adf engine, lease mode)", () => {
     assert.match(output.reason, /ADF run Cancelled/);
   });
 
-  it("a run past COPY_TIMEOUT_MINUTES is cancelled → Failed, lease released", { timeout: 150_000 }, async () => {
+  it("a run past COPY_TIMEOUT_MINUTES is cancelled → Failed, lease released (virtual clock)", async () => {
     fake.nextRun({ outcome: "Hang" });
-    const { output } = await backupOf("timeout.txt", "never copied", 120_000);
+    const { output, names } = await backupOf("timeout.txt", "never copied", virtual);
     assert.equal(output.status, "Failed");
     assert.match(output.reason, /timed out after 1 min; the run was cancelled/);
+    assert.ok(names.filter((n) => n === Activities.getAdfCopyRun).length >= 50, "polled every second of the minute");
     // The orchestration ends once ADF accepted the cancel; the run passes Canceling on its way to Cancelled.
     const run = fake.runs.get(output.runId ?? "");
-    for (const deadline = Date.now() + 5_000; run?.status === "Canceling" && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(run?.status, "Cancelled");
+    await waitFor(() => run?.status, { until: (status) => status === "Cancelled", describe: "the run to be cancelled", timeoutMs: 5_000, intervalMs: 20 });
   });
 
   it("a corrupt copy fails verification → Failed, lease released", async () => {
@@ -215,15 +250,14 @@ describe("blob backup through the local host (adf engine, lease mode)", () => {
     assert.equal(names.filter((n) => n === Activities.startAdfCopyRun).length, 1, "not retried");
 
     // Permission fixed, the request re-sent (as reconciliation would): the failed instance is started again.
-    await queue.sendMessage(encodeBackupRequest(request));
+    await real.queue.sendMessage(encodeBackupRequest(request));
     const id = blobBackupInstanceId(request);
-    const deadline = Date.now() + 60_000;
-    let again = await host.status(id);
-    while ((again?.output as BlobBackupOutput | undefined)?.status !== "Copied" && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      again = await host.status(id);
-    }
-    assert.equal((again?.output as BlobBackupOutput | undefined)?.status, "Copied", JSON.stringify(again?.output));
+    await waitFor(() => real.host.status(id), {
+      until: (s) => (s?.output as BlobBackupOutput | undefined)?.status === "Copied",
+      describe: "the re-sent request to copy",
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
   });
 
   it("unknown pipeline → Failed fast naming the setting to check", async () => {

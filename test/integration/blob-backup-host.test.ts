@@ -14,11 +14,12 @@ import { type LocalHost, startLocalHost } from "../../local-host";
 import { encodeBackupRequest } from "../../src/domain/backup-request";
 import { BackupMetadata, blobBackupInstanceId, type BlobBackupOutput } from "../../src/domain/blob-backup";
 import { Activities } from "../../src/function-names";
-import { nextSecond, requestFor, writeAndSnapshot, writeLive } from "../support/blob-backup-fixtures";
+import { requestFor, writeAndSnapshot, writeLive } from "../support/blob-backup-fixtures";
+import { afterSecondOf, waitFor } from "../support/wait-for";
 
 const QUEUE = "backup-requests";
 
-describe("blob backup through the local host (server engine)", () => {
+describe("blob backup through the local host (server engine)", { timeout: 600_000 }, () => {
   let azurite: AzuriteInstance;
   let host: LocalHost;
   let queue: QueueClient;
@@ -69,7 +70,9 @@ describe("blob backup through the local host (server engine)", () => {
     await Promise.all([queue.sendMessage(message), queue.sendMessage(message), queue.sendMessage(message)]);
     const id = blobBackupInstanceId(request);
     await waitForInstance(id);
-    await host.waitForIdle({ timeoutMs: 30_000 });
+    // All three deliveries were handled: the queue's count includes messages in flight, and a message leaves the queue
+    // only once its function succeeded.
+    await waitFor(async () => (await queue.getProperties()).approximateMessagesCount, { until: (n) => n === 0, describe: "the three messages to be consumed", timeoutMs: 30_000 });
     const out = await outputOf(id);
     assert.equal(out.status, "Copied");
     const status = await host.client.getStatus(id, { showHistory: true });
@@ -82,7 +85,7 @@ describe("blob backup through the local host (server engine)", () => {
 
   it("ends on the newer version when two versions arrive out of order", async () => {
     const v1 = await writeAndSnapshot(lake, "order.txt", "older");
-    await nextSecond();
+    await afterSecondOf(v1.lastModified);
     const v2 = await writeAndSnapshot(lake, "order.txt", "newer");
     const r1 = req("order.txt", v1);
     const r2 = req("order.txt", v2);
@@ -100,7 +103,7 @@ describe("blob backup through the local host (server engine)", () => {
     const r1 = req("two.txt", v1);
     await queue.sendMessage(encodeBackupRequest(r1));
     await outputOf(await waitForInstance(blobBackupInstanceId(r1)));
-    await nextSecond();
+    await afterSecondOf(v1.lastModified);
     const v2 = await writeAndSnapshot(lake, "two.txt", "second");
     const r2 = req("two.txt", v2);
     await queue.sendMessage(encodeBackupRequest(r2));
@@ -125,13 +128,17 @@ describe("blob backup through the local host (server engine)", () => {
     const poison = new QueueClient(azurite.settings.AzureWebJobsStorage, `${QUEUE}-poison`);
     await queue.sendMessage(Buffer.from(JSON.stringify({ v: 1, account: "datalake1", container: "Bad_Name" })).toString("base64"));
     type Poisoned = { reason: string; message: unknown; dequeueCount: unknown };
-    let bodies: Poisoned[] = [];
-    for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 100))) {
-      if (!(await poison.exists())) continue;
+    const poisoned = async (): Promise<Poisoned[]> => {
+      if (!(await poison.exists())) return [];
       const peeked = await poison.peekMessages({ numberOfMessages: 32 });
-      bodies = peeked.peekedMessageItems.map((m) => JSON.parse(Buffer.from(m.messageText, "base64").toString("utf8")) as Poisoned);
-      if (bodies.length > 0) break;
-    }
+      return peeked.peekedMessageItems.map((m) => JSON.parse(Buffer.from(m.messageText, "base64").toString("utf8")) as Poisoned);
+    };
+    const bodies = await waitFor(poisoned, {
+      until: (found) => found.some((b) => JSON.stringify(b.message).includes("Bad_Name")),
+      describe: "the invalid message in the poison queue",
+      timeoutMs: 20_000,
+      intervalMs: 100,
+    });
     const ours = bodies.find((b) => JSON.stringify(b.message).includes("Bad_Name"));
     assert.ok(ours, JSON.stringify(bodies));
     assert.match(ours.reason, /container: must be a container name/);
@@ -141,11 +148,7 @@ describe("blob backup through the local host (server engine)", () => {
   });
 
   async function waitForInstance(id: string): Promise<string> {
-    const deadline = Date.now() + 30_000;
-    while ((await host.client.getStatus(id)) === undefined) {
-      if (Date.now() > deadline) throw new Error(`instance ${id} never started`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitFor(() => host.client.getStatus(id), { describe: `instance ${id} to start`, timeoutMs: 30_000 });
     return id;
   }
 });

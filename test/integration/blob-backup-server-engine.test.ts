@@ -4,8 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { after, before, describe, it } from "node:test";
+import { after, afterEach, before, describe, it } from "node:test";
 
+import type { PipelineRequest, PipelineResponse, SendRequest } from "@azure/core-rest-pipeline";
 import type { ContainerClient } from "@azure/storage-blob";
 
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
@@ -19,22 +20,29 @@ import { type Clients, createClients } from "../../src/config/clients";
 import { loadSettings } from "../../src/config/settings";
 import type { BackupRequest } from "../../src/domain/backup-request";
 import { BackupMetadata, type SourceVersion } from "../../src/domain/blob-backup";
-import { nextSecond, requestFor, writeAndSnapshot, writeLive } from "../support/blob-backup-fixtures";
+import { requestFor, writeAndSnapshot, writeLive } from "../support/blob-backup-fixtures";
+import { addPipelinePolicy } from "../support/scan-fixtures";
+import { afterSecondOf } from "../support/wait-for";
 
-describe("blob backup, server engine (activities against Azurite)", () => {
+describe("blob backup, server engine (activities against Azurite)", { timeout: 600_000 }, () => {
   let azurite: AzuriteInstance;
   let clients: Clients;
   let lake: ContainerClient;
   let backupContainer: ContainerClient;
   const container = "lake-server";
 
+  /** Sees every request of the backup client while a test sets it (see holdFirstWrites). */
+  let writeHook: ((request: PipelineRequest, next: SendRequest) => Promise<PipelineResponse>) | undefined;
+
   before(async () => {
     azurite = await startAzurite();
     clients = createClients(loadSettings({ ...azurite.settings }));
+    addPipelinePolicy(clients.backup.service, { name: "race-barrier", sendRequest: (request, next) => (writeHook ?? ((r, n) => n(r)))(request, next) });
     lake = clients.source.service.getContainerClient(container);
     await lake.create();
     backupContainer = clients.backup.service.getContainerClient(container);
   });
+  afterEach(() => (writeHook = undefined));
   after(async () => azurite.stop());
 
   const prepare = async (request: BackupRequest) => createPrepareBlobBackupActivity(clients)({ request, backupContainer: container });
@@ -47,6 +55,41 @@ describe("blob backup, server engine (activities against Azurite)", () => {
     createCopyBlobServerSideActivity(clients)({ version, backupContainer: container, backupHistory: "snapshot", copiedAt: new Date().toISOString() });
   const verify = (version: SourceVersion) => createVerifyBlobBackupActivity(clients)({ version, backupContainer: container });
   const req = (name: string, v: Parameters<typeof requestFor>[3]) => requestFor(clients.source.accountName, container, name, v);
+  /**
+   * Holds the first write of each of two copies to the backup blob `name` (Put Blob From URL, told apart by the
+   * backup_source_etag they write) until both are in flight, then sends the one of `firstEtag` and, once it has been
+   * answered, the other. Records which writes were held and what each write was answered.
+   */
+  function holdFirstWrites(name: string, firstEtag: string) {
+    const held: string[] = [];
+    const answers: { etag: string; status: number }[] = [];
+    const gates = new Map<string, () => void>();
+    let firstDone: () => void = () => undefined;
+    const firstAnswered = new Promise<void>((resolve) => (firstDone = resolve));
+    writeHook = async (request, next) => {
+      const url = new URL(request.url);
+      const isWrite = request.method === "PUT" && url.pathname.endsWith(`/${name}`) && !url.searchParams.has("comp") && request.headers.has("x-ms-copy-source");
+      const etag = request.headers.get(`x-ms-meta-${BackupMetadata.etag}`) ?? "";
+      if (isWrite && !held.includes(etag) && held.length < 2) {
+        held.push(etag);
+        const released = new Promise<void>((resolve) => gates.set(etag, resolve));
+        if (held.length === 2) {
+          gates.get(firstEtag)?.();
+          void firstAnswered.then(() => gates.get(held.find((e) => e !== firstEtag) ?? "")?.());
+        }
+        // A copy that never reaches its write must fail the test, not hang it.
+        await Promise.race([released, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+      }
+      const response = await next(request);
+      if (isWrite) {
+        answers.push({ etag, status: response.status });
+        if (etag === firstEtag) firstDone();
+      }
+      return response;
+    };
+    return { held, answers };
+  }
+
   const historyOf = async (name: string) => {
     const entries = [];
     for await (const b of backupContainer.listBlobsFlat({ prefix: name, includeSnapshots: true, includeMetadata: true })) if (b.name === name) entries.push(b);
@@ -74,7 +117,7 @@ describe("blob backup, server engine (activities against Azurite)", () => {
   it("keeps the previous backup as a snapshot of the backup blob when a second version arrives", async () => {
     const v1 = await writeAndSnapshot(lake, "hist.txt", "v1");
     assert.equal((await copy(await ready(req("hist.txt", v1)))).kind, "copied");
-    await nextSecond();
+    await afterSecondOf(v1.lastModified);
     const v2 = await writeAndSnapshot(lake, "hist.txt", "v2 longer");
     assert.equal((await copy(await ready(req("hist.txt", v2)))).kind, "copied");
     const entries = await historyOf("hist.txt");
@@ -98,7 +141,7 @@ describe("blob backup, server engine (activities against Azurite)", () => {
 
   it("never lets an older version overwrite a newer backup (out-of-order delivery ends on the newer)", async () => {
     const v1 = await writeAndSnapshot(lake, "order.txt", "old");
-    await nextSecond();
+    await afterSecondOf(v1.lastModified);
     const v2 = await writeAndSnapshot(lake, "order.txt", "new");
     const old = await ready(req("order.txt", v1));
     const newer = await ready(req("order.txt", v2));
@@ -110,15 +153,36 @@ describe("blob backup, server engine (activities against Azurite)", () => {
     assert.equal((await backupContainer.getBlobClient("order.txt").downloadToBuffer()).toString(), "new");
   });
 
-  it("two copies of different versions racing end on the newer one", async () => {
-    const v1 = await writeAndSnapshot(lake, "race.txt", "r1");
-    await nextSecond();
-    const v2 = await writeAndSnapshot(lake, "race.txt", "r2");
-    const [a, b] = await Promise.all([ready(req("race.txt", v1)), ready(req("race.txt", v2))]);
-    await Promise.all([copy(a), copy(b)]);
-    const p = await backupContainer.getBlobClient("race.txt").getProperties();
-    assert.equal(p.metadata?.[BackupMetadata.etag], v2.etag);
-  });
+  for (const first of ["older", "newer"] as const) {
+    it(`two copies of two versions racing for the backup blob end on the newer one (the ${first} writes first)`, async () => {
+      const name = `race-${first}.txt`;
+      const v1 = await writeAndSnapshot(lake, name, "r1");
+      await afterSecondOf(v1.lastModified);
+      const v2 = await writeAndSnapshot(lake, name, "r2 newer");
+      const [a, b] = await Promise.all([ready(req(name, v1)), ready(req(name, v2))]);
+      // Both copies read the backup blob (absent) and decide to write before either writes: the barrier holds each
+      // write until both are in flight, then lets `first` through alone, and the other after it has landed.
+      const writes = holdFirstWrites(name, first === "older" ? v1.etag : v2.etag);
+      const [ra, rb] = await Promise.all([copy(a), copy(b)]);
+      assert.deepEqual(writes.held.sort(), [v1.etag, v2.etag].sort(), "both writes were in flight at once");
+      const loser = first === "older" ? v2.etag : v1.etag;
+      assert.deepEqual(writes.answers.find((w) => w.etag === loser)?.status, 409, "the second write was refused: the blob exists now");
+      if (first === "older") {
+        // The newer copy read again, kept the older version as a history snapshot, and overwrote it.
+        assert.deepEqual([ra.kind, rb.kind], ["copied", "copied"]);
+        const snapshots = (await historyOf(name)).filter((e) => e.snapshot);
+        assert.deepEqual(snapshots.map((e) => e.metadata?.[BackupMetadata.etag]), [v1.etag]);
+      } else {
+        // The older copy read again, found the newer version, and stepped back.
+        assert.equal(rb.kind, "copied");
+        assert.equal(ra.kind, "skipped");
+        assert.match((ra as { reason: string }).reason, /superseded/);
+      }
+      const p = await backupContainer.getBlobClient(name).getProperties();
+      assert.equal(p.metadata?.[BackupMetadata.etag], v2.etag);
+      assert.equal((await backupContainer.getBlobClient(name).downloadToBuffer()).toString(), "r2 newer");
+    });
+  }
 
   it("skips a stale live request (the live blob changed and there is no snapshot)", async () => {
     const v = await writeLive(lake, "live.txt", "before");

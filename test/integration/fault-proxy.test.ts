@@ -12,17 +12,10 @@ import { QueueClient } from "@azure/storage-queue";
 
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
 import { type FaultProxy, type InjectedFault, startFaultProxy } from "../support/fault-proxy";
+import { waitFor } from "../support/wait-for";
 
 /** SDK retries as the SDK does them, only with short delays. */
 const fast = (maxTries: number) => ({ retryOptions: { maxTries, retryDelayInMs: 5, maxRetryDelayInMs: 20 } });
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
@@ -40,7 +33,7 @@ function track<T>(promise: Promise<T>): { readonly settled: () => boolean; reado
   return { settled: () => settled, promise: p };
 }
 
-describe("fault proxy between the SDK and Azurite", () => {
+describe("fault proxy between the SDK and Azurite", { timeout: 600_000 }, () => {
   let azurite: AzuriteInstance;
   let proxy: FaultProxy;
   let lakeDirect: ContainerClient;
@@ -154,7 +147,7 @@ describe("fault proxy between the SDK and Azurite", () => {
 
     proxy.set({ copy: { latency: { beforeForwardMs: Infinity } } });
     const early = track(backup().getBlockBlobClient("early.txt").syncCopyFromURL(source));
-    await waitFor("the copy to be held before forwarding", () => proxy.held().some((h) => h.operation === "copy" && h.phase === "beforeForward"));
+    await waitFor(() => proxy.held().some((h) => h.operation === "copy" && h.phase === "beforeForward"), { describe: "the copy to be held before forwarding", timeoutMs: 10_000, intervalMs: 10 });
     await backup().getBlockBlobClient("other.txt").upload("not delayed", 11);
     assert.equal(early.settled(), false, "the copy is still held while another write went through");
     assert.equal(await backupDirect.getBlobClient("early.txt").exists(), false, "held before forwarding: not applied yet");
@@ -164,7 +157,7 @@ describe("fault proxy between the SDK and Azurite", () => {
 
     proxy.set({ copy: { latency: { beforeAnswerMs: Infinity } } });
     const late = track(backup().getBlockBlobClient("late.txt").syncCopyFromURL(source));
-    await waitFor("the copy's answer to be held", () => proxy.held().some((h) => h.operation === "copy" && h.phase === "beforeAnswer"));
+    await waitFor(() => proxy.held().some((h) => h.operation === "copy" && h.phase === "beforeAnswer"), { describe: "the copy's answer to be held", timeoutMs: 10_000, intervalMs: 10 });
     assert.equal(await backupDirect.getBlobClient("late.txt").exists(), true, "held before answering: applied");
     assert.equal(late.settled(), false);
     proxy.release();

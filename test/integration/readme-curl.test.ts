@@ -50,7 +50,7 @@ function runBash(script: string, env: Record<string, string>): Promise<{ code: n
   });
 }
 
-describe("README curl examples against the local host", { skip: curlAvailable() ? false : "curl is not installed" }, () => {
+describe("README curl examples against the local host", { timeout: 600_000, skip: curlAvailable() ? false : "curl is not installed" }, () => {
   let azurite: AzuriteInstance;
   let host: LocalHost;
 

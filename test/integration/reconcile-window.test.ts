@@ -48,7 +48,7 @@ async function backUp(backup: ContainerClient, name: string, sourceEtag: string)
   });
 }
 
-describe("reconciliation window activity (merge-join of the source and backup listings)", () => {
+describe("reconciliation window activity (merge-join of the source and backup listings)", { timeout: 600_000 }, () => {
   let azurite: AzuriteInstance;
   let clients: Clients;
   let activity: (input: unknown) => Promise<unknown>;

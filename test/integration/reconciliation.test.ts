@@ -36,24 +36,6 @@ let host: LocalHost;
 let lake: BlobServiceClient;
 let backup: BlobServiceClient;
 let queue: QueueClient;
-let firstReportBlob: string | undefined;
-
-before(async () => {
-  azurite = await startAzurite();
-  host = await startLocalHost({
-    settings: { ...azurite.settings, BACKUP_QUEUE: QUEUE, EXCLUDE_CONTAINERS: "scratch", RECONCILE_PARALLELISM: "2" },
-    functions: FILES.map((f) => path.resolve(__dirname, "../..", f)),
-    timerSchedules: false,
-  });
-  lake = BlobServiceClient.fromConnectionString(azurite.settings.SourceStorage);
-  backup = BlobServiceClient.fromConnectionString(azurite.settings.BackupStorage);
-  queue = new QueueClient(azurite.settings.AzureWebJobsStorage, QUEUE);
-});
-
-after(async () => {
-  await host?.stop();
-  await azurite?.stop();
-});
 
 async function backUp(container: string, name: string, sourceEtag: string): Promise<void> {
   const c = backup.getContainerClient(container);
@@ -86,6 +68,23 @@ async function reconcile(body?: unknown): Promise<ReconciliationReport> {
   return status.output as ReconciliationReport;
 }
 
+/**
+ * The backup requests queued for these containers. Tests share the host's queue and the lake (a reconciliation without
+ * a container list covers every container, other tests' too); each reads only its own containers' requests.
+ */
+async function requestsFor(...containers: readonly string[]): Promise<string[]> {
+  return (await drainRequests(queue)).filter((r) => containers.includes(r.container)).map((r) => `${r.container}/${r.blob}`).sort();
+}
+
+/** The reports written so far (none before the first non-dry run). */
+async function reportBlobs(): Promise<string[]> {
+  const reports = backup.getContainerClient("backup-reports");
+  if (!(await reports.exists())) return [];
+  const names = [];
+  for await (const blob of reports.listBlobsFlat()) names.push(`backup-reports/${blob.name}`);
+  return names;
+}
+
 function byContainer(report: ReconciliationReport, name: string) {
   const found = report.containers.find((c) => c.container === name);
   assert.ok(found, `${name} is in the report`);
@@ -93,7 +92,23 @@ function byContainer(report: ReconciliationReport, name: string) {
   return found.counts;
 }
 
-describe("reconciliation through the local host", () => {
+describe("reconciliation through the local host", { timeout: 600_000 }, () => {
+  before(async () => {
+    azurite = await startAzurite();
+    host = await startLocalHost({
+      settings: { ...azurite.settings, BACKUP_QUEUE: QUEUE, EXCLUDE_CONTAINERS: "scratch", RECONCILE_PARALLELISM: "2" },
+      functions: FILES.map((f) => path.resolve(__dirname, "../..", f)),
+      timerSchedules: false,
+    });
+    lake = BlobServiceClient.fromConnectionString(azurite.settings.SourceStorage);
+    backup = BlobServiceClient.fromConnectionString(azurite.settings.BackupStorage);
+    queue = new QueueClient(azurite.settings.AzureWebJobsStorage, QUEUE);
+  });
+  after(async () => {
+    await host?.stop();
+    await azurite?.stop();
+  });
+
   it("finds every case in several containers, requests exactly what is missing, leaves excluded containers alone, and writes the report", async () => {
     const alpha = await container("alpha", ["in-sync.csv", "no-snapshot.csv", "no-backup.csv", "outdated.csv"]);
     await inSync(alpha, "in-sync.csv");
@@ -115,10 +130,11 @@ describe("reconciliation through the local host", () => {
     assert.deepEqual({ inSync: b.inSync, missing: b.missing, requests: b.requests }, { inSync: 1, missing: 2, requests: 2 });
     assert.ok(!report.containers.some((c) => c.container === "scratch"));
     assert.ok(report.excluded.includes("scratch"));
-    assert.equal(report.totals.requests, 5);
+    const sum = (key: "requests" | "blobs" | "snapshots") => report.containers.reduce((n, c) => n + c.counts[key], 0);
+    assert.deepEqual([report.totals.requests, report.totals.blobs, report.totals.snapshots], [sum("requests"), sum("blobs"), sum("snapshots")], "totals add up");
     assert.deepEqual(report.containers.find((c) => c.container === "alpha")?.orphanSamples, ["deleted-at-source.csv"]);
 
-    const requests = await drainRequests(queue);
+    const requests = (await drainRequests(queue)).filter((r) => ["alpha", "beta", "scratch"].includes(r.container));
     assert.deepEqual(requests.map((r) => `${r.container}/${r.blob}`).sort(), [
       "alpha/no-backup.csv",
       "alpha/no-snapshot.csv",
@@ -135,32 +151,39 @@ describe("reconciliation through the local host", () => {
       (await backup.getContainerClient(reportsContainer ?? "").getBlobClient(rest.join("/")).downloadToBuffer()).toString(),
     ) as ReconciliationReport;
     assert.deepEqual(written.totals, report.totals);
-    firstReportBlob = report.reportBlob;
   });
 
-  it("includes a container created since the last run, and writes nothing in a dry run", async () => {
-    await drainRequests(queue);
+  it("includes a container created since the previous run, and writes nothing in a dry run", async () => {
+    const before = await reconcile({ dryRun: true });
+    assert.ok(!before.containers.some((c) => c.container === "gamma"));
     const gamma = await container("gamma", ["g1", "g2"]);
+    const reports = await reportBlobs();
     const report = await reconcile({ dryRun: true });
     const g = byContainer(report, "gamma");
     assert.deepEqual({ blobs: g.blobs, missing: g.missing, requests: g.requests, snapshots: g.snapshots }, { blobs: 2, missing: 2, requests: 0, snapshots: 0 });
     assert.equal(report.dryRun, true);
     assert.equal(report.reportBlob, undefined);
+    assert.deepEqual(await reportBlobs(), reports, "no report written");
     assert.deepEqual(await listSnapshots(gamma), []);
-    assert.deepEqual(await drainRequests(queue), []);
+    assert.deepEqual(await requestsFor("gamma"), []);
   });
 
-  it("reconciles only the containers asked for, and reports the unknown ones", async () => {
-    const report = await reconcile({ containers: ["gamma", "nosuchcontainer"] });
-    assert.deepEqual(report.containers.map((c) => c.container), ["gamma"]);
-    assert.deepEqual(report.notFound, ["nosuchcontainer"]);
-    assert.equal(byContainer(report, "gamma").requests, 2);
-    assert.ok(report.reportBlob !== undefined && firstReportBlob !== undefined);
-    assert.notEqual(report.reportBlob, firstReportBlob, "every run keeps its own report");
-    const reports = [];
-    for await (const blob of backup.getContainerClient("backup-reports").listBlobsFlat()) reports.push(`backup-reports/${blob.name}`);
-    assert.ok(reports.includes(firstReportBlob) && reports.includes(report.reportBlob), reports.join(", "));
-    await drainRequests(queue);
+  it("reconciles only the containers asked for, reports the unknown ones, and keeps every run's report", async () => {
+    await container("delta", ["d1", "d2"]);
+    await container("epsilon", ["e1"]);
+    const first = await reconcile({ containers: ["delta", "nosuchcontainer"] });
+    assert.deepEqual(first.containers.map((c) => c.container), ["delta"]);
+    assert.deepEqual(first.notFound, ["nosuchcontainer"]);
+    assert.ok(first.excluded.includes("epsilon"), "a container not asked for is listed as left out");
+    assert.equal(byContainer(first, "delta").requests, 2);
+    assert.deepEqual(await requestsFor("delta", "epsilon"), ["delta/d1", "delta/d2"]);
+
+    const second = await reconcile({ containers: ["delta"] });
+    assert.ok(first.reportBlob !== undefined && second.reportBlob !== undefined);
+    assert.notEqual(second.reportBlob, first.reportBlob, "every run keeps its own report");
+    const reports = await reportBlobs();
+    assert.ok(reports.includes(first.reportBlob) && reports.includes(second.reportBlob), reports.join(", "));
+    await requestsFor("delta");
   });
 
   it("never runs two reconciliations: a second start answers 409 with the running instance's status URLs", async () => {
@@ -188,7 +211,6 @@ describe("reconciliation through the local host", () => {
     const status = await host.client.waitForCompletion(RECONCILIATION_INSTANCE_ID, { timeoutMs: 120_000 });
     assert.equal(status.runtimeStatus, "Completed");
     assert.equal((status.input as { startedBy: string }).startedBy, "timer");
-    await drainRequests(queue);
   });
 
   for (const [what, body] of [

@@ -21,14 +21,6 @@ let azurite: AzuriteInstance;
 let clients: Clients;
 let counter = 0;
 
-before(async () => {
-  azurite = await startAzurite();
-  clients = createClients(loadSettings({ ...azurite.settings, BACKUP_QUEUE: "scan-page-requests" }));
-});
-after(async () => {
-  await azurite?.stop();
-});
-
 async function freshContainer(): Promise<ContainerClient> {
   counter += 1;
   const container = clients.source.service.getContainerClient(`scan-page-${counter}`);
@@ -84,7 +76,15 @@ async function scanAll(
 }
 
 
-describe("scan page activity (Azurite)", () => {
+describe("scan page activity (Azurite)", { timeout: 600_000 }, () => {
+  before(async () => {
+    azurite = await startAzurite();
+    clients = createClients(loadSettings({ ...azurite.settings, BACKUP_QUEUE: "scan-page-requests" }));
+  });
+  after(async () => {
+    await azurite?.stop();
+  });
+
   it("snapshots new and changed blobs once, requests each new version once, and leaves unchanged blobs alone", async () => {
     await drainRequests(clients.backupQueue);
     const container = await freshContainer();

@@ -32,20 +32,19 @@ async function record(res: Response): Promise<Response> {
   return res;
 }
 
-before(async () => {
-  azurite = await startAzurite();
-  host = await startLocalHost({ settings: { ...azurite.settings, BACKUP_QUEUE: "status-route-requests" }, timerSchedules: false });
-  const lake = BlobServiceClient.fromConnectionString(azurite.settings.SourceStorage);
-  await lake.getContainerClient("raw").createIfNotExists();
-  await lake.getContainerClient("raw").getBlockBlobClient("a.txt").upload("a", 1);
-});
+describe("the app's status route", { timeout: 600_000 }, () => {
+  before(async () => {
+    azurite = await startAzurite();
+    host = await startLocalHost({ settings: { ...azurite.settings, BACKUP_QUEUE: "status-route-requests" }, timerSchedules: false });
+    const lake = BlobServiceClient.fromConnectionString(azurite.settings.SourceStorage);
+    await lake.getContainerClient("raw").createIfNotExists();
+    await lake.getContainerClient("raw").getBlockBlobClient("a.txt").upload("a", 1);
+  });
+  after(async () => {
+    await host?.stop();
+    await azurite?.stop();
+  });
 
-after(async () => {
-  await host?.stop();
-  await azurite?.stop();
-});
-
-describe("the app's status route", { timeout: 120_000 }, () => {
   it("a scan start answers 202 with Location and Retry-After on /api/status, which answers 202 while it runs and 200 when done", async () => {
     const started = await record(await postJson(`${host.baseUrl}/api/containers/raw/backup`));
     assert.equal(started.status, 202);
@@ -105,7 +104,7 @@ describe("the app's status route", { timeout: 120_000 }, () => {
   });
 });
 
-describe("status route rules", () => {
+describe("status route rules", { timeout: 600_000 }, () => {
   it("the route prefix matches host.json", () => {
     const hostJson = JSON.parse(fs.readFileSync(path.join(findRepoRoot(OUT_ROOT), "host.json"), "utf8")) as {
       extensions: { http: { routePrefix: string } };

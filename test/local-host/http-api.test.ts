@@ -7,6 +7,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import { type LocalHost, startLocalHost } from "../../local-host";
+import { waitFor } from "../support/wait-for";
 
 const APP = path.join(__dirname, "apps", "orchestrations.js");
 
@@ -18,17 +19,14 @@ interface Status {
 }
 
 async function pollUntilDone(url: string, timeoutMs = 20_000): Promise<{ status: number; body: Status }> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  const poll = async () => {
     const res = await fetch(url);
-    const body = (await res.json()) as Status;
-    if (res.status !== 202) return { status: res.status, body };
-    if (Date.now() > deadline) throw new Error(`still running after ${timeoutMs} ms: ${url}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+    return { status: res.status, body: (await res.json()) as Status };
+  };
+  return waitFor(poll, { until: (r) => r.status !== 202, describe: `${url} to finish`, timeoutMs, intervalMs: 25 });
 }
 
-describe("local host: HTTP", () => {
+describe("local host: HTTP", { timeout: 120_000 }, () => {
   let host: LocalHost;
   before(async () => {
     host = await startLocalHost({ functions: [APP] });

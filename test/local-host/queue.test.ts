@@ -10,19 +10,12 @@ import { QueueClient } from "@azure/storage-queue";
 
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
 import { type LocalHost, startLocalHost } from "../../local-host";
+import { waitFor } from "../support/wait-for";
 import { seen } from "./apps/queues";
 
 const APP = path.join(__dirname, "apps", "queues.js");
 
-async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-describe("local host: queue triggers", () => {
+describe("local host: queue triggers", { timeout: 120_000 }, () => {
   let azurite: AzuriteInstance;
   let host: LocalHost;
   before(async () => {
@@ -45,7 +38,7 @@ describe("local host: queue triggers", () => {
 
   it("decodes a base64 JSON message and passes it parsed, with its metadata", async () => {
     await queue("ok-queue").sendMessage(Buffer.from(JSON.stringify({ hello: "world" })).toString("base64"));
-    await until(() => seen.ok.length === 1, 10_000, "the message to be handled");
+    await waitFor(() => seen.ok.length, { until: (n) => n === 1, describe: "the message to be handled", timeoutMs: 10_000 });
     assert.deepEqual(seen.ok[0]?.body, { hello: "world" });
     assert.equal(seen.ok[0]?.dequeueCount, 1);
     assert.equal(typeof seen.ok[0]?.id, "string");
@@ -58,7 +51,11 @@ describe("local host: queue triggers", () => {
     const text = Buffer.from(JSON.stringify({ broken: true })).toString("base64");
     await queue("failing-queue").sendMessage(text);
     const poison = queue("failing-queue-poison");
-    await until(async () => (await poison.exists()) && (await poison.peekMessages()).peekedMessageItems.length === 1, 20_000, "the poison message");
+    await waitFor(async () => (await poison.exists()) && (await poison.peekMessages()).peekedMessageItems.length, {
+      until: (n) => n === 1,
+      describe: "the poison message",
+      timeoutMs: 20_000,
+    });
     assert.deepEqual(
       seen.failing.map((m) => m.dequeueCount),
       [1, 2, 3],

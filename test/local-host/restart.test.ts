@@ -9,10 +9,12 @@ import path from "node:path";
 import { after, describe, it } from "node:test";
 
 import { startLocalHost } from "../../local-host";
+import { waitFor } from "../support/wait-for";
+import { probes } from "./apps/orchestrations";
 
 const APP = path.join(__dirname, "apps", "orchestrations.js");
 
-describe("local host: restart", () => {
+describe("local host: restart", { timeout: 120_000 }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "local-host-restart-"));
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -46,24 +48,37 @@ describe("local host: restart", () => {
     }
   });
 
-  it("re-runs an activity that was scheduled but not completed when the host stopped", async () => {
+  it("re-runs an activity that was in flight (scheduled, not completed) when the host stopped", async () => {
     const stateDir = path.join(dir, "state2");
     const record = path.join(dir, "executions2.txt");
+    const recorded = () => (fs.existsSync(record) ? fs.readFileSync(record, "utf8") : "");
+    // The gate holds A in flight: it has started (and recorded itself) but cannot complete while the first host runs.
+    probes.recordGate.close();
     const first = await startLocalHost({ functions: [APP], stateDir });
-    await first.client.startNew("Steps", { instanceId: "restart-2", input: record });
-    // Stop at once: the first episode scheduled A, but A's completion is never recorded by this host.
-    await new Promise((r) => setTimeout(r, 0));
-    await first.stop();
-    const saved = JSON.parse(fs.readFileSync(path.join(stateDir, "restart-2.json"), "utf8")) as { history: unknown[]; inbox: unknown[] };
-    assert.ok(saved.history.length > 0 || saved.inbox.length > 0);
+    try {
+      await first.client.startNew("Steps", { instanceId: "restart-2", input: record });
+      await waitFor(recorded, { until: (text) => text === "A\n", describe: "activity A to start", timeoutMs: 10_000 });
+      const before = await first.client.getStatus("restart-2", { showHistory: true });
+      assert.deepEqual(before?.historyEvents?.map((e) => e.EventType), ["ExecutionStarted", "TaskScheduled"], "A scheduled, not completed");
+    } finally {
+      await first.stop();
+      // A finishes only now, after its host stopped: that completion is never recorded.
+      probes.recordGate.open();
+    }
 
     const second = await startLocalHost({ functions: [APP], stateDir });
     try {
+      await waitFor(recorded, { until: (text) => text === "A\nA\n", describe: "activity A to run again after the restart", timeoutMs: 10_000 });
       await second.waitForIdle();
       await second.client.raiseEvent("restart-2", "Continue", null);
-      const status = await second.client.waitForCompletion("restart-2");
+      const status = await second.client.waitForCompletion("restart-2", { showHistory: true });
       assert.deepEqual(status.output, ["A", "B"]);
-      assert.match(fs.readFileSync(record, "utf8"), /B\n$/);
+      assert.equal(recorded(), "A\nA\nB\n", "A ran twice (before the stop, unfinished, and after the restart), B once");
+      assert.deepEqual(
+        status.historyEvents?.map((e) => e.EventType),
+        ["ExecutionStarted", "TaskScheduled", "TaskCompleted", "EventRaised", "TaskScheduled", "TaskCompleted", "ExecutionCompleted"],
+        "the re-run completes the task scheduled before the stop; nothing is scheduled twice",
+      );
     } finally {
       await second.stop();
     }

@@ -41,6 +41,3 @@ export function requestFor(account: string, container: string, blob: string, v: 
     requestedAt: new Date().toISOString(),
   };
 }
-
-/** Azure's last-modified has one-second resolution: wait so two versions order by time. */
-export const nextSecond = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1100));

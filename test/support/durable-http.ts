@@ -1,6 +1,8 @@
 /** The app's status route as a caller sees it: follow a `Location` until the instance is no longer running. */
 import assert from "node:assert/strict";
 
+import { waitFor } from "./wait-for";
+
 export interface StatusBody {
   readonly name: string;
   readonly instanceId: string;
@@ -13,18 +15,13 @@ const RUNNING = ["Pending", "Running", "ContinuedAsNew", "Suspended"];
 
 /** Polls `location` as ADF's Web activity does (202 while running, then 200) until a terminal status. */
 export async function followStatus(location: string, timeoutMs = 180_000): Promise<StatusBody> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  const poll = async (): Promise<StatusBody> => {
     const res = await fetch(location);
     const status = (await res.json()) as StatusBody;
-    if (!RUNNING.includes(status.runtimeStatus)) {
-      assert.equal(res.status, 200, "a finished instance answers 200");
-      return status;
-    }
-    assert.equal(res.status, 202, "a running instance answers 202");
-    if (Date.now() > deadline) throw new Error(`${location} still ${status.runtimeStatus} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    assert.equal(res.status, RUNNING.includes(status.runtimeStatus) ? 202 : 200, `HTTP status for a ${status.runtimeStatus} instance`);
+    return status;
+  };
+  return waitFor(poll, { until: (status) => !RUNNING.includes(status.runtimeStatus), describe: `${location} to finish`, timeoutMs, intervalMs: 100 });
 }
 
 export async function postJson(url: string, body?: unknown): Promise<Response> {

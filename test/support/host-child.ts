@@ -12,23 +12,31 @@ import path from "node:path";
 import readline from "node:readline";
 
 import { recordPid } from "../../dev/pid-log";
+import { waitFor } from "./wait-for";
 
 const CHILD_SCRIPT = "host-child-main.js";
+
+export interface ChildStatus {
+  readonly runtimeStatus: string;
+  readonly output: unknown;
+  readonly historyEvents?: readonly { readonly EventType: string; readonly Name?: string; readonly Timestamp: string }[];
+}
 
 export interface HostChild {
   readonly baseUrl: string;
   readonly pid: number;
   /** Durable status over HTTP (showHistory): undefined while the instance does not exist. */
-  status(instanceId: string): Promise<{ runtimeStatus: string; output: unknown; historyEvents?: { EventType: string; Name?: string }[] } | undefined>;
-  waitForCompletion(instanceId: string, timeoutMs: number): Promise<{ runtimeStatus: string; output: unknown; historyEvents?: { EventType: string; Name?: string }[] }>;
+  status(instanceId: string): Promise<ChildStatus | undefined>;
+  waitForCompletion(instanceId: string, timeoutMs: number): Promise<ChildStatus>;
   /** The child's stderr so far (host diagnostics), for failure messages. */
   readonly log: () => string;
   stop(): Promise<void>;
 }
 
-export async function startHostChild(settings: Record<string, string>, env: Record<string, string>): Promise<HostChild> {
+/** `clock: "virtual"`: durable timers fire as soon as the host is otherwise idle (see local-host/engine/clock.ts). */
+export async function startHostChild(settings: Record<string, string>, env: Record<string, string>, options: { clock?: "real" | "virtual" } = {}): Promise<HostChild> {
   const child: ChildProcess = spawn(process.execPath, [path.join(__dirname, CHILD_SCRIPT)], {
-    env: { ...process.env, ...env, LOCAL_HOST_SETTINGS: JSON.stringify(settings) },
+    env: { ...process.env, ...env, LOCAL_HOST_SETTINGS: JSON.stringify(settings), LOCAL_HOST_CLOCK: options.clock ?? "real" },
     stdio: ["pipe", "pipe", "pipe"],
   });
   recordPid(child.pid, CHILD_SCRIPT);
@@ -48,20 +56,25 @@ export async function startHostChild(settings: Record<string, string>, env: Reco
     const res = await fetch(`${baseUrl}/runtime/webhooks/durabletask/instances/${encodeURIComponent(id)}?showHistory=true`);
     if (res.status === 404) return undefined;
     if (res.status !== 200 && res.status !== 202) throw new Error(`status of ${id}: HTTP ${res.status}`);
-    return (await res.json()) as Awaited<ReturnType<HostChild["status"]>>;
+    return (await res.json()) as ChildStatus;
   };
   return {
     baseUrl,
     pid: child.pid ?? -1,
     status,
     async waitForCompletion(id, timeoutMs) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const s = await status(id);
-        if (s !== undefined && ["Completed", "Failed", "Terminated", "Canceled"].includes(s.runtimeStatus)) return s;
-        if (Date.now() > deadline) throw new Error(`instance ${id} did not complete in ${timeoutMs} ms (${s?.runtimeStatus ?? "not started"}); host log:\n${stderr}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
+      try {
+        const done = await waitFor(() => status(id), {
+          until: (s) => s !== undefined && ["Completed", "Failed", "Terminated", "Canceled"].includes(s.runtimeStatus),
+          describe: `instance ${id} to complete`,
+          timeoutMs,
+          intervalMs: 100,
+        });
+        if (done !== undefined) return done;
+      } catch (err) {
+        throw new Error(`${err instanceof Error ? err.message : String(err)}\nhost log:\n${stderr}`);
       }
+      throw new Error(`instance ${id} vanished`);
     },
     log: () => stderr,
     async stop() {

@@ -16,7 +16,7 @@ function repoRoot(): string {
 const adf = path.join(repoRoot(), "adf");
 const read = (rel: string) => JSON.parse(fs.readFileSync(path.join(adf, rel), "utf8")) as { name: string; properties: Record<string, unknown> };
 
-describe("adf/ pipeline definition", () => {
+describe("adf/ pipeline definition", { timeout: 30_000 }, () => {
   it("declares exactly the parameters the app sends, the SAS URL as SecureString", () => {
     const pipeline = read("pipeline/BlobBackupCopy.json");
     const params = pipeline.properties.parameters as Record<string, { type: string }>;

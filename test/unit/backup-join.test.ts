@@ -6,7 +6,7 @@ import { addCounts, selectContainers, zeroCounts } from "../../src/domain/reconc
 
 const entry = (name: string, etag?: string) => ({ name, ...(etag !== undefined && { metadata: { backup_source_etag: etag } }) });
 
-describe("merge-join of a backup page with a window of source names", () => {
+describe("merge-join of a backup page with a window of source names", { timeout: 30_000 }, () => {
   it("matches names in the window, counts the rest of the window as orphans, stops at the window's end", () => {
     const page = [entry("a", "1"), entry("a/b", "2"), entry("a0"), entry("b", "3"), entry("c", "4")];
     const joined = joinBackupPage(page, new Set(["a", "a0", "b"]), undefined, "b");
@@ -41,7 +41,7 @@ describe("merge-join of a backup page with a window of source names", () => {
   });
 });
 
-describe("container selection", () => {
+describe("container selection", { timeout: 30_000 }, () => {
   const lake = ["logs", "raw", "curated", "tmp"];
   it("takes every container of the lake, less the excluded ones", () => {
     assert.deepEqual(selectContainers(lake, undefined, ["tmp"]), { selected: ["curated", "logs", "raw"], excluded: ["tmp"], notFound: [] });
@@ -55,7 +55,7 @@ describe("container selection", () => {
   });
 });
 
-describe("reconciliation counts", () => {
+describe("reconciliation counts", { timeout: 30_000 }, () => {
   it("add up field by field, skip reasons included", () => {
     const a = { ...zeroCounts(), blobs: 2, inSync: 1, skipped: { ...zeroCounts().skipped, directory: 1 } };
     const b = { ...zeroCounts(), blobs: 3, missing: 2, skipped: { ...zeroCounts().skipped, directory: 2, archived: 1 } };

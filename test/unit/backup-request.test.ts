@@ -16,7 +16,7 @@ const request: BackupRequest = {
   requestedAt: "2026-11-26T05:52:12.000Z",
 };
 
-describe("backup request message", () => {
+describe("backup request message", { timeout: 30_000 }, () => {
   it("round-trips through base64 as the queue trigger decodes it", () => {
     const text = Buffer.from(encodeBackupRequest(request), "base64").toString("utf8");
     assert.deepEqual(parseBackupRequest(text), { ok: true, request });

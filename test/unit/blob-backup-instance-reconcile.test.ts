@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 
 import { existingInstanceAction } from "../../src/domain/blob-backup-instance";
 
-describe("existingInstanceAction with the request's reason", () => {
+describe("existingInstanceAction with the request's reason", { timeout: 30_000 }, () => {
   it("a reconciliation request restarts a completed instance (Copied or Skipped)", () => {
     assert.equal(existingInstanceAction({ runtimeStatus: "Completed", output: { status: "Copied" } }, "reconcile"), "restart");
     assert.equal(existingInstanceAction({ runtimeStatus: "Completed", output: { status: "Skipped" } }, "reconcile"), "restart");

@@ -7,7 +7,7 @@ import { existingInstanceAction } from "../../src/domain/blob-backup-instance";
 
 const base = { account: "datalake1", container: "raw", blob: "a/b c#?.csv", etag: '"0x8DC1"' };
 
-describe("blobBackupInstanceId", () => {
+describe("blobBackupInstanceId", { timeout: 30_000 }, () => {
   it("is stable for the same version and differs between versions, blobs and accounts", () => {
     const id = blobBackupInstanceId(base);
     assert.equal(id, blobBackupInstanceId({ ...base }));
@@ -23,7 +23,7 @@ describe("blobBackupInstanceId", () => {
   });
 });
 
-describe("compareWithHeld", () => {
+describe("compareWithHeld", { timeout: 30_000 }, () => {
   const v = { etag: "e2", lastModified: "2024-05-01T12:00:01Z", snapshot: "2024-05-01T12:00:01.5Z" };
   it("knows the same version by its ETag", () => assert.equal(compareWithHeld(v, { etag: "e2", lastModified: "2020-01-01T00:00:00Z" }), "same"));
   it("orders by last-modified time", () => {
@@ -40,7 +40,7 @@ describe("compareWithHeld", () => {
   });
 });
 
-describe("backupMetadata", () => {
+describe("backupMetadata", { timeout: 30_000 }, () => {
   it("records the version and keeps the source's own metadata, but not keys posing as our record", () => {
     const m = backupMetadata(
       { account: "datalake1", container: "raw", blob: "x", etag: "e", lastModified: "2024-05-01T12:00:00.000Z", contentLength: 1, contentMd5: "md5==", metadata: { owner: "a", backup_source_etag: "forged" } },
@@ -56,7 +56,7 @@ describe("backupMetadata", () => {
   });
 });
 
-describe("existingInstanceAction", () => {
+describe("existingInstanceAction", { timeout: 30_000 }, () => {
   it("starts a new instance, ignores duplicates, restarts what ended badly", () => {
     assert.equal(existingInstanceAction(undefined), "start");
     assert.equal(existingInstanceAction({ runtimeStatus: "Running" }), "duplicate");

@@ -23,7 +23,7 @@ const S1 = "2026-01-01T00:00:01.0000000Z";
 const S2 = "2026-01-01T00:00:02.0000000Z";
 const S3 = "2026-01-02T00:00:00.0000000Z";
 
-describe("groupByName", () => {
+describe("groupByName", { timeout: 30_000 }, () => {
   it("puts base and snapshots of a name together whatever their order, snapshots oldest first", () => {
     const groups = groupByName([entry("a", "e2", S3), entry("a", "e3"), entry("a", "e1", S1), entry("b", "x")]);
     assert.deepEqual(
@@ -48,7 +48,7 @@ describe("groupByName", () => {
   });
 });
 
-describe("compareSnapshotIds", () => {
+describe("compareSnapshotIds", { timeout: 30_000 }, () => {
   it("orders ids by time even when written with different fractional digits", () => {
     assert.ok(compareSnapshotIds("2026-01-01T00:00:00.5Z", "2026-01-01T00:00:00.1234567Z") > 0);
     assert.ok(compareSnapshotIds("2026-01-01T00:00:00.123Z", "2026-01-01T00:00:00.1234567Z") < 0);
@@ -56,7 +56,7 @@ describe("compareSnapshotIds", () => {
   });
 });
 
-describe("classify", () => {
+describe("classify", { timeout: 30_000 }, () => {
   const one = (...entries: ListedEntry[]) => {
     const [group] = groupByName(entries);
     assert.ok(group);
@@ -96,7 +96,7 @@ describe("classify", () => {
   });
 });
 
-describe("isDirectoryMarker", () => {
+describe("isDirectoryMarker", { timeout: 30_000 }, () => {
   it("recognises hdi_isfolder=true in any case, and nothing else", () => {
     assert.equal(isDirectoryMarker({ hdi_isfolder: "true" }), true);
     assert.equal(isDirectoryMarker({ Hdi_IsFolder: "TRUE" }), true);

@@ -13,7 +13,7 @@ function bodilessRestError(status: number, code: string, method: "HEAD" | "PUT",
   return new RestError("", { statusCode: status, request, response: { status, headers, request } });
 }
 
-describe("errors", () => {
+describe("errors", { timeout: 30_000 }, () => {
   it("turns anything thrown into an Error", () => {
     assert.equal(ensureError("boom").message, "boom");
     assert.equal(ensureError({ code: 1 }).message, '{"code":1}');

@@ -7,7 +7,7 @@ import { httpError, parseJsonBody } from "../../src/domain/http-error";
 
 const schema = z.strictObject({ prefix: z.string().min(1).optional(), dryRun: z.boolean().optional() });
 
-describe("parseJsonBody", () => {
+describe("parseJsonBody", { timeout: 30_000 }, () => {
   it("treats an empty or blank body as no options", () => {
     assert.deepEqual(parseJsonBody("", schema), { ok: true, value: {} });
     assert.deepEqual(parseJsonBody("  \n", schema), { ok: true, value: {} });

@@ -23,7 +23,7 @@ function problemsOf(env: Record<string, string | undefined>): readonly string[] 
   assert.fail("expected the settings to be refused");
 }
 
-describe("settings", () => {
+describe("settings", { timeout: 30_000 }, () => {
   it("applies the documented defaults", () => {
     const s = loadSettings(valid);
     assert.equal(s.backupQueue, "backup-requests");
@@ -140,7 +140,7 @@ describe("settings", () => {
   });
 });
 
-describe("connections", () => {
+describe("connections", { timeout: 30_000 }, () => {
   it("resolves a connection string, taking the account from AccountName", () => {
     const s = loadSettings(valid);
     assert.equal(s.sourceStorage.kind, "connectionString");

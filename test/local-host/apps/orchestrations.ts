@@ -8,8 +8,24 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext, t
 import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
 import * as df from "durable-functions";
 
+/** A gate the test closes to hold activities in flight (e.g. across a host stop), and opens to let them finish. */
+class Gate {
+  #opened: Promise<void> = Promise.resolve();
+  #open: () => void = () => undefined;
+  close(): void {
+    this.#opened = new Promise((resolve) => (this.#open = resolve));
+  }
+  open(): void {
+    this.#open();
+    this.#opened = Promise.resolve();
+  }
+  passed(): Promise<void> {
+    return this.#opened;
+  }
+}
+
 /** Test hooks shared with the test process (same process: the host loads this file). */
-export const probes = { flakyCalls: new Map<string, number>(), nonDeterministic: false };
+export const probes = { flakyCalls: new Map<string, number>(), nonDeterministic: false, recordGate: new Gate() };
 
 df.app.activity("Hello", { handler: (name: string) => `Hello ${name}` });
 df.app.activity("Double", { handler: (n: number) => n * 2 });
@@ -24,10 +40,14 @@ df.app.activity("Flaky", {
   },
 });
 
-/** Appends its name to a file, so a test can count executions across host restarts. */
+/**
+ * Appends its name to a file when it starts, so a test can count executions across host restarts; then finishes once
+ * `probes.recordGate` is open (it is, unless a test closed it).
+ */
 df.app.activity("Record", {
-  handler: (input: { file: string; step: string }) => {
+  handler: async (input: { file: string; step: string }) => {
     fs.appendFileSync(input.file, `${input.step}\n`);
+    await probes.recordGate.passed();
     return input.step;
   },
 });
@@ -163,10 +183,10 @@ app.http("ClientProbe", {
   handler: async (_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     const client = df.getClient(context);
     const settle = async (id: string, done: (s: df.DurableOrchestrationStatus) => boolean): Promise<df.DurableOrchestrationStatus> => {
-      for (;;) {
+      for (const deadline = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 20))) {
         const s = await client.getStatus(id);
         if (done(s)) return s;
-        await new Promise((r) => setTimeout(r, 20));
+        if (Date.now() > deadline) throw new Error(`${id} still ${s.runtimeStatus} after 10 s`);
       }
     };
     const id = await client.startNew("Approval", { instanceId: "probe-1" });

@@ -9,16 +9,22 @@
  * - A managed-identity token endpoint (App Service style: IDENTITY_ENDPOINT + IDENTITY_HEADER) on plain http, so the
  *   product's real credential chain (DefaultAzureCredential → ManagedIdentityCredential) gets the bearer token the
  *   fake then requires.
+ * - Run parameters reported as ADF reports them: those the shipped pipeline declares SecureString are masked.
  * - Fault injection: per-operation HTTP faults (429 with Retry-After, 5xx, 403, a createRun whose response is lost
- *   after the run was created) and per-run behaviours (Failed, Cancelled, hang until cancelled, corrupt copy, slow).
+ *   after the run was created) and per-run behaviours (Failed, Cancelled, hang until cancelled, held until the test
+ *   releases it, corrupt copy).
  */
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
+import fs from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
+import path from "node:path";
 
 import { BlobServiceClient } from "@azure/storage-blob";
+
+import { findRepoRoot } from "../../../local-host/app-loader";
 
 export type Operation = "createRun" | "get" | "cancel" | "query" | "token";
 
@@ -34,14 +40,18 @@ export type RunBehaviour =
   | { readonly outcome: "Cancelled" }
   /** Stays InProgress until cancelled (for timeouts). */
   | { readonly outcome: "Hang" }
+  /** Stays InProgress until `release` settles, then copies and succeeds (a run as long as a test needs). */
+  | { readonly outcome: "Held"; readonly release: Promise<void> }
   /** Copies, but the written content differs in its last byte (for verification failures). */
   | { readonly outcome: "Corrupt" };
 
 export interface FakeRun {
   readonly runId: string;
   readonly pipelineName: string;
-  /** As ADF reports them: every value a string; the SecureString SAS URL masked. */
+  /** As ADF reports them: every value a string; those the shipped pipeline declares SecureString masked. */
   readonly parameters: Record<string, string>;
+  /** As createRun received them, unmasked (ADF never shows these; for tests that check what the app sent). */
+  readonly received: Readonly<Record<string, string>>;
   status: "Queued" | "InProgress" | "Succeeded" | "Failed" | "Canceling" | "Cancelled";
   message: string;
   runStart: Date;
@@ -79,8 +89,6 @@ export interface AdfFake {
   nextRun(behaviour: RunBehaviour): void;
   /** Deletes (false) or restores (true) the pipeline: createRun on a missing pipeline answers 404 like ADF. */
   setPipelineExists(exists: boolean): void;
-  /** Changes the run timing from now on. */
-  setTiming(timing: { queuedMs?: number; runMs?: number }): void;
   stop(): Promise<void>;
 }
 
@@ -111,8 +119,16 @@ export function adfEngineSettings(fake: AdfFake): Record<string, string> {
 
 const TOKEN = `fake-arm-token-${randomUUID()}`;
 
+/** The parameters the shipped pipeline (adf/pipeline/BlobBackupCopy.json) declares SecureString: ADF masks those. */
+function shippedSecureParameters(): ReadonlySet<string> {
+  const file = path.join(findRepoRoot(__dirname), "adf", "pipeline", "BlobBackupCopy.json");
+  const pipeline = JSON.parse(fs.readFileSync(file, "utf8")) as { properties: { parameters: Record<string, { type: string }> } };
+  return new Set(Object.entries(pipeline.properties.parameters).filter(([, p]) => p.type === "SecureString").map(([name]) => name));
+}
+
 export async function startAdfFake(options: AdfFakeOptions): Promise<AdfFake> {
   const runs = new Map<string, FakeRun>();
+  const secureParameters = shippedSecureParameters();
   const faults = new Map<Operation, HttpFault[]>();
   const behaviours: RunBehaviour[] = [];
   const calls: Record<Operation, number> = { createRun: 0, get: 0, cancel: 0, query: 0, token: 0 };
@@ -170,7 +186,7 @@ export async function startAdfFake(options: AdfFakeOptions): Promise<AdfFake> {
       if (run.status !== "Queued") return;
       touch(run, "InProgress");
       if (behaviour.outcome === "Hang") return;
-      later(timing.runMs, () => {
+      const finish = (): void => {
         if (run.status !== "InProgress") return;
         if (behaviour.outcome === "Failed") return touch(run, "Failed", behaviour.message);
         if (behaviour.outcome === "Cancelled") return touch(run, "Cancelled", "Pipeline run was cancelled by the user.");
@@ -178,7 +194,9 @@ export async function startAdfFake(options: AdfFakeOptions): Promise<AdfFake> {
           () => run.status === "InProgress" && touch(run, "Succeeded", ""),
           (err: unknown) => touch(run, "Failed", `Operation on target CopyBackup failed: ${err instanceof Error ? err.message : String(err)}`),
         );
-      });
+      };
+      if (behaviour.outcome === "Held") void behaviour.release.then(finish);
+      else later(timing.runMs, finish);
     });
   }
 
@@ -245,12 +263,12 @@ export async function startAdfFake(options: AdfFakeOptions): Promise<AdfFake> {
       const pipelineName = decodeURIComponent(m[1] ?? "");
       const raw = ((await body(req)) ?? {}) as Record<string, unknown>;
       const create = (): FakeRun => {
-        const parameters = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
-        const snapshotUrl = parameters.sourceSnapshotUrl ?? "";
-        // SecureString parameters are masked in ADF's monitoring answers.
-        if (snapshotUrl !== "") parameters.sourceSnapshotUrl = "**********";
+        const received = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+        const snapshotUrl = received.sourceSnapshotUrl ?? "";
+        // ADF masks the values of the parameters its pipeline declares SecureString in Get/List answers.
+        const parameters = Object.fromEntries(Object.entries(received).map(([k, v]) => [k, secureParameters.has(k) && v !== "" ? "**********" : v]));
         const now = new Date();
-        const run: FakeRun = { runId: randomUUID(), pipelineName, parameters, status: "Queued", message: "", runStart: now, lastUpdated: now };
+        const run: FakeRun = { runId: randomUUID(), pipelineName, parameters, received, status: "Queued", message: "", runStart: now, lastUpdated: now };
         runs.set(run.runId, run);
         execute(run, behaviours.shift() ?? { outcome: "Succeeded" }, { snapshotUrl });
         return run;
@@ -342,10 +360,6 @@ export async function startAdfFake(options: AdfFakeOptions): Promise<AdfFake> {
     },
     setPipelineExists(exists) {
       pipelineExists = exists;
-    },
-    setTiming(t) {
-      if (t.queuedMs !== undefined) timing.queuedMs = t.queuedMs;
-      if (t.runMs !== undefined) timing.runMs = t.runMs;
     },
     async stop() {
       for (const t of timers) clearTimeout(t);

@@ -1,0 +1,251 @@
+/**
+ * The reconciliation orchestrators, branch by branch, driven through the real durable-functions replay engine with
+ * scripted activities and sub-orchestrations (test/support/orchestrator-driver.ts).
+ * - The lake's reconciliation: container selection, batches of `parallelism` sub-orchestrations, a failed container
+ *   reported while the others go on, the report written (or not, in a dry run).
+ * - One container's reconciliation: window after window with the cursor carried, continueAsNew with progress, and
+ *   the failures it reports instead of throwing.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import {
+  type ContainerReport,
+  MAX_ORPHAN_SAMPLES,
+  type ReconcileCounts,
+  type ReconciliationReport,
+  type WindowInput,
+  type WindowResult,
+  zeroCounts,
+} from "../../src/domain/reconciliation";
+import { Activities, Orchestrators } from "../../src/function-names";
+import { containerReconciliation, type ContainerReconciliationInput } from "../../src/orchestrators/container-reconciliation";
+import { reconciliation, type ReconciliationInput } from "../../src/orchestrators/reconciliation";
+import { type Answer, runOrchestration, type Scheduled } from "../support/orchestrator-driver";
+
+const START = "2026-01-05T02:00:00.000Z";
+
+const lakeInput = (overrides: Partial<ReconciliationInput> = {}): ReconciliationInput => ({
+  excludeContainers: [],
+  dryRun: false,
+  snapshots: "auto",
+  parallelism: 2,
+  backupContainerTemplate: "{container}-backup",
+  account: "datalake1",
+  backupAccount: "backup1",
+  startedBy: "timer",
+  ...overrides,
+});
+
+function reconcileCounts(blobs: number, requests = 0): ReconcileCounts {
+  return { ...zeroCounts(), blobs, inSync: blobs - requests, missing: requests, requests, sourceListRequests: 1, backupListRequests: 1 };
+}
+
+function childReport(input: ContainerReconciliationInput, blobs: number, status: ContainerReport["status"] = "completed"): ContainerReport {
+  return {
+    container: input.container,
+    backupContainer: input.backupContainer,
+    status,
+    ...(status === "failed" && { error: "the account refuses blob snapshots" }),
+    counts: reconcileCounts(blobs, 1),
+    orphanSamples: [],
+    windows: 1,
+    startedAt: START,
+    completedAt: START,
+  };
+}
+
+const subs = (scheduled: readonly Scheduled[]) => scheduled.filter((s): s is Extract<Scheduled, { kind: "subOrchestration" }> => s.kind === "subOrchestration");
+
+describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
+  const lake = (containers: readonly string[]) => () => ({ result: { containers } });
+
+  it("reconciles the selected containers in batches of `parallelism`, then writes the report", async () => {
+    const result = await runOrchestration(reconciliation, {
+      input: lakeInput({ excludeContainers: ["scratch"], parallelism: 2, pageSize: 10 }),
+      instanceId: "reconciliation",
+      startAt: START,
+      activities: {
+        [Activities.listLakeContainers]: lake(["gamma", "alpha", "scratch", "beta"]),
+        [Activities.writeReconciliationReport]: (input: { report: ReconciliationReport }) => ({ result: { reportBlob: `backup-reports/${input.report.startedAt}.json` } }),
+      },
+      subOrchestrations: {
+        [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 10), afterMs: input.container === "alpha" ? 60_000 : 30_000 }),
+      },
+    });
+    assert.equal(result.status, "Completed", result.error);
+    assert.deepEqual(result.trail, [
+      Activities.listLakeContainers,
+      `sub ${Orchestrators.containerReconciliation} reconciliation-20260105020000000-alpha`,
+      `sub ${Orchestrators.containerReconciliation} reconciliation-20260105020000000-beta`,
+      `sub ${Orchestrators.containerReconciliation} reconciliation-20260105020000000-gamma`,
+      Activities.writeReconciliationReport,
+    ]);
+    // Two at a time: gamma is scheduled only once both alpha (60 s) and beta (30 s) have answered.
+    const [alpha, beta, gamma] = subs(result.scheduled);
+    assert.ok(alpha && beta && gamma);
+    assert.deepEqual([alpha.at, beta.at, gamma.at], [START, START, "2026-01-05T02:01:00.000Z"]);
+    const input = alpha.input as ContainerReconciliationInput;
+    assert.deepEqual(input, {
+      container: "alpha",
+      backupContainer: "alpha-backup",
+      options: { dryRun: false, snapshots: "auto", pageSize: 10, sourcePages: 4 },
+    });
+    const report = result.output as ReconciliationReport;
+    assert.deepEqual(report.containers.map((c) => c.container), ["alpha", "beta", "gamma"]);
+    assert.deepEqual(report.excluded, ["scratch"]);
+    assert.deepEqual([report.totals.blobs, report.totals.requests], [30, 3]);
+    assert.equal(report.reportBlob, `backup-reports/${START}.json`);
+    const written = result.scheduled.find((s) => s.kind === "activity" && s.name === Activities.writeReconciliationReport);
+    assert.deepEqual((written?.kind === "activity" && (written.input as { report: ReconciliationReport }).report.totals), report.totals);
+  });
+
+  it("reports a failed container and goes on with the others", async () => {
+    const result = await runOrchestration(reconciliation, {
+      input: lakeInput({ parallelism: 1 }),
+      startAt: START,
+      activities: { [Activities.listLakeContainers]: lake(["a-lake", "b-lake", "c-lake"]), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
+      subOrchestrations: { [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 5, input.container === "a-lake" ? "failed" : "completed") }) },
+    });
+    assert.equal(result.status, "Completed", result.error);
+    assert.equal(subs(result.scheduled).length, 3, "b-lake and c-lake still reconciled");
+    const report = result.output as ReconciliationReport;
+    assert.deepEqual(report.containers.map((c) => [c.container, c.status]), [["a-lake", "failed"], ["b-lake", "completed"], ["c-lake", "completed"]]);
+    assert.equal(report.containers[0]?.error, "the account refuses blob snapshots");
+  });
+
+  it("reports a container whose backup container name would be invalid, without starting it", async () => {
+    const result = await runOrchestration(reconciliation, {
+      input: lakeInput({ backupContainerTemplate: "{container}-backup-of-the-container-with-a-very-long-name-indeed" }),
+      startAt: START,
+      activities: { [Activities.listLakeContainers]: lake(["okay", "a-much-longer-container-name"]), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
+      subOrchestrations: { [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 1) }) },
+    });
+    const report = result.output as ReconciliationReport;
+    const failed = report.containers.find((c) => c.container === "a-much-longer-container-name");
+    assert.equal(failed?.status, "failed");
+    assert.match(failed?.error ?? "", /backup container name ".*" is not valid/);
+    assert.deepEqual(subs(result.scheduled).map((s) => (s.input as ContainerReconciliationInput).container), ["okay"]);
+  });
+
+  it("a dry run writes no report; containers asked for that the lake lacks are reported", async () => {
+    const result = await runOrchestration(reconciliation, {
+      input: lakeInput({ dryRun: true, containers: ["alpha", "nosuch"], prefix: "2026/" }),
+      startAt: START,
+      activities: { [Activities.listLakeContainers]: lake(["alpha", "beta"]) },
+      subOrchestrations: { [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 2) }) },
+    });
+    assert.equal(result.status, "Completed", result.error);
+    assert.deepEqual(result.trail, [Activities.listLakeContainers, `sub ${Orchestrators.containerReconciliation} test-instance-20260105020000000-alpha`]);
+    const child = subs(result.scheduled)[0]?.input as ContainerReconciliationInput;
+    assert.deepEqual(child.options, { prefix: "2026/", dryRun: true, snapshots: "auto", sourcePages: 4 });
+    const report = result.output as ReconciliationReport;
+    assert.deepEqual([report.dryRun, report.reportBlob, report.notFound, report.excluded], [true, undefined, ["nosuch"], ["beta"]]);
+  });
+
+  it("an empty selection writes a report with no containers", async () => {
+    const result = await runOrchestration(reconciliation, {
+      input: lakeInput({ excludeContainers: ["only"] }),
+      startAt: START,
+      activities: { [Activities.listLakeContainers]: lake(["only"]), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
+    });
+    assert.deepEqual(result.trail, [Activities.listLakeContainers, Activities.writeReconciliationReport]);
+    assert.deepEqual((result.output as ReconciliationReport).containers, []);
+  });
+});
+
+describe("container reconciliation orchestrator (one container)", { timeout: 30_000 }, () => {
+  const childInput = (overrides: Partial<ContainerReconciliationInput> = {}): ContainerReconciliationInput => ({
+    container: "alpha",
+    backupContainer: "alpha-backup",
+    options: { dryRun: false, snapshots: "auto", sourcePages: 2 },
+    ...overrides,
+  });
+
+  /** Windows over a container: window i resumes at `s<i>` / `b<i>` and reports `orphans` orphan names. */
+  function windows(count: number, extra: (i: number) => Partial<Extract<WindowResult, { kind: "window" }>> = () => ({})) {
+    return (input: WindowInput): Answer => {
+      const i = input.cursor.source === undefined ? 0 : Number(input.cursor.source.continuationToken?.slice(1));
+      return {
+        result: {
+          kind: "window",
+          counts: reconcileCounts(10, 2),
+          orphanSamples: [],
+          cursor: { source: { continuationToken: `s${i + 1}` }, backup: { token: `b${i + 1}`, after: `name-${i}` } },
+          done: i === count - 1,
+          ...extra(i),
+        } satisfies WindowResult,
+      };
+    };
+  }
+  const windowInputs = (scheduled: readonly Scheduled[]) => scheduled.flatMap((s) => (s.kind === "activity" ? [s.input as WindowInput] : []));
+
+  it("goes window after window with the cursor carried, and reports the totals when the listing ends", async () => {
+    const result = await runOrchestration(containerReconciliation, { input: childInput(), startAt: START, activities: { [Activities.reconcileContainerWindow]: windows(3) } });
+    assert.equal(result.status, "Completed", result.error);
+    assert.deepEqual(windowInputs(result.scheduled).map((w) => [w.cursor.source?.continuationToken, w.cursor.backup.token, w.cursor.backup.after]), [
+      [undefined, undefined, undefined],
+      ["s1", "b1", "name-0"],
+      ["s2", "b2", "name-1"],
+    ]);
+    const report = result.output as ContainerReport;
+    assert.deepEqual([report.status, report.windows, report.counts.blobs, report.counts.requests, report.startedAt], ["completed", 3, 30, 6, START]);
+    assert.deepEqual(result.customStatus, { container: "alpha", phase: "done", windows: 3, blobs: 30, inSync: 24, snapshots: 0, requests: 6, orphans: 0 });
+  });
+
+  it("continues as new every windowsPerExecution windows with cursor, totals, window count and orphan samples carried", async () => {
+    const result = await runOrchestration(containerReconciliation, {
+      input: childInput({ windowsPerExecution: 2 }),
+      startAt: START,
+      activities: { [Activities.reconcileContainerWindow]: windows(5, (i) => ({ orphanSamples: Array.from({ length: 8 }, (_, k) => `orphan-${i}-${k}`) })) },
+    });
+    assert.equal(result.status, "Completed", result.error);
+    assert.equal(result.inputs.length, 3);
+    const carried = (result.inputs[1] as ContainerReconciliationInput).progress;
+    assert.deepEqual(carried && { ...carried, totals: carried.totals.blobs, orphanSamples: carried.orphanSamples.length }, {
+      startedAt: START,
+      cursor: { source: { continuationToken: "s2" }, backup: { token: "b2", after: "name-1" } },
+      windows: 2,
+      totals: 20,
+      orphanSamples: 16,
+    });
+    assert.deepEqual(windowInputs(result.scheduled).map((w) => w.cursor.source?.continuationToken), [undefined, "s1", "s2", "s3", "s4"]);
+    const report = result.output as ContainerReport;
+    assert.deepEqual([report.windows, report.counts.blobs, report.startedAt], [5, 50, START]);
+    assert.equal(report.orphanSamples.length, MAX_ORPHAN_SAMPLES, "samples capped; the first ones kept");
+    assert.equal(report.orphanSamples[0], "orphan-0-0");
+  });
+
+  it("reports (does not throw) a window that keeps failing after the retries", async () => {
+    const result = await runOrchestration(containerReconciliation, {
+      input: childInput(),
+      startAt: START,
+      activities: { [Activities.reconcileContainerWindow]: (input: WindowInput, call) => (input.cursor.source === undefined ? windows(3)(input) : { error: `503 Server Busy (attempt ${call.attempt})` }) },
+    });
+    assert.equal(result.status, "Completed", result.error);
+    const report = result.output as ContainerReport;
+    assert.equal(report.status, "failed");
+    assert.match(report.error ?? "", /Activity function 'ReconcileContainerWindow' failed: 503 Server Busy \(attempt 5\)/);
+    assert.deepEqual([report.windows, report.counts.blobs], [1, 10], "what was done before the failure stays counted");
+  });
+
+  it("reports a container deleted meanwhile, and SNAPSHOTS=on against an account that refuses snapshots", async () => {
+    const gone = await runOrchestration(containerReconciliation, { input: childInput(), activities: { [Activities.reconcileContainerWindow]: () => ({ result: { kind: "containerNotFound" } }) } });
+    assert.deepEqual([(gone.output as ContainerReport).status, (gone.output as ContainerReport).error], ["failed", 'container "alpha" no longer exists']);
+    const refused = await runOrchestration(containerReconciliation, {
+      input: childInput({ options: { dryRun: false, snapshots: "on", sourcePages: 1 } }),
+      activities: { [Activities.reconcileContainerWindow]: () => ({ result: { kind: "snapshotsRefused", reason: "FeatureNotYetSupported" } }) },
+    });
+    assert.equal((refused.output as ContainerReport).status, "failed");
+    assert.match((refused.output as ContainerReport).error ?? "", /refuses blob snapshots \(FeatureNotYetSupported\); SNAPSHOTS=on requires them/);
+  });
+
+  it("SNAPSHOTS=auto: a refusal reported by one window is passed to the later ones and named in the report", async () => {
+    const result = await runOrchestration(containerReconciliation, {
+      input: childInput({ windowsPerExecution: 1 }),
+      activities: { [Activities.reconcileContainerWindow]: windows(3, (i) => (i === 0 ? { snapshotsRefusedReason: "FeatureNotYetSupported" } : {})) },
+    });
+    assert.deepEqual(windowInputs(result.scheduled).map((w) => w.snapshotsRefused), [false, true, true]);
+    assert.equal((result.output as ContainerReport).snapshotsRefusedReason, "FeatureNotYetSupported");
+  });
+});
