@@ -17,6 +17,11 @@ import type { AdfSettings, Settings } from "./settings";
 export interface BlobAccount {
   readonly accountName: string;
   readonly service: BlobServiceClient;
+  /**
+   * The same account without SDK retries, for writes a blind retry would repeat: a Snapshot Blob whose answer was lost
+   * and that the SDK sends again takes a second snapshot. Callers that use it check the outcome themselves.
+   */
+  readonly singleAttempt: BlobServiceClient;
   /** Present for shared-key connections: lets us sign SAS URLs without a user delegation key. */
   readonly sharedKey?: StorageSharedKeyCredential;
 }
@@ -59,13 +64,17 @@ function createCredential(identity: IdentityCredential): TokenCredential {
 }
 
 export function blobAccount(connection: StorageConnection): BlobAccount {
+  const once = { retryOptions: { maxTries: 1 } };
   if (connection.kind === "connectionString") {
     const service = BlobServiceClient.fromConnectionString(connection.connectionString);
     const sharedKey = service.credential instanceof StorageSharedKeyCredential ? service.credential : undefined;
-    return { accountName: connection.accountName, service, ...(sharedKey && { sharedKey }) };
+    const singleAttempt = BlobServiceClient.fromConnectionString(connection.connectionString, once);
+    return { accountName: connection.accountName, service, singleAttempt, ...(sharedKey && { sharedKey }) };
   }
-  if (connection.blobServiceUri === undefined) throw new Error(`${connection.name} has no blob service URI`);
-  return { accountName: connection.accountName, service: new BlobServiceClient(connection.blobServiceUri, credentialFor(connection.credential)) };
+  const uri = connection.blobServiceUri;
+  if (uri === undefined) throw new Error(`${connection.name} has no blob service URI`);
+  const credential = credentialFor(connection.credential);
+  return { accountName: connection.accountName, service: new BlobServiceClient(uri, credential), singleAttempt: new BlobServiceClient(uri, credential, once) };
 }
 
 export function queueService(connection: StorageConnection): QueueServiceClient {

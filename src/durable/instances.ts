@@ -1,10 +1,14 @@
 /**
- * Durable client helpers for starters that keep one instance per id (a scan per container, one reconciliation):
- * the instance's status, and "start unless it is already running".
+ * Durable client helpers for starters that keep one instance per id: the instance's status (one way to tell a missing
+ * instance), "start unless it is already running" (a scan per container, one reconciliation), and the blob backup
+ * queue trigger's "start, restart or leave alone".
  */
 import * as df from "durable-functions";
 
+import type { BlobBackupInput } from "../domain/blob-backup";
+import { existingInstanceAction } from "../domain/blob-backup-instance";
 import { describeError } from "../domain/errors";
+import { Orchestrators } from "../function-names";
 
 const ACTIVE: ReadonlySet<string> = new Set([
   df.OrchestrationRuntimeStatus.Pending,
@@ -28,9 +32,18 @@ export async function instanceState(
   instanceId: string,
   options: { readonly showInput?: boolean } = {},
 ): Promise<InstanceState | undefined> {
+  const status = await statusOf(client, instanceId, { showInput: options.showInput ?? false });
+  return status === undefined ? undefined : { runtimeStatus: status.runtimeStatus, input: status.input };
+}
+
+/** The instance's status without history, or undefined when there is no such instance. */
+async function statusOf(
+  client: df.DurableClient,
+  instanceId: string,
+  options: { readonly showInput: boolean },
+): Promise<df.DurableOrchestrationStatus | undefined> {
   try {
-    const status = await client.getStatus(instanceId, { showInput: options.showInput ?? false });
-    return { runtimeStatus: status.runtimeStatus, input: status.input };
+    return await client.getStatus(instanceId, { showHistory: false, showHistoryOutput: false, showInput: options.showInput });
   } catch (err) {
     // The client reports an unknown instance by throwing on the extension's 404.
     if (/\b404\b/.test(describeError(err))) return undefined;
@@ -65,4 +78,27 @@ export async function startUnlessActive(
     if (after !== undefined && isActive(after)) return { started: false, runtimeStatus: after };
     throw err;
   }
+}
+
+export type BlobBackupStart =
+  | { readonly action: "started" | "restarted" }
+  | { readonly action: "duplicate"; readonly runtimeStatus: string };
+
+/**
+ * Starts the backup instance of one blob version (src/domain/blob-backup-instance.ts decides): a new instance is
+ * started, one that failed or no longer holds (reconciliation) is started again, a running or done one is left alone.
+ * Two deliveries racing to start the same id: the loser reads the status again and stands down.
+ */
+export async function startBlobBackup(client: df.DurableClient, instanceId: string, input: BlobBackupInput): Promise<BlobBackupStart> {
+  const existing = await statusOf(client, instanceId, { showInput: false });
+  const action = existingInstanceAction(existing, input.request.reason);
+  if (action === "duplicate") return { action, runtimeStatus: existing?.runtimeStatus ?? "" };
+  try {
+    await client.startNew(Orchestrators.blobBackup, { instanceId, input });
+  } catch (err) {
+    const again = await statusOf(client, instanceId, { showInput: false }).catch(() => undefined);
+    if (again !== undefined && existingInstanceAction(again) === "duplicate") return { action: "duplicate", runtimeStatus: again.runtimeStatus };
+    throw err;
+  }
+  return { action: action === "restart" ? "restarted" : "started" };
 }

@@ -1,6 +1,7 @@
 /**
  * The blob backup with COPY_ENGINE=adf and BLOB_LEASE=true end to end: queue → local host → the app's real ADF client
- * and credential chain → the HTTPS ARM fake → a real copy in Azurite → verification → the lease released.
+ * and credential chain → the HTTPS ARM fake → a real copy in Azurite → verification → the lease released. Live
+ * (ETag-pinned) versions are copied under a lease; snapshots need none.
  *
  * TLS trust: NODE_EXTRA_CA_CERTS is read only at process start, so the host and app run in a child process
  * (test/support/host-child.ts) started with NODE_EXTRA_CA_CERTS pointing at the certificate made in `before`; this
@@ -19,7 +20,7 @@ import { BackupMetadata, blobBackupInstanceId, type BlobBackupOutput } from "../
 import { Activities } from "../../src/function-names";
 import { makeSelfSignedCert, type SelfSignedCert } from "../support/adf-fake/cert";
 import { adfEngineSettings, type AdfFake, FAKE_FACTORY, startAdfFake } from "../support/adf-fake/fake";
-import { requestFor, writeAndSnapshot } from "../support/blob-backup-fixtures";
+import { requestFor, writeAndSnapshot, writeLive } from "../support/blob-backup-fixtures";
 import { type HostChild, startHostChild } from "../support/host-child";
 
 const QUEUE = "backup-requests";
@@ -74,19 +75,33 @@ describe("blob backup through the local host (adf engine, lease mode)", () => {
     cert.remove();
   });
 
-  /** Writes a version, queues its request, waits for the outcome, and checks that no lease is left on the source. */
-  async function backupOf(name: string, content = `content of ${name}`, timeoutMs = 60_000) {
-    const v = await writeAndSnapshot(lake, name, content);
+  /**
+   * Writes a live version, queues its request and waits for the outcome; checks that it was copied under a lease and
+   * that no lease is left. A backup that failed has runtime status Failed and its reason as the output.
+   */
+  async function outcomeOf(name: string, content = `content of ${name}`, timeoutMs = 60_000) {
+    const v = await writeLive(lake, name, content);
     const request = requestFor(azurite.accounts.lake.name, container, name, v);
     await queue.sendMessage(encodeBackupRequest(request));
     const id = blobBackupInstanceId(request);
     const status = await host.waitForCompletion(id, timeoutMs);
-    assert.equal(status.runtimeStatus, "Completed", host.log());
     const lease = await lake.getBlobClient(name).getProperties();
     assert.equal(lease.leaseState, "available", "no lease left behind");
     const names = (status.historyEvents ?? []).filter((e) => e.EventType === "TaskScheduled").map((e) => e.Name);
     assert.ok(names.includes(Activities.acquireBlobLease) && names.includes(Activities.releaseBlobLease), names.join(","));
-    return { output: status.output as BlobBackupOutput, version: v, request, names };
+    return { status, version: v, request, names };
+  }
+  async function backupOf(name: string, content = `content of ${name}`, timeoutMs = 60_000) {
+    const outcome = await outcomeOf(name, content, timeoutMs);
+    assert.equal(outcome.status.runtimeStatus, "Completed", host.log());
+    return { ...outcome, output: outcome.status.output as BlobBackupOutput };
+  }
+  /** The failure reason of a backup that failed; its run id is in the custom status. */
+  async function failureOf(name: string, content = `content of ${name}`, timeoutMs = 60_000) {
+    const outcome = await outcomeOf(name, content, timeoutMs);
+    assert.equal(outcome.status.runtimeStatus, "Failed", JSON.stringify(outcome.status.output));
+    const runId = (outcome.status.customStatus as { runId?: string } | undefined)?.runId;
+    return { ...outcome, reason: String(outcome.status.output), runId };
   }
   const runsOf = (requestId: string | undefined) => [...fake.runs.values()].filter((r) => r.parameters.requestId === requestId);
 
@@ -116,13 +131,14 @@ describe("blob backup through the local host (adf engine, lease mode)", () => {
     }
   });
 
-  it("duplicate messages start one ADF run; a second version keeps the first as a backup snapshot", async () => {
+  it("duplicate messages start one ADF run (a snapshot: no lease); a second version keeps the first as a backup snapshot", async () => {
     const v1 = await writeAndSnapshot(lake, "versions.txt", "first");
     const r1 = requestFor(azurite.accounts.lake.name, container, "versions.txt", v1);
     const message = encodeBackupRequest(r1);
     await Promise.all([queue.sendMessage(message), queue.sendMessage(message)]);
     const first = await host.waitForCompletion(blobBackupInstanceId(r1), 60_000);
     assert.equal((first.output as BlobBackupOutput).status, "Copied");
+    assert.ok(!(first.historyEvents ?? []).some((e) => e.Name === Activities.acquireBlobLease), "a snapshot is not leased");
     await new Promise((resolve) => setTimeout(resolve, 1500)); // let the duplicate be consumed
     assert.equal(runsOf(fake.runs.get((first.output as BlobBackupOutput).runId ?? "")?.parameters.requestId).length, 1);
     assert.equal([...fake.runs.values()].filter((r) => r.parameters.sourcePath === "versions.txt").length, 1, "one run for two messages");
@@ -155,35 +171,31 @@ describe("blob backup through the local host (adf engine, lease mode)", () => {
 
   it("ADF Failed → Failed with ADF's message, lease released", async () => {
     fake.nextRun({ outcome: "Failed", message: "ErrorCode=UserErrorFailedToConnectToHttpServer, Failed to connect" });
-    const { output } = await backupOf("failed.txt");
-    assert.equal(output.status, "Failed");
-    assert.match(output.reason, /ADF run Failed: ErrorCode=UserErrorFailedToConnectToHttpServer/);
-    assert.ok(output.runId);
+    const { reason, runId } = await failureOf("failed.txt");
+    assert.match(reason, /ADF run Failed: ErrorCode=UserErrorFailedToConnectToHttpServer/);
+    assert.ok(runId);
   });
 
   it("ADF Cancelled → Failed naming the cancellation, lease released", async () => {
     fake.nextRun({ outcome: "Cancelled" });
-    const { output } = await backupOf("cancelled.txt");
-    assert.equal(output.status, "Failed");
-    assert.match(output.reason, /ADF run Cancelled/);
+    const { reason } = await failureOf("cancelled.txt");
+    assert.match(reason, /ADF run Cancelled/);
   });
 
   it("a run past COPY_TIMEOUT_MINUTES is cancelled → Failed, lease released", { timeout: 150_000 }, async () => {
     fake.nextRun({ outcome: "Hang" });
-    const { output } = await backupOf("timeout.txt", "never copied", 120_000);
-    assert.equal(output.status, "Failed");
-    assert.match(output.reason, /timed out after 1 min; the run was cancelled/);
+    const { reason, runId } = await failureOf("timeout.txt", "never copied", 120_000);
+    assert.match(reason, /timed out after 1 min; the run was cancelled/);
     // The orchestration ends once ADF accepted the cancel; the run passes Canceling on its way to Cancelled.
-    const run = fake.runs.get(output.runId ?? "");
+    const run = fake.runs.get(runId ?? "");
     for (const deadline = Date.now() + 5_000; run?.status === "Canceling" && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
     assert.equal(run?.status, "Cancelled");
   });
 
   it("a corrupt copy fails verification → Failed, lease released", async () => {
     fake.nextRun({ outcome: "Corrupt" });
-    const { output } = await backupOf("corrupt.txt");
-    assert.equal(output.status, "Failed");
-    assert.match(output.reason, /verification failed: .*MD5/);
+    const { reason } = await failureOf("corrupt.txt");
+    assert.match(reason, /verification failed: .*MD5/);
   });
 
   it("429 with Retry-After → waits as told, then copies", async () => {
@@ -209,9 +221,8 @@ describe("blob backup through the local host (adf engine, lease mode)", () => {
 
   it("403 → Failed fast with the permission named", async () => {
     fake.injectFault("createRun", { kind: "status", status: 403 });
-    const { output, names, request } = await backupOf("forbidden.txt");
-    assert.equal(output.status, "Failed");
-    assert.match(output.reason, /HTTP 403/);
+    const { reason, names, request } = await failureOf("forbidden.txt");
+    assert.match(reason, /HTTP 403/);
     assert.equal(names.filter((n) => n === Activities.startAdfCopyRun).length, 1, "not retried");
 
     // Permission fixed, the request re-sent (as reconciliation would): the failed instance is started again.
@@ -229,9 +240,8 @@ describe("blob backup through the local host (adf engine, lease mode)", () => {
   it("unknown pipeline → Failed fast naming the setting to check", async () => {
     fake.setPipelineExists(false);
     try {
-      const { output } = await backupOf("nopipeline.txt");
-      assert.equal(output.status, "Failed");
-      assert.match(output.reason, /HTTP 404.*ADF_PIPELINE/s);
+      const { reason } = await failureOf("nopipeline.txt");
+      assert.match(reason, /HTTP 404.*ADF_PIPELINE/s);
     } finally {
       fake.setPipelineExists(true);
     }

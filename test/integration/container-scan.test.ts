@@ -63,6 +63,7 @@ before(async () => {
   };
   // The app runs in this process: this is the very client its activity uses.
   addPipelinePolicy(runtime().clients.source.service, faults);
+  addPipelinePolicy(runtime().clients.source.singleAttempt, faults);
 });
 
 after(async () => {

@@ -11,11 +11,18 @@ import { once } from "node:events";
 import path from "node:path";
 import readline from "node:readline";
 
+export interface ChildStatus {
+  readonly runtimeStatus: string;
+  readonly output: unknown;
+  readonly customStatus?: unknown;
+  readonly historyEvents?: { EventType: string; Name?: string }[];
+}
+
 export interface HostChild {
   readonly baseUrl: string;
   /** Durable status over HTTP (showHistory): undefined while the instance does not exist. */
-  status(instanceId: string): Promise<{ runtimeStatus: string; output: unknown; historyEvents?: { EventType: string; Name?: string }[] } | undefined>;
-  waitForCompletion(instanceId: string, timeoutMs: number): Promise<{ runtimeStatus: string; output: unknown; historyEvents?: { EventType: string; Name?: string }[] }>;
+  status(instanceId: string): Promise<ChildStatus | undefined>;
+  waitForCompletion(instanceId: string, timeoutMs: number): Promise<ChildStatus>;
   /** The child's stderr so far (host diagnostics), for failure messages. */
   readonly log: () => string;
   stop(): Promise<void>;
