@@ -2,6 +2,7 @@
  * The local Durable host's entry point for tests, benchmarks and `npm run local`: loads the app's registered
  * functions into this process with the real @azure/functions and durable-functions code, and runs them.
  */
+import { randomBytes } from "node:crypto";
 import path from "node:path";
 
 import { findRepoRoot, loadFiles, resolveMainFiles } from "./app-loader";
@@ -72,6 +73,8 @@ export interface LocalHost {
   readonly baseUrl: string;
   readonly port: number;
   readonly client: LocalHostClient;
+  /** The stand-in for the `durabletask_extension` system key that the Durable management URLs carry. */
+  readonly systemKey: string;
   /** Names of the registered functions. */
   readonly functions: readonly string[];
   waitForIdle(options?: { timeoutMs?: number }): Promise<void>;
@@ -116,7 +119,9 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
   const hostSettings = loadHostJson(repoRoot, options.hostJson);
 
   hostLog = log;
-  let urls = durableClientData("http://127.0.0.1:0", hostSettings.hubName);
+  // Stands in for the durabletask_extension system key of the real host (a fresh one per host).
+  const systemKey = randomBytes(24).toString("base64url");
+  let urls = durableClientData("http://127.0.0.1:0", hostSettings.hubName, systemKey);
   const invoker = new Invoker(
     core,
     options.onInvocation,
@@ -138,7 +143,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
   const durable = new DurableApi(engine, () => urls);
   const server = await startServer(options.port ?? 0, { durable, triggers });
   const baseUrl = `http://127.0.0.1:${server.port}`;
-  urls = durableClientData(baseUrl, hostSettings.hubName);
+  urls = durableClientData(baseUrl, hostSettings.hubName, systemKey);
   // With WEBSITE_HOSTNAME set, getClient keeps our URLs instead of rewriting them to localhost:7071.
   process.env.WEBSITE_HOSTNAME = `127.0.0.1:${server.port}`;
 
@@ -218,6 +223,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     baseUrl,
     port: server.port,
     client,
+    systemKey,
     functions: registry.all().map((f) => f.name),
     async waitForIdle(opts = {}) {
       const settled = () => engine.isQuiescent() && (!clock.virtual || engine.pendingTimers() === 0) && pollers.every((p) => p.idle);

@@ -9,6 +9,8 @@ export const Triggers = {
   httpStartReconciliation: "HttpSnapshotIncBackupStorageReconciliation",
   /** RECONCILE_SCHEDULE. */
   timerStartReconciliation: "TimerSnapshotIncBackupStorageReconciliation",
+  /** GET /api/status/{instanceId} — what every starter's Location points at. */
+  httpGetStatus: "HttpGetInstanceStatus",
   /** BACKUP_QUEUE. */
   queueStartBlobBackup: "QueueCreateBlobBackupADFv2",
 } as const;

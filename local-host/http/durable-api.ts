@@ -21,10 +21,14 @@ export interface DurableUrls {
   readonly rpcBaseUrl: string;
 }
 
-/** The `durableClient` input binding data, with every URL on this host. */
-export function durableClientData(baseUrl: string, hubName: string): DurableUrls {
+/**
+ * The `durableClient` input binding data, with every URL on this host. As in Azure, the query string every
+ * management URL carries includes the `durabletask_extension` system key (`code=`): the local host does not check it,
+ * but a test can then prove that no answer of the app hands it out.
+ */
+export function durableClientData(baseUrl: string, hubName: string, systemKey: string): DurableUrls {
   const w = `${baseUrl}${WEBHOOK_PREFIX}`;
-  const qs = `taskHub=${encodeURIComponent(hubName)}&connection=Storage`;
+  const qs = `taskHub=${encodeURIComponent(hubName)}&connection=Storage&code=${encodeURIComponent(systemKey)}`;
   const i = `${w}/instances/INSTANCEID`;
   return {
     taskHubName: hubName,

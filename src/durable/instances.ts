@@ -26,29 +26,32 @@ export interface InstanceState {
   readonly input: unknown;
 }
 
+/**
+ * The instance's status without its history (and without its input unless asked for), or undefined when there is no
+ * such instance.
+ */
+export async function instanceStatus(
+  client: df.DurableClient,
+  instanceId: string,
+  options: { readonly showInput?: boolean } = {},
+): Promise<df.DurableOrchestrationStatus | undefined> {
+  try {
+    return await client.getStatus(instanceId, { showHistory: false, showHistoryOutput: false, showInput: options.showInput ?? false });
+  } catch (err) {
+    // The client reports an unknown instance by throwing on the extension's 404.
+    if (/\b404\b/.test(describeError(err))) return undefined;
+    throw err;
+  }
+}
+
 /** The instance's runtime status (and input, when asked for), or undefined when there is no such instance. */
 export async function instanceState(
   client: df.DurableClient,
   instanceId: string,
   options: { readonly showInput?: boolean } = {},
 ): Promise<InstanceState | undefined> {
-  const status = await statusOf(client, instanceId, { showInput: options.showInput ?? false });
+  const status = await instanceStatus(client, instanceId, options);
   return status === undefined ? undefined : { runtimeStatus: status.runtimeStatus, input: status.input };
-}
-
-/** The instance's status without history, or undefined when there is no such instance. */
-async function statusOf(
-  client: df.DurableClient,
-  instanceId: string,
-  options: { readonly showInput: boolean },
-): Promise<df.DurableOrchestrationStatus | undefined> {
-  try {
-    return await client.getStatus(instanceId, { showHistory: false, showHistoryOutput: false, showInput: options.showInput });
-  } catch (err) {
-    // The client reports an unknown instance by throwing on the extension's 404.
-    if (/\b404\b/.test(describeError(err))) return undefined;
-    throw err;
-  }
 }
 
 async function runtimeStatusOf(client: df.DurableClient, instanceId: string): Promise<string | undefined> {
@@ -90,13 +93,13 @@ export type BlobBackupStart =
  * Two deliveries racing to start the same id: the loser reads the status again and stands down.
  */
 export async function startBlobBackup(client: df.DurableClient, instanceId: string, input: BlobBackupInput): Promise<BlobBackupStart> {
-  const existing = await statusOf(client, instanceId, { showInput: false });
+  const existing = await instanceStatus(client, instanceId);
   const action = existingInstanceAction(existing, input.request.reason);
   if (action === "duplicate") return { action, runtimeStatus: existing?.runtimeStatus ?? "" };
   try {
     await client.startNew(Orchestrators.blobBackup, { instanceId, input });
   } catch (err) {
-    const again = await statusOf(client, instanceId, { showInput: false }).catch(() => undefined);
+    const again = await instanceStatus(client, instanceId).catch(() => undefined);
     if (again !== undefined && existingInstanceAction(again) === "duplicate") return { action: "duplicate", runtimeStatus: again.runtimeStatus };
     throw err;
   }

@@ -1,9 +1,10 @@
 /**
  * POST /api/containers/{container}/backup — the producer pipeline's last step. Validates the route and the optional
- * body `{ prefix?, dryRun? }`, starts the container scan, and answers with the Durable check-status response.
+ * body `{ prefix?, dryRun? }`, starts the container scan, and answers `202` with the app's status URL
+ * (src/durable/status-response.ts).
  *
  * One scan per container at a time: the instance id is `scan-<container>`. A start while that scan is Pending or
- * Running joins it (the same check-status response), so two starts never snapshot or request the same version twice;
+ * Running joins it (the same status URL), so two starts never snapshot or request the same version twice;
  * it raises `Events.rescanContainer`, so the scan makes one more pass before it reports Completed and the joined
  * caller's blobs are covered too. A start the running scan cannot cover (narrower prefix there, or a dry run there
  * and a real scan here) gets 409. A finished instance (Completed, Failed, Terminated) is replaced by the new scan.
@@ -16,6 +17,7 @@ import { type ContainerScanInput, containerScanInputSchema } from "../domain/con
 import { httpError, parseJsonBody } from "../domain/http-error";
 import { backupContainerName, CONTAINER_NAME_RULE, isValidContainerName } from "../domain/names";
 import { instanceState, isActive } from "../durable/instances";
+import { acceptedResponse } from "../durable/status-response";
 import { Events, Orchestrators, Triggers } from "../function-names";
 import { runtime } from "../runtime";
 
@@ -86,7 +88,7 @@ export async function startContainerScan(
     if (input.dryRun !== true) await client.raiseEvent(instanceId, Events.rescanContainer, { requestedAt: new Date().toISOString() });
     if (isRunning(await statusOf(client, instanceId))) {
       context.log(`scan of ${container} already running; joined ${instanceId}`);
-      return client.createCheckStatusResponse(request, instanceId);
+      return acceptedResponse(request, instanceId);
     }
     // It finished before it could take the request: start a fresh scan below.
   }
@@ -96,11 +98,11 @@ export async function startContainerScan(
     // Another start won the race for the id after our status check; its scan began after this request arrived, so it
     // covers this caller's blobs when its options do.
     const winner = await statusOf(client, instanceId);
-    if (isRunning(winner) && covers(winner.input, input)) return client.createCheckStatusResponse(request, instanceId);
+    if (isRunning(winner) && covers(winner.input, input)) return acceptedResponse(request, instanceId);
     throw err;
   }
   context.log(`started ${instanceId}${input.dryRun === true ? " (dry run)" : ""}`);
-  return client.createCheckStatusResponse(request, instanceId);
+  return acceptedResponse(request, instanceId);
 }
 
 df.app.client.http(Triggers.httpStartContainerScan, {

@@ -1,7 +1,7 @@
 /**
  * POST /api/reconcile — starts the reconciliation of the lake on demand. Optional body
  * `{ containers?, prefix?, dryRun? }`. Only one reconciliation runs at a time (instance id `reconciliation`): a start
- * while it runs answers 409 with the running instance's status URLs, and never starts a second scan of the lake.
+ * while it runs answers 409 with the running instance's status URL, and never starts a second scan of the lake.
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
@@ -10,6 +10,7 @@ import { z } from "zod";
 import { parseJsonBody } from "../domain/http-error";
 import { CONTAINER_NAME_RULE, isValidContainerName } from "../domain/names";
 import { startUnlessActive } from "../durable/instances";
+import { acceptedResponse, statusUrl } from "../durable/status-response";
 import { Orchestrators, Triggers } from "../function-names";
 import { RECONCILIATION_INSTANCE_ID, reconciliationInput } from "../orchestrators/reconciliation";
 import { runtime } from "../runtime";
@@ -34,21 +35,21 @@ export async function startReconciliation(
   const { settings, clients } = runtime();
   const input = reconciliationInput(settings, { source: clients.source.accountName, backup: clients.backup.accountName }, body.value, "http");
   const start = await startUnlessActive(client, Orchestrators.reconciliation, RECONCILIATION_INSTANCE_ID, input);
-  const status = client.createCheckStatusResponse(request, RECONCILIATION_INSTANCE_ID);
   if (!start.started) {
     context.log(`reconciliation already ${start.runtimeStatus}; not starting another`);
-    const urls = (await status.json()) as Record<string, string>;
+    const location = statusUrl(request, RECONCILIATION_INSTANCE_ID);
     return {
       status: 409,
-      headers: { Location: status.headers.get("Location") ?? "" },
+      headers: { Location: location },
       jsonBody: {
         error: { code: "ReconciliationRunning", message: `a reconciliation is already ${start.runtimeStatus}; follow its status URL` },
-        ...urls,
+        id: RECONCILIATION_INSTANCE_ID,
+        statusQueryGetUri: location,
       },
     };
   }
   context.log(`started reconciliation${input.dryRun === true ? " (dry run)" : ""}`);
-  return status;
+  return acceptedResponse(request, RECONCILIATION_INSTANCE_ID);
 }
 
 df.app.client.http(Triggers.httpStartReconciliation, {

@@ -19,7 +19,12 @@ import { runtime } from "../../src/runtime";
 import { addPipelinePolicy, drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
 
 const QUEUE = "scan-e2e-requests";
-const SCAN_FILES = ["src/triggers/http-start-container-scan.js", "src/orchestrators/container-scan.js", "src/activities/scan-source-page.js"];
+const SCAN_FILES = [
+  "src/triggers/http-start-container-scan.js",
+  "src/triggers/http-get-status.js",
+  "src/orchestrators/container-scan.js",
+  "src/activities/scan-source-page.js",
+];
 
 let azurite: AzuriteInstance;
 let host: LocalHost;

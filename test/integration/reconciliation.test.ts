@@ -23,6 +23,7 @@ const QUEUE = "reconcile-e2e-requests";
 const FILES = [
   "src/triggers/http-start-reconciliation.js",
   "src/triggers/timer-start-reconciliation.js",
+  "src/triggers/http-get-status.js",
   "src/orchestrators/reconciliation.js",
   "src/orchestrators/container-reconciliation.js",
   "src/activities/list-lake-containers.js",
@@ -179,7 +180,7 @@ describe("reconciliation through the local host", () => {
     await host.client.resume(RECONCILIATION_INSTANCE_ID, "done");
     const status: StatusBody = await followStatus(first.headers.get("location") ?? "");
     assert.equal(status.runtimeStatus, "Completed");
-    assert.equal((status.input as { dryRun: boolean }).dryRun, true, "the first start's run is the one that completed");
+    assert.equal((status.output as { dryRun: boolean }).dryRun, true, "the first start's run is the one that completed");
   });
 
   it("the timer trigger starts a reconciliation", async () => {

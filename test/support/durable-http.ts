@@ -1,11 +1,10 @@
-/** The Durable status API as a caller sees it: follow a `Location` until the instance is no longer running. */
+/** The app's status route as a caller sees it: follow a `Location` until the instance is no longer running. */
 import assert from "node:assert/strict";
 
 export interface StatusBody {
   readonly name: string;
   readonly instanceId: string;
   readonly runtimeStatus: string;
-  readonly input: unknown;
   readonly output: unknown;
   readonly customStatus: unknown;
 }
