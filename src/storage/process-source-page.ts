@@ -23,14 +23,19 @@ export type SnapshotMode = "auto" | "on" | "off";
  */
 export type SnapshotFn = (container: ContainerClient, name: string, etag: string) => Promise<string>;
 
-/** Attempts at a snapshot whose outcome stayed unknown (no answer, or a 5xx) before the error is thrown. */
+/** Attempts at a snapshot that failed transiently (no answer, or a 5xx) before the error is thrown. */
 const SNAPSHOT_ATTEMPTS = 3;
 const SNAPSHOT_RETRY_MS = 1_000;
 
-/** No answer, or a server error: the service may or may not have taken the snapshot. */
-function outcomeUnknown(err: unknown): boolean {
+/** Worth another attempt: no answer, or a server error. */
+function transient(err: unknown): boolean {
   const status = statusOf(err);
   return status === undefined || status >= 500;
+}
+
+/** No answer, or a server error other than 503 (ServerBusy: not executed): the snapshot may have been taken. */
+function outcomeUnknown(err: unknown): boolean {
+  return transient(err) && statusOf(err) !== 503;
 }
 
 /**
@@ -57,8 +62,8 @@ export const takeSnapshot: SnapshotFn = async (container, name, etag) => {
       if (response.snapshot === undefined) throw new Error(`the service returned no snapshot id for ${JSON.stringify(name)}`);
       return response.snapshot;
     } catch (err) {
-      if (!outcomeUnknown(err)) throw err;
-      const taken = await findSnapshotOf(container, name, etag);
+      if (!transient(err)) throw err;
+      const taken = outcomeUnknown(err) ? await findSnapshotOf(container, name, etag) : undefined;
       if (taken !== undefined) return taken;
       if (attempt >= SNAPSHOT_ATTEMPTS) throw err;
       await new Promise((resolve) => setTimeout(resolve, SNAPSHOT_RETRY_MS * attempt));
