@@ -1,53 +1,74 @@
 /**
  * Copy engine `adf`, after a Succeeded run: moves the blob the run staged (STAGING_CONTAINER/<requestId>) into the
- * backup blob with the conditional-write protocol (src/copy/server-copy.ts), then deletes the staging blob. So the
- * ADF engine keeps the same guarantees as the server engine: history snapshot, and never an older over a newer version.
+ * backup blob with the conditional-write protocol (src/copy/server-copy.ts), writing the backup's metadata, then
+ * deletes the staging blob and the run marker. So the ADF engine keeps the same guarantees as the server engine:
+ * history, and never an older over a newer version. A live (ETag-pinned) source is re-checked first: the pipeline read
+ * it without a condition, so an ETag that changed during the run means the staged bytes may be another version.
  */
 
 import type { BlobAccount } from "../config/clients";
-import { STAGING_CONTAINER } from "../copy/adf-pipeline";
-import { conditionalCopy, DEFAULT_SERVER_COPY_OPTIONS } from "../copy/server-copy";
-import { BackupMetadata, backupMetadata } from "../domain/blob-backup";
+import type { Settings } from "../config/settings";
+import { runMarkerName, STAGING_CONTAINER } from "../copy/adf-pipeline";
+import { conditionalCopy, DEFAULT_SERVER_COPY_OPTIONS, type ServerCopyOptions } from "../copy/server-copy";
+import { backupMetadata, heldVersion } from "../domain/blob-backup";
 import { commitStagedCopyInputSchema, type CopyResult } from "../domain/blob-backup-activities";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
+import { backupTargetOf } from "../storage/backup-target";
 import { isNotFound } from "../storage/rest-errors";
 import { sourceReadUrl } from "../storage/source-sas";
 
-export function createCommitAdfStagedCopyActivity(deps: { readonly backup: BlobAccount }) {
+const orUndefinedWhenMissing = (err: unknown): undefined => {
+  if (isNotFound(err)) return undefined;
+  throw err;
+};
+
+export interface CommitAdfStagedCopyDeps {
+  readonly source: BlobAccount;
+  readonly backup: BlobAccount;
+  readonly settings: Pick<Settings, "backupContainerTemplate" | "backupHistory">;
+}
+
+export function createCommitAdfStagedCopyActivity(deps: CommitAdfStagedCopyDeps, options: ServerCopyOptions = DEFAULT_SERVER_COPY_OPTIONS) {
   return async (raw: unknown): Promise<CopyResult> => {
     const input = commitStagedCopyInputSchema.parse(raw);
-    const staged = deps.backup.service.getContainerClient(STAGING_CONTAINER).getBlobClient(input.requestId);
-    let etag: string | undefined;
-    try {
-      const p = await staged.getProperties();
-      etag = p.etag;
-      if (p.contentLength !== input.version.contentLength) {
-        return { kind: "failed", reason: `the run staged ${p.contentLength ?? "?"} bytes, the source has ${input.version.contentLength}` };
-      }
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    // The backup already holding this version at commit time means an earlier attempt of this commit did it (prepare
-    // skipped the request otherwise, and the instance id is per version).
-    const target = deps.backup.service.getContainerClient(input.backupContainer).getBlobClient(input.version.blob);
-    const held = await target.getProperties().then(
-      (p) => p.metadata?.[BackupMetadata.etag],
-      (err: unknown) => {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      },
-    );
-    if (held === input.version.etag) {
+    const { version } = input;
+    const target = backupTargetOf(deps.settings, version.container);
+    const stagingContainer = deps.backup.service.getContainerClient(STAGING_CONTAINER);
+    const staged = stagingContainer.getBlobClient(input.requestId);
+    const cleanUp = async (): Promise<void> => {
       await staged.deleteIfExists();
-      return { kind: "copied", bytes: input.version.contentLength };
+      await stagingContainer.getBlobClient(runMarkerName(input.requestId)).deleteIfExists();
+    };
+
+    // An earlier attempt of this commit may have written the backup and lost its answer (its staging blob is gone).
+    const held = await deps.backup.service
+      .getContainerClient(target.container)
+      .getBlobClient(version.blob)
+      .getProperties()
+      .then((p) => heldVersion(p.metadata), orUndefinedWhenMissing);
+    if (held?.etag === version.etag && held.requestId === input.requestId) {
+      await cleanUp();
+      return { kind: "copied", bytes: version.contentLength };
     }
-    if (etag === undefined) return { kind: "failed", reason: `the run left no staging blob ${STAGING_CONTAINER}/${input.requestId}` };
+    if (version.snapshot === undefined) {
+      const live = deps.source.service.getContainerClient(version.container).getBlobClient(version.blob);
+      const etag = await live.getProperties().then((p) => p.etag, orUndefinedWhenMissing);
+      if (etag !== version.etag) {
+        await cleanUp();
+        return { kind: "skipped", reason: `stale: the live blob ${etag === undefined ? "was deleted" : "changed"} during the run (a newer request exists)` };
+      }
+    }
+    const p = await staged.getProperties().catch(orUndefinedWhenMissing);
+    if (p?.etag === undefined) return { kind: "failed", reason: `the run left no staging blob ${STAGING_CONTAINER}/${input.requestId}` };
+    if (p.contentLength !== version.contentLength) {
+      return { kind: "failed", reason: `the run staged ${p.contentLength ?? "?"} bytes, the source has ${version.contentLength}` };
+    }
     const url = await sourceReadUrl(deps.backup, STAGING_CONTAINER, input.requestId, undefined, new Date(Date.now() + 60 * 60_000));
-    const result = await conditionalCopy(deps.backup, input, backupMetadata(input.version, "adf", input.copiedAt), { url, etag }, DEFAULT_SERVER_COPY_OPTIONS);
-    if (result.kind !== "failed") await staged.deleteIfExists();
+    const result = await conditionalCopy(deps.backup, target, input, backupMetadata(version, "adf", input.copiedAt, input.requestId), { url, etag: p.etag }, options);
+    if (result.kind !== "failed") await cleanUp();
     return result;
   };
 }
 
-registerActivity(Activities.commitAdfStagedCopy, ({ clients }) => createCommitAdfStagedCopyActivity(clients));
+registerActivity(Activities.commitAdfStagedCopy, ({ clients, settings }) => createCommitAdfStagedCopyActivity({ ...clients, settings }));

@@ -1,23 +1,41 @@
 /**
  * Resolves a backup request to the exact source version (its snapshot, or the live blob pinned by ETag), creates the
  * backup container when missing, and finishes early when there is nothing to do: a stale live request, a vanished
- * source, or a backup that already holds this or a newer version.
+ * source, or a backup that already holds this or a newer version. Returns, with the version, the plan the
+ * orchestration follows — read here from the settings, since orchestrators read none and inputs decide nothing.
  */
 
 import type { BlobAccount } from "../config/clients";
-import { compareWithHeld, heldVersion } from "../domain/blob-backup";
+import type { Settings } from "../config/settings";
+import { type BlobBackupPlan, compareWithHeld, heldVersion, type SourceVersion } from "../domain/blob-backup";
 import { prepareBackupInputSchema, type PrepareBackupResult, prepareBackupResultSchema } from "../domain/blob-backup-activities";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
+import { backupTargetOf } from "../storage/backup-target";
 import { isNotFound } from "../storage/rest-errors";
 import { resolveSourceVersion } from "../storage/source-version";
 
-export function createPrepareBlobBackupActivity(deps: { readonly source: BlobAccount; readonly backup: BlobAccount }) {
+export type PlanSettings = Pick<
+  Settings,
+  "copyEngine" | "blobLease" | "leaseSeconds" | "copyPollSeconds" | "copyTimeoutMinutes" | "backupContainerTemplate" | "backupHistory"
+>;
+
+export function planFor(settings: PlanSettings, version: SourceVersion): BlobBackupPlan {
+  return {
+    engine: settings.copyEngine,
+    // A snapshot never changes, so only a live (ETag-pinned) version is worth holding a lease on.
+    ...(settings.blobLease && version.snapshot === undefined && { leaseSeconds: settings.leaseSeconds }),
+    copyPollSeconds: settings.copyPollSeconds,
+    copyTimeoutMinutes: settings.copyTimeoutMinutes,
+  };
+}
+
+export function createPrepareBlobBackupActivity(deps: { readonly source: BlobAccount; readonly backup: BlobAccount; readonly settings: PlanSettings }) {
   return async (raw: unknown): Promise<PrepareBackupResult> => {
     const input = prepareBackupInputSchema.parse(raw);
     const resolved = await resolveSourceVersion(deps.source, input.request);
     if (resolved.kind === "skipped") return prepareBackupResultSchema.parse(resolved);
-    const container = deps.backup.service.getContainerClient(input.backupContainer);
+    const container = deps.backup.service.getContainerClient(backupTargetOf(deps.settings, input.request.container).container);
     await container.createIfNotExists();
     try {
       const held = heldVersion((await container.getBlobClient(input.request.blob).getProperties()).metadata);
@@ -29,8 +47,8 @@ export function createPrepareBlobBackupActivity(deps: { readonly source: BlobAcc
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
-    return prepareBackupResultSchema.parse(resolved);
+    return prepareBackupResultSchema.parse({ ...resolved, plan: planFor(deps.settings, resolved.version) });
   };
 }
 
-registerActivity(Activities.prepareBlobBackup, ({ clients }) => createPrepareBlobBackupActivity(clients));
+registerActivity(Activities.prepareBlobBackup, ({ clients, settings }) => createPrepareBlobBackupActivity({ ...clients, settings }));

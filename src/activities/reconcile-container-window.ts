@@ -14,7 +14,7 @@ import { MAX_ORPHAN_SAMPLES, type ReconcileCounts, windowInputSchema, type Windo
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
 import { createBackupQueueSender } from "../storage/backup-queue";
-import { type SnapshotFn, takeSnapshot } from "../storage/process-source-page";
+import { type SnapshotFn, snapshotsOf } from "../storage/process-source-page";
 import { type ReconciledBlob, reconcileWindow } from "../storage/reconcile-window";
 
 export interface ReconcileContainerWindowDeps {
@@ -59,7 +59,7 @@ export function createReconcileContainerWindowActivity(deps: ReconcileContainerW
         source: cursor.source ?? {},
         backup: cursor.backup,
       },
-      deps.snapshot ?? takeSnapshot,
+      snapshotsOf(deps, input.container),
     );
     if (result.kind !== "window") return result;
 

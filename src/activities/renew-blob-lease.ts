@@ -1,11 +1,14 @@
-/** Lease mode: renews our lease while a copy runs. A lease we no longer hold is reported, not thrown. */
+/**
+ * Lease mode with the ADF engine: renews our lease on the monitor's timer cadence while the pipeline run copies. A lease
+ * we no longer hold is reported, not thrown. (The server engine renews inside its copy activity instead.)
+ */
 
 import type { BlobAccount } from "../config/clients";
 import { leaseInputSchema, type RenewLeaseResult } from "../domain/blob-backup-activities";
 import { describeError } from "../domain/errors";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { statusOf } from "../storage/rest-errors";
+import { isLeaseLost } from "../storage/lease-renewal";
 
 export function createRenewBlobLeaseActivity(deps: { readonly source: BlobAccount }) {
   return async (raw: unknown): Promise<RenewLeaseResult> => {
@@ -15,8 +18,7 @@ export function createRenewBlobLeaseActivity(deps: { readonly source: BlobAccoun
       await blob.getBlobLeaseClient(input.leaseId).renewLease();
       return { kind: "renewed" };
     } catch (err) {
-      const status = statusOf(err);
-      if (status === 409 || status === 404 || status === 412) return { kind: "lost", reason: describeError(err) };
+      if (isLeaseLost(err)) return { kind: "lost", reason: describeError(err) };
       throw err;
     }
   };

@@ -18,7 +18,7 @@ import { zeroSkipCounts } from "../domain/skip-counts";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
 import { createBackupQueueSender } from "../storage/backup-queue";
-import { processSourcePage, type SnapshotFn, takeSnapshot } from "../storage/process-source-page";
+import { processSourcePage, type SnapshotFn, snapshotsOf } from "../storage/process-source-page";
 import { joinBackupWindow } from "../storage/reconcile-window";
 
 export interface ScanSourcePageDeps {
@@ -51,7 +51,7 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
         concurrency: deps.snapshotConcurrency,
         scanStartedAt: input.scanStartedAt,
       },
-      deps.snapshot ?? takeSnapshot,
+      snapshotsOf(deps, input.container),
     );
     if (result.kind === "containerNotFound") return { kind: "containerNotFound", account: deps.source.accountName };
     if (result.kind === "snapshotsRefused") return { ...result, account: deps.source.accountName };

@@ -1,16 +1,18 @@
-/** Checks that the backup blob holds exactly the resolved version (src/storage/verify-backup.ts). */
+/** Checks that the backup blob (in the container the settings name) holds exactly the resolved version (src/storage/verify-backup.ts). */
 
 import type { BlobAccount } from "../config/clients";
+import type { Settings } from "../config/settings";
 import { verifyBackupInputSchema, type VerifyBackupResult } from "../domain/blob-backup-activities";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
+import { backupTargetOf } from "../storage/backup-target";
 import { verifyBackup } from "../storage/verify-backup";
 
-export function createVerifyBlobBackupActivity(deps: { readonly backup: BlobAccount }) {
+export function createVerifyBlobBackupActivity(deps: { readonly backup: BlobAccount; readonly settings: Pick<Settings, "backupContainerTemplate" | "backupHistory"> }) {
   return async (raw: unknown): Promise<VerifyBackupResult> => {
     const input = verifyBackupInputSchema.parse(raw);
-    return verifyBackup(deps.backup, input.backupContainer, input.version);
+    return verifyBackup(deps.backup, backupTargetOf(deps.settings, input.version.container).container, input.version);
   };
 }
 
-registerActivity(Activities.verifyBlobBackup, ({ clients }) => createVerifyBlobBackupActivity(clients));
+registerActivity(Activities.verifyBlobBackup, ({ clients, settings }) => createVerifyBlobBackupActivity({ backup: clients.backup, settings }));

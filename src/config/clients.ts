@@ -1,21 +1,27 @@
 /**
  * SDK clients, built once from the settings and injected into activities. Connection strings give shared-key clients
- * (Azurite, or accounts where keys are allowed); identity-based connections use DefaultAzureCredential, or managed
- * identity only when `<Name>__credential=managedidentity`, as the Functions host does.
+ * (Azurite, or accounts where keys are allowed); identity-based connections get the credential the Functions host
+ * would build from the same settings (src/config/identity-credential.ts).
  */
 import { DataFactoryManagementClient } from "@azure/arm-datafactory";
 import type { TokenCredential } from "@azure/core-auth";
-import { DefaultAzureCredential, ManagedIdentityCredential } from "@azure/identity";
+import { ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential } from "@azure/identity";
 import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob";
 import type { QueueClient} from "@azure/storage-queue";
 import { QueueServiceClient } from "@azure/storage-queue";
 
 import type { StorageConnection } from "./connection";
+import type { IdentityCredential } from "./identity-credential";
 import type { AdfSettings, Settings } from "./settings";
 
 export interface BlobAccount {
   readonly accountName: string;
   readonly service: BlobServiceClient;
+  /**
+   * The same account without SDK retries, for writes a blind retry would repeat: a Snapshot Blob whose answer was lost
+   * and that the SDK sends again takes a second snapshot. Callers that use it check the outcome themselves.
+   */
+  readonly singleAttempt: BlobServiceClient;
   /** Present for shared-key connections: lets us sign SAS URLs without a user delegation key. */
   readonly sharedKey?: StorageSharedKeyCredential;
 }
@@ -32,37 +38,53 @@ export interface Clients {
 const credentials = new Map<string, TokenCredential>();
 
 /** One credential per identity, shared by every client that uses it (token caches live in the credential). */
-function credentialFor(clientId: string | undefined, managedIdentityOnly: boolean): TokenCredential {
-  const key = `${managedIdentityOnly ? "mi" : "default"}:${clientId ?? ""}`;
+function credentialFor(identity: IdentityCredential): TokenCredential {
+  const key = JSON.stringify(identity);
   let credential = credentials.get(key);
   if (credential === undefined) {
-    credential = managedIdentityOnly
-      ? new ManagedIdentityCredential(clientId === undefined ? {} : { clientId })
-      : new DefaultAzureCredential(clientId === undefined ? {} : { managedIdentityClientId: clientId });
+    credential = createCredential(identity);
     credentials.set(key, credential);
   }
   return credential;
 }
 
+function createCredential(identity: IdentityCredential): TokenCredential {
+  switch (identity.kind) {
+    case "managedIdentity":
+      if (identity.resourceId !== undefined) return new ManagedIdentityCredential({ resourceId: identity.resourceId });
+      return new ManagedIdentityCredential(identity.clientId === undefined ? {} : { clientId: identity.clientId });
+    case "clientSecret":
+      return new ClientSecretCredential(identity.tenantId, identity.clientId, identity.clientSecret);
+    case "default": {
+      const tenant = identity.tenantId === undefined ? {} : { tenantId: identity.tenantId };
+      if (identity.resourceId !== undefined) return new DefaultAzureCredential({ ...tenant, managedIdentityResourceId: identity.resourceId });
+      return new DefaultAzureCredential({ ...tenant, ...(identity.clientId !== undefined && { managedIdentityClientId: identity.clientId }) });
+    }
+  }
+}
+
 export function blobAccount(connection: StorageConnection): BlobAccount {
+  const once = { retryOptions: { maxTries: 1 } };
   if (connection.kind === "connectionString") {
     const service = BlobServiceClient.fromConnectionString(connection.connectionString);
     const sharedKey = service.credential instanceof StorageSharedKeyCredential ? service.credential : undefined;
-    return { accountName: connection.accountName, service, ...(sharedKey && { sharedKey }) };
+    const singleAttempt = BlobServiceClient.fromConnectionString(connection.connectionString, once);
+    return { accountName: connection.accountName, service, singleAttempt, ...(sharedKey && { sharedKey }) };
   }
-  if (connection.blobServiceUri === undefined) throw new Error(`${connection.name} has no blob service URI`);
-  const credential = credentialFor(connection.clientId, connection.credential === "managedidentity");
-  return { accountName: connection.accountName, service: new BlobServiceClient(connection.blobServiceUri, credential) };
+  const uri = connection.blobServiceUri;
+  if (uri === undefined) throw new Error(`${connection.name} has no blob service URI`);
+  const credential = credentialFor(connection.credential);
+  return { accountName: connection.accountName, service: new BlobServiceClient(uri, credential), singleAttempt: new BlobServiceClient(uri, credential, once) };
 }
 
 export function queueService(connection: StorageConnection): QueueServiceClient {
   if (connection.kind === "connectionString") return QueueServiceClient.fromConnectionString(connection.connectionString);
   if (connection.queueServiceUri === undefined) throw new Error(`${connection.name} has no queue service URI`);
-  return new QueueServiceClient(connection.queueServiceUri, credentialFor(connection.clientId, connection.credential === "managedidentity"));
+  return new QueueServiceClient(connection.queueServiceUri, credentialFor(connection.credential));
 }
 
 export function adfClient(adf: AdfSettings): DataFactoryManagementClient {
-  const credential = credentialFor(adf.clientId, false);
+  const credential = credentialFor({ kind: "default", ...(adf.clientId !== undefined && { clientId: adf.clientId }) });
   // No SDK retries: the SDK would retry a createRun whose response was lost and start a second run. Transient ARM
   // errors are retried by the orchestration instead, through the duplicate-run lookup (src/copy/adf-pipeline.ts).
   const retryOptions = { maxRetries: 0 };

@@ -1,13 +1,16 @@
 /**
  * Storage connections, resolved the way the Functions host resolves binding connections, so one set of app settings
- * serves both the bindings and our SDK clients:
+ * serves both the bindings and our SDK clients (src/config/setting-sections.ts for how names are looked up):
  *   - `<Name>` holds a connection string, or
  *   - `<Name>__blobServiceUri` / `<Name>__queueServiceUri` (or `<Name>__accountName`, or the legacy
- *     `<Name>__serviceUri` for blobs) with `<Name>__credential` / `<Name>__clientId` for an identity.
+ *     `<Name>__serviceUri` for blobs) with the identity settings of src/config/identity-credential.ts.
  *
  * Problems never echo a value: a connection string carries a key.
  */
 import { z } from "zod";
+
+import { type IdentityCredential, resolveIdentityCredential } from "./identity-credential";
+import { connectionSection, type SettingSection } from "./setting-sections";
 
 export type StorageConnection =
   | {
@@ -16,16 +19,15 @@ export type StorageConnection =
       /** Secret: never log it. */
       readonly connectionString: string;
       readonly accountName: string;
+      /** What authorises it: an account key (it can sign SAS URLs) or only a SAS (it cannot). */
+      readonly auth: "accountKey" | "sas";
     }
   | {
       readonly name: string;
       readonly kind: "identity";
       readonly blobServiceUri?: string;
       readonly queueServiceUri?: string;
-      /** User-assigned managed identity; absent means the system identity or the developer's own sign-in. */
-      readonly clientId?: string;
-      /** `managedidentity` restricts the credential to managed identity, as the Functions host does. */
-      readonly credential?: "managedidentity";
+      readonly credential: IdentityCredential;
       readonly accountName: string;
     };
 
@@ -74,18 +76,12 @@ const connectionStringParts = z
   })
   .refine((p) => p.accountkey === undefined || p.accountname !== undefined, { error: "AccountKey needs an AccountName" });
 
-const identitySettings = z.object({
-  accountName: z.string().regex(/^[a-z0-9]{3,24}$/, "must be 3–24 lowercase letters and digits").optional(),
-  blobServiceUri: httpUrl.optional(),
-  serviceUri: httpUrl.optional(),
-  queueServiceUri: httpUrl.optional(),
-  credential: z
-    .string()
-    .transform((v) => v.toLowerCase())
-    .pipe(z.literal("managedidentity", { error: 'must be "managedidentity" when set' }))
-    .optional(),
-  clientId: z.guid("must be a GUID (the client id of a user-assigned managed identity)").optional(),
-});
+const serviceSettings = {
+  accountname: z.string().regex(/^[a-z0-9]{3,24}$/, "must be 3–24 lowercase letters and digits"),
+  blobserviceuri: httpUrl,
+  serviceuri: httpUrl,
+  queueserviceuri: httpUrl,
+} as const;
 
 /** Account name from a service URL: the first host label in Azure, the first path segment for path-style (Azurite). */
 export function accountFromServiceUri(uri: string): string | undefined {
@@ -94,61 +90,60 @@ export function accountFromServiceUri(uri: string): string | undefined {
   return pathStyle ? url.pathname.split("/").filter(Boolean)[0] : url.hostname.split(".")[0];
 }
 
-function issuesOf(prefix: string, error: z.ZodError): string[] {
-  return error.issues.map((issue) => {
-    const key = issue.path.length > 0 ? `${prefix}__${issue.path.join(".")}` : prefix;
-    // Zod's own message for a failed key lookup would be generic; ours are written for the reader of app settings.
-    return `${key}: ${issue.message}`;
-  });
-}
-
-function resolveConnectionString(name: string, text: string, needs: ConnectionNeeds): Resolved<StorageConnection> {
+function resolveConnectionString(name: string, setting: string, text: string, needs: ConnectionNeeds): Resolved<StorageConnection> {
   const parsed = connectionStringParts.safeParse(parseConnectionString(text));
   if (!parsed.success) {
     return {
       ok: false,
       problems: parsed.error.issues.map((issue) => {
         const part = typeof issue.path[0] === "string" ? ` ${CONNECTION_STRING_KEYS[issue.path[0]] ?? issue.path[0]}` : "";
-        return `${name}: connection string${part}: ${issue.message}`;
+        return `${setting}: connection string${part}: ${issue.message}`;
       }),
     };
   }
   const parts = parsed.data;
   if (parts.usedevelopmentstorage !== undefined) {
-    return { ok: true, value: { name, kind: "connectionString", connectionString: text, accountName: DEV_ACCOUNT } };
+    return { ok: true, value: { name, kind: "connectionString", connectionString: text, accountName: DEV_ACCOUNT, auth: "accountKey" } };
   }
   const problems: string[] = [];
   if (needs.blob && parts.blobendpoint === undefined && parts.accountname === undefined) {
-    problems.push(`${name}: connection string: names no blob endpoint (AccountName or BlobEndpoint)`);
+    problems.push(`${setting}: connection string: names no blob endpoint (AccountName or BlobEndpoint)`);
   }
   if (needs.queue && parts.queueendpoint === undefined && parts.accountname === undefined) {
-    problems.push(`${name}: connection string: names no queue endpoint (AccountName or QueueEndpoint)`);
+    problems.push(`${setting}: connection string: names no queue endpoint (AccountName or QueueEndpoint)`);
   }
   const endpoint = parts.blobendpoint ?? parts.queueendpoint;
   const accountName = parts.accountname ?? (endpoint === undefined ? undefined : accountFromServiceUri(endpoint));
-  if (accountName === undefined) problems.push(`${name}: connection string: names no account`);
+  if (accountName === undefined) problems.push(`${setting}: connection string: names no account`);
   if (problems.length > 0 || accountName === undefined) return { ok: false, problems };
-  return { ok: true, value: { name, kind: "connectionString", connectionString: text, accountName } };
+  const auth = parts.accountkey === undefined ? "sas" : "accountKey";
+  return { ok: true, value: { name, kind: "connectionString", connectionString: text, accountName, auth } };
 }
 
-function resolveIdentity(name: string, env: Env, needs: ConnectionNeeds): Resolved<StorageConnection> {
-  const raw = Object.fromEntries(
-    Object.keys(identitySettings.shape).map((key) => [key, nonEmpty(env[`${name}__${key}`])]),
-  );
-  const parsed = identitySettings.safeParse(raw);
-  if (!parsed.success) return { ok: false, problems: issuesOf(name, parsed.error) };
-  const s = parsed.data;
-  const fromAccount = (service: string): string | undefined =>
-    s.accountName === undefined ? undefined : `https://${s.accountName}.${service}.core.windows.net`;
-  const blobServiceUri = s.blobServiceUri ?? s.serviceUri ?? fromAccount("blob");
-  const queueServiceUri = s.queueServiceUri ?? fromAccount("queue");
+function resolveIdentity(name: string, section: SettingSection, needs: ConnectionNeeds): Resolved<StorageConnection> {
   const problems: string[] = [];
-  if (needs.blob && blobServiceUri === undefined) problems.push(`${name}__blobServiceUri: missing (needed for an identity-based connection)`);
-  if (needs.queue && queueServiceUri === undefined) problems.push(`${name}__queueServiceUri: missing (needed for an identity-based connection)`);
+  const uris: Partial<Record<keyof typeof serviceSettings, string>> = {};
+  for (const key of Object.keys(serviceSettings) as (keyof typeof serviceSettings)[]) {
+    const setting = section.children.get(key);
+    if (setting === undefined) continue;
+    const parsed = serviceSettings[key].safeParse(setting.value);
+    if (parsed.success) uris[key] = parsed.data;
+    else problems.push(`${setting.key}: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+  }
+  const credential = resolveIdentityCredential(section);
+  if (!credential.ok) problems.push(...credential.problems);
+  if (problems.length > 0 || !credential.ok) return { ok: false, problems };
+
+  const fromAccount = (service: string): string | undefined =>
+    uris.accountname === undefined ? undefined : `https://${uris.accountname}.${service}.core.windows.net`;
+  const blobServiceUri = uris.blobserviceuri ?? uris.serviceuri ?? fromAccount("blob");
+  const queueServiceUri = uris.queueserviceuri ?? fromAccount("queue");
+  if (needs.blob && blobServiceUri === undefined) problems.push(`${section.path}__blobServiceUri: missing (needed for an identity-based connection)`);
+  if (needs.queue && queueServiceUri === undefined) problems.push(`${section.path}__queueServiceUri: missing (needed for an identity-based connection)`);
   const anyUri = blobServiceUri ?? queueServiceUri;
   const accountName = anyUri === undefined ? undefined : accountFromServiceUri(anyUri);
   if (problems.length > 0 || accountName === undefined) {
-    return { ok: false, problems: problems.length > 0 ? problems : [`${name}: cannot tell the account from the service URI`] };
+    return { ok: false, problems: problems.length > 0 ? problems : [`${section.path}: cannot tell the account from the service URI`] };
   }
   return {
     ok: true,
@@ -158,26 +153,28 @@ function resolveIdentity(name: string, env: Env, needs: ConnectionNeeds): Resolv
       accountName,
       ...(blobServiceUri !== undefined && { blobServiceUri }),
       ...(queueServiceUri !== undefined && { queueServiceUri }),
-      ...(s.clientId !== undefined && { clientId: s.clientId }),
-      ...(s.credential !== undefined && { credential: s.credential }),
+      credential: credential.value,
     },
   };
 }
 
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === "" ? undefined : value.trim();
-}
-
-/** Resolves the connection `name` from the environment, naming every problem and never echoing a value. */
+/** Resolves the connection `name` from the environment as the host would, naming every problem and never echoing a value. */
 export function resolveConnection(env: Env, name: string, needs: ConnectionNeeds): Resolved<StorageConnection> {
-  const connectionString = nonEmpty(env[name]);
-  if (connectionString !== undefined) return resolveConnectionString(name, connectionString, needs);
-  const hasIdentitySettings = Object.keys(env).some((key) => key.startsWith(`${name}__`) && nonEmpty(env[key]) !== undefined);
-  if (hasIdentitySettings) return resolveIdentity(name, env, needs);
-  return {
-    ok: false,
-    problems: [
-      `${name}: missing (set a connection string in ${name}, or ${name}__blobServiceUri / ${name}__queueServiceUri for an identity-based connection)`,
-    ],
-  };
+  const section = connectionSection(env, name);
+  if (section === undefined) {
+    return {
+      ok: false,
+      problems: [
+        `${name}: missing (set a connection string in ${name}, or ${name}__blobServiceUri / ${name}__queueServiceUri for an identity-based connection)`,
+      ],
+    };
+  }
+  if (section.ambiguous.length > 0) {
+    return {
+      ok: false,
+      problems: section.ambiguous.map((keys) => `${keys}: the Functions host reads setting names case-insensitively, so these are one setting; keep one`),
+    };
+  }
+  if (section.value !== undefined) return resolveConnectionString(name, section.value.key, section.value.value, needs);
+  return resolveIdentity(name, section, needs);
 }

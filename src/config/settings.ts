@@ -109,6 +109,12 @@ export const DEFAULT_RECONCILE_SCHEDULE = "0 0 2 * * *";
 
 const nonBlank = z.string().min(1, "must not be empty");
 
+/**
+ * The Copy activities of the shipped pipeline (adf/pipeline/BlobBackupCopy.json) time out after two hours; a longer
+ * COPY_TIMEOUT_MINUTES would wait on a run ADF has already failed (a test keeps the two equal).
+ */
+export const MAX_COPY_TIMEOUT_MINUTES = 120;
+
 const scalarSettings = z.object({
   BACKUP_QUEUE: optional(z.string().refine(isValidQueueName, { error: `must be a queue name: ${CONTAINER_NAME_RULE}` })).default(
     DEFAULT_BACKUP_QUEUE,
@@ -138,7 +144,7 @@ const scalarSettings = z.object({
   SNAPSHOT_CONCURRENCY: optional(integer(1, 256)).default(16),
   RECONCILE_PARALLELISM: optional(integer(1, 64)).default(4),
   COPY_POLL_SECONDS: optional(integer(1, 3600)).default(15),
-  COPY_TIMEOUT_MINUTES: optional(integer(1, 7 * 24 * 60)).default(120),
+  COPY_TIMEOUT_MINUTES: optional(integer(1, MAX_COPY_TIMEOUT_MINUTES)).default(MAX_COPY_TIMEOUT_MINUTES),
 });
 
 const ADF_REQUIRED = ["ADF_SUBSCRIPTION_ID", "ADF_RESOURCE_GROUP", "ADF_FACTORY", "ADF_PIPELINE"] as const;
@@ -166,10 +172,31 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
   if (env.COPY_ENGINE?.trim() === "adf") {
     for (const key of ADF_REQUIRED) if (env[key] === undefined || env[key].trim() === "") problems.push(`${key}: missing (required when COPY_ENGINE=adf)`);
   }
+  problems.push(...accountProblems(sourceStorage, backupStorage, env.COPY_ENGINE?.trim() === "adf"));
   if (problems.length > 0 || !sourceStorage || !backupStorage || !functionStorage) {
     throw new ConfigurationError(problems);
   }
   return buildSettings(scalars, sourceStorage, backupStorage, functionStorage);
+}
+
+/**
+ * The app signs read SAS URLs on the lake (every copy) and, with the ADF engine, on the backup account (the staged
+ * copy): a connection string that holds only a SAS cannot sign them. And a backup in the account it protects is none.
+ */
+function accountProblems(source: StorageConnection | undefined, backup: StorageConnection | undefined, adf: boolean): string[] {
+  const problems: string[] = [];
+  const cannotSign = (c: StorageConnection | undefined): boolean => c?.kind === "connectionString" && c.auth === "sas";
+  const signHint = "use a connection string with AccountKey, or an identity-based connection (the app signs with a user delegation key)";
+  if (cannotSign(source)) {
+    problems.push(`SourceStorage: a connection string with only a SharedAccessSignature cannot sign the read SAS URLs every copy needs; ${signHint}`);
+  }
+  if (adf && cannotSign(backup)) {
+    problems.push(`BackupStorage: a connection string with only a SharedAccessSignature cannot sign the SAS URL with which COPY_ENGINE=adf commits a staged copy; ${signHint}`);
+  }
+  if (source !== undefined && backup !== undefined && source.accountName.toLowerCase() === backup.accountName.toLowerCase()) {
+    problems.push(`BackupStorage: names the same account as SourceStorage (${source.accountName}); a backup must live in a separate account`);
+  }
+  return problems;
 }
 
 function buildSettings(

@@ -2,9 +2,14 @@
  * Copy engine `adf`, the ARM side: the parameters of the shipped pipeline (adf/pipeline/BlobBackupCopy.json), the
  * duplicate-run guard, and how ARM errors map to outcomes.
  *
- * `createRun` is not idempotent and ADF has no idempotency key, so every run carries our request id as a parameter and a
- * start first looks for a run with that id. The ADF client is built without SDK retries (src/config/clients.ts): a
- * retried `createRun` after a lost response would start a second run; Durable retries go through the lookup instead.
+ * `createRun` is not idempotent and ADF has no idempotency key. Every run carries our request id as a parameter, and a
+ * start first writes a marker blob for that id (STAGING_CONTAINER/<requestId>.run, conditional on its absence) and
+ * records the run id on it once ARM answered. A start that finds no marker knows no run exists and creates one without
+ * asking ARM; one that finds a run id reuses it; only one that finds a marker without a run id (an earlier attempt's
+ * createRun response was lost) queries ARM, and only for runs updated since that marker was written. So the guard
+ * costs two small blob writes per backup instead of a query that pages through every concurrent run. The ADF client
+ * is built without SDK retries (src/config/clients.ts): a retried `createRun` after a lost response would start a
+ * second run; Durable retries go through the marker instead.
  *
  * The ADF sink cannot write conditionally, so a run writes a staging blob (STAGING_CONTAINER/<requestId> in the backup
  * account) and the app commits it into the backup blob with the same conditional server-side copy as the `server`
@@ -30,18 +35,14 @@ export const PipelineParameters = {
   backupAccount: "backupAccount",
   backupContainer: "backupContainer",
   backupPath: "backupPath",
-  metadata: "metadata",
   requestId: "requestId",
 } as const;
 
-/** The run's parameters: it copies the version into the staging blob `STAGING_CONTAINER/<requestId>`. */
-export function pipelineParameters(
-  version: SourceVersion,
-  backupAccount: string,
-  metadata: Readonly<Record<string, string>>,
-  requestId: string,
-  snapshotUrl: string | undefined,
-): Record<string, unknown> {
+/**
+ * The run's parameters: it copies the version into the staging blob `STAGING_CONTAINER/<requestId>`. The backup's
+ * metadata is not among them: the commit of the staged blob writes it (src/activities/commit-adf-staged-copy.ts).
+ */
+export function pipelineParameters(version: SourceVersion, backupAccount: string, requestId: string, snapshotUrl: string | undefined): Record<string, unknown> {
   const P = PipelineParameters;
   return {
     [P.sourceAccount]: version.account,
@@ -53,24 +54,36 @@ export function pipelineParameters(
     [P.backupAccount]: backupAccount,
     [P.backupContainer]: STAGING_CONTAINER,
     [P.backupPath]: requestId,
-    // The sink's metadata list, in the shape the Copy activity takes (storeSettings.metadata).
-    [P.metadata]: Object.entries(metadata).map(([name, value]) => ({ name, value })),
     [P.requestId]: requestId,
   };
 }
 
-/** The run started for this request id since `since`, if any (a start whose response was lost). */
+/** The marker blob of a request's run start, beside its staging blob. */
+export function runMarkerName(requestId: string): string {
+  return `${requestId}.run`;
+}
+
+/** Metadata key on the marker that holds the run id once createRun answered. */
+export const RUN_ID_METADATA = "adf_run_id";
+
+/** Lower bound of the lookup allows this much clock skew between the storage account and ARM. */
+const RUN_QUERY_SKEW_MS = 10 * 60_000;
+
+/**
+ * The run an earlier attempt started for this request id, if any: only after a createRun whose answer was lost. The
+ * window starts when that attempt wrote its marker, so the query sees the runs updated since then, not every run.
+ */
 export async function findRunByRequestId(
   client: DataFactoryManagementClient,
   adf: AdfSettings,
   requestId: string,
-  since: Date,
+  markerWrittenAt: Date,
 ): Promise<PipelineRun | undefined> {
   let continuationToken: string | undefined;
   do {
     const page = await client.pipelineRuns.queryByFactory(adf.resourceGroup, adf.factory, {
-      lastUpdatedAfter: since,
-      lastUpdatedBefore: new Date(Date.now() + 24 * 3600_000),
+      lastUpdatedAfter: new Date(markerWrittenAt.getTime() - RUN_QUERY_SKEW_MS),
+      lastUpdatedBefore: new Date(Date.now() + RUN_QUERY_SKEW_MS),
       filters: [{ operand: "PipelineName", operator: "Equals", values: [adf.pipeline] }],
       ...(continuationToken !== undefined && { continuationToken }),
     });

@@ -1,26 +1,27 @@
 /**
  * Inputs and tagged results of the blob backup activities. Both sides of the Durable JSON boundary parse with these
  * schemas; expected outcomes (a stale request, a busy lease, an ADF permission error) are results, not exceptions.
+ * No input names a backup container, a history mode or a time limit: the activities take those from the settings.
  */
 import { z } from "zod";
 
 import { backupRequestSchema } from "./backup-request";
-import { sourceVersionSchema } from "./blob-backup";
+import { blobBackupPlanSchema, sourceVersionSchema } from "./blob-backup";
 
 const reason = z.string();
 
-export const prepareBackupInputSchema = z.strictObject({ request: backupRequestSchema, backupContainer: z.string() });
+export const prepareBackupInputSchema = z.strictObject({ request: backupRequestSchema });
 export type PrepareBackupInput = z.infer<typeof prepareBackupInputSchema>;
 export const prepareBackupResultSchema = z.discriminatedUnion("kind", [
-  z.strictObject({ kind: z.literal("ready"), version: sourceVersionSchema }),
+  z.strictObject({ kind: z.literal("ready"), version: sourceVersionSchema, plan: blobBackupPlanSchema }),
   z.strictObject({ kind: z.literal("skipped"), reason }),
 ]);
 export type PrepareBackupResult = z.infer<typeof prepareBackupResultSchema>;
 
 const leaseTarget = { container: z.string(), blob: z.string(), leaseId: z.guid() };
 
-export const acquireLeaseInputSchema = z.strictObject({ ...leaseTarget, leaseSeconds: z.number().int().min(15).max(60) });
-export type AcquireLeaseInput = z.infer<typeof acquireLeaseInputSchema>;
+export const leaseInputSchema = z.strictObject(leaseTarget);
+export type LeaseInput = z.infer<typeof leaseInputSchema>;
 export const acquireLeaseResultSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("acquired") }),
   /** Someone else holds a lease: the orchestration backs off and tries again. */
@@ -28,9 +29,6 @@ export const acquireLeaseResultSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("missing"), reason }),
 ]);
 export type AcquireLeaseResult = z.infer<typeof acquireLeaseResultSchema>;
-
-export const leaseInputSchema = z.strictObject(leaseTarget);
-export type LeaseInput = z.infer<typeof leaseInputSchema>;
 export const renewLeaseResultSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("renewed") }),
   z.strictObject({ kind: z.literal("lost"), reason }),
@@ -42,46 +40,48 @@ export const releaseLeaseResultSchema = z.discriminatedUnion("kind", [
 ]);
 export type ReleaseLeaseResult = z.infer<typeof releaseLeaseResultSchema>;
 
-const copyTarget = {
+const copyRequest = {
   version: sourceVersionSchema,
-  backupContainer: z.string(),
-  backupHistory: z.enum(["snapshot", "versioning"]),
   /** ISO time the orchestration decided to copy (recorded as backup_copied_at; deterministic across retries). */
   copiedAt: z.iso.datetime({ offset: true }),
+  /** This copy's id (newGuid), written into the backup blob's metadata so a retry recognises its own copy. */
+  requestId: z.guid(),
 };
 
-export const serverCopyInputSchema = z.strictObject(copyTarget);
+export const serverCopyInputSchema = z.strictObject({
+  ...copyRequest,
+  /** Lease mode: the lease the activity keeps renewed while it copies (on the source blob of `version`). */
+  leaseId: z.guid().optional(),
+});
 export type ServerCopyInput = z.infer<typeof serverCopyInputSchema>;
 export const copyResultSchema = z.discriminatedUnion("kind", [
-  z.strictObject({ kind: z.literal("copied"), bytes: z.number().int().nonnegative() }),
+  z.strictObject({
+    kind: z.literal("copied"),
+    bytes: z.number().int().nonnegative(),
+    /** Lease mode: the lease was lost while copying (the copy is ETag-conditional, so it still holds the version). */
+    leaseLost: reason.optional(),
+  }),
   /** Nothing to do: the backup already holds this or a newer version, or the source changed (a newer request exists). */
   z.strictObject({ kind: z.literal("skipped"), reason }),
   z.strictObject({ kind: z.literal("failed"), reason }),
 ]);
 export type CopyResult = z.infer<typeof copyResultSchema>;
 
-export const startAdfCopyInputSchema = z.strictObject({
-  version: sourceVersionSchema,
-  copiedAt: z.iso.datetime({ offset: true }),
-  /** Pipeline parameter that identifies this request's run, so a retried start finds the run instead of making a second. */
-  requestId: z.guid(),
-  /** Lower bound for the duplicate-run query: when the orchestration started (minus clock skew). */
-  since: z.iso.datetime({ offset: true }),
-  /** How long the snapshot SAS handed to the pipeline stays valid. */
-  sasMinutes: z.number().int().positive(),
-});
+export const startAdfCopyInputSchema = z.strictObject(copyRequest);
 export type StartAdfCopyInput = z.infer<typeof startAdfCopyInputSchema>;
 const throttled = z.strictObject({ kind: z.literal("throttled"), retryAfterSeconds: z.number().nonnegative(), reason });
 export const startAdfCopyResultSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("started"), runId: z.string(), reused: z.boolean() }),
+  /** A live (ETag-pinned) source that changed before the run could start: a newer request exists. */
+  z.strictObject({ kind: z.literal("stale"), reason }),
   z.strictObject({ kind: z.literal("failed"), reason }),
   throttled,
 ]);
+export type StartAdfCopyResult = z.infer<typeof startAdfCopyResultSchema>;
 
 /** After a Succeeded run: move the staged blob into the backup blob under the conditional-write protocol. */
-export const commitStagedCopyInputSchema = z.strictObject({ ...copyTarget, requestId: z.guid() });
+export const commitStagedCopyInputSchema = z.strictObject(copyRequest);
 export type CommitStagedCopyInput = z.infer<typeof commitStagedCopyInputSchema>;
-export type StartAdfCopyResult = z.infer<typeof startAdfCopyResultSchema>;
 
 export const adfRunInputSchema = z.strictObject({ runId: z.string() });
 export type AdfRunInput = z.infer<typeof adfRunInputSchema>;
@@ -99,7 +99,7 @@ export const cancelAdfRunResultSchema = z.discriminatedUnion("kind", [
 ]);
 export type CancelAdfRunResult = z.infer<typeof cancelAdfRunResultSchema>;
 
-export const verifyBackupInputSchema = z.strictObject({ version: sourceVersionSchema, backupContainer: z.string() });
+export const verifyBackupInputSchema = z.strictObject({ version: sourceVersionSchema });
 export type VerifyBackupInput = z.infer<typeof verifyBackupInputSchema>;
 export const verifyBackupResultSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("verified"), bytes: z.number().int().nonnegative(), note: z.string() }),

@@ -8,7 +8,8 @@ export interface InstanceState {
 /**
  * - no instance → start it;
  * - pending, running, or completed with a Copied/Skipped output → a duplicate delivery: do nothing;
- * - failed, terminated, or completed with a "Failed" output → start it again (a re-sent request is a retry);
+ * - failed or terminated → start it again (a re-sent request is a retry); so is one completed with a "Failed" output,
+ *   which is how versions before failed backups failed their instance recorded a failure;
  * - completed with a Copied/Skipped output, but the request comes from reconciliation → start it again: reconciliation
  *   only requests a version after its listing showed that the backup does not hold it (the backup blob was deleted or
  *   overwritten since that copy), so the old instance's outcome no longer holds. The restarted backup re-reads the

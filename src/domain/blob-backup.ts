@@ -10,26 +10,40 @@ import { type BackupRequest, backupRequestSchema } from "./backup-request";
 
 export const copyEngineSchema = z.enum(["server", "adf"]);
 
-/** Configuration that steers the orchestration's control flow travels in its input (orchestrators read no settings). */
-export const blobBackupOptionsSchema = z.strictObject({
+/**
+ * The orchestration's input: the request alone. Everything that decides where and how it is copied (backup
+ * container, history mode, engine, lease, timeouts) comes from the app settings inside the activities, so an
+ * instance started with a forged input cannot pick its own target. Unknown keys (such as the `options` inputs of
+ * earlier versions carried) are dropped, not obeyed.
+ */
+export const blobBackupInputSchema = z.object({ request: backupRequestSchema });
+export type BlobBackupInput = z.infer<typeof blobBackupInputSchema>;
+
+/**
+ * The settings the orchestrator needs for its control flow, read by the prepare activity (orchestrators read no
+ * settings) and recorded in its history, so a replay takes the same path.
+ */
+export const blobBackupPlanSchema = z.strictObject({
   engine: copyEngineSchema,
-  backupContainer: z.string().min(3).max(63),
-  backupHistory: z.enum(["snapshot", "versioning"]),
-  blobLease: z.boolean(),
-  leaseSeconds: z.number().int().min(15).max(60),
+  /** Lease mode, when the version needs pinning (a live blob; a snapshot never changes): the lease duration. */
+  leaseSeconds: z.number().int().min(15).max(60).optional(),
   copyPollSeconds: z.number().int().min(1),
   copyTimeoutMinutes: z.number().int().min(1),
 });
-export type BlobBackupOptions = z.infer<typeof blobBackupOptionsSchema>;
+export type BlobBackupPlan = z.infer<typeof blobBackupPlanSchema>;
 
-export const blobBackupInputSchema = z.strictObject({ request: backupRequestSchema, options: blobBackupOptionsSchema });
-export type BlobBackupInput = z.infer<typeof blobBackupInputSchema>;
+/** How often a lease is renewed: three chances before it lapses, never more often than every 5 s. */
+export function leaseRenewSeconds(leaseSeconds: number): number {
+  return Math.max(5, Math.floor(leaseSeconds / 3));
+}
 
+/** A completed backup's output. A backup that could not be done fails the instance instead, with the reason. */
 export const blobBackupOutputSchema = z.strictObject({
-  status: z.enum(["Copied", "Skipped", "Failed"]),
+  status: z.enum(["Copied", "Skipped"]),
   reason: z.string(),
   bytes: z.number().int().nonnegative(),
-  engine: copyEngineSchema,
+  /** The engine of the plan; absent when the backup was skipped before there was one. */
+  engine: copyEngineSchema.optional(),
   runId: z.string().optional(),
   durationMs: z.number().nonnegative(),
 });
@@ -55,6 +69,8 @@ export const BackupMetadata = {
   contentMd5: "backup_source_content_md5",
   copiedAt: "backup_copied_at",
   engine: "backup_engine",
+  /** The copy request that wrote this blob: a backup whose write response was lost recognises its own copy by it. */
+  requestId: "backup_request_id",
 } as const;
 
 /** The exact source version a copy reads, as resolved from the request and the source account. */
@@ -74,7 +90,7 @@ export const sourceVersionSchema = z.strictObject({
 export type SourceVersion = z.infer<typeof sourceVersionSchema>;
 
 /** The metadata written on the backup blob: the source's own metadata plus the backup_source_* record. */
-export function backupMetadata(version: SourceVersion, engine: "server" | "adf", copiedAt: string): Record<string, string> {
+export function backupMetadata(version: SourceVersion, engine: "server" | "adf", copiedAt: string, requestId: string): Record<string, string> {
   // The source's own keys must not masquerade as our record.
   const own = Object.fromEntries(Object.entries(version.metadata).filter(([key]) => !key.toLowerCase().startsWith("backup_")));
   return {
@@ -86,6 +102,7 @@ export function backupMetadata(version: SourceVersion, engine: "server" | "adf",
     ...(version.contentMd5 !== undefined && { [BackupMetadata.contentMd5]: version.contentMd5 }),
     [BackupMetadata.copiedAt]: copiedAt,
     [BackupMetadata.engine]: engine,
+    [BackupMetadata.requestId]: requestId,
   };
 }
 
@@ -94,6 +111,7 @@ export interface HeldVersion {
   readonly etag?: string;
   readonly lastModified?: string;
   readonly snapshot?: string;
+  readonly requestId?: string;
 }
 
 export function heldVersion(metadata: Readonly<Record<string, string>> | undefined): HeldVersion {
@@ -102,6 +120,7 @@ export function heldVersion(metadata: Readonly<Record<string, string>> | undefin
     ...(m[BackupMetadata.etag] !== undefined && { etag: m[BackupMetadata.etag] }),
     ...(m[BackupMetadata.lastModified] !== undefined && { lastModified: m[BackupMetadata.lastModified] }),
     ...(m[BackupMetadata.snapshot] ? { snapshot: m[BackupMetadata.snapshot] } : {}),
+    ...(m[BackupMetadata.requestId] !== undefined && { requestId: m[BackupMetadata.requestId] }),
   };
 }
 

@@ -1,10 +1,14 @@
 /**
- * Durable client helpers for starters that keep one instance per id (a scan per container, one reconciliation):
- * the instance's status, and "start unless it is already running".
+ * Durable client helpers for starters that keep one instance per id: the instance's status (one way to tell a missing
+ * instance), "start unless it is already running" (a scan per container, one reconciliation), and the blob backup
+ * queue trigger's "start, restart or leave alone".
  */
 import * as df from "durable-functions";
 
+import type { BlobBackupInput } from "../domain/blob-backup";
+import { existingInstanceAction } from "../domain/blob-backup-instance";
 import { describeError } from "../domain/errors";
+import { Orchestrators } from "../function-names";
 
 const ACTIVE: ReadonlySet<string> = new Set([
   df.OrchestrationRuntimeStatus.Pending,
@@ -77,4 +81,27 @@ export async function startUnlessActive(
     if (after !== undefined && isActive(after)) return { started: false, runtimeStatus: after };
     throw err;
   }
+}
+
+export type BlobBackupStart =
+  | { readonly action: "started" | "restarted" }
+  | { readonly action: "duplicate"; readonly runtimeStatus: string };
+
+/**
+ * Starts the backup instance of one blob version (src/domain/blob-backup-instance.ts decides): a new instance is
+ * started, one that failed or no longer holds (reconciliation) is started again, a running or done one is left alone.
+ * Two deliveries racing to start the same id: the loser reads the status again and stands down.
+ */
+export async function startBlobBackup(client: df.DurableClient, instanceId: string, input: BlobBackupInput): Promise<BlobBackupStart> {
+  const existing = await instanceStatus(client, instanceId);
+  const action = existingInstanceAction(existing, input.request.reason);
+  if (action === "duplicate") return { action, runtimeStatus: existing?.runtimeStatus ?? "" };
+  try {
+    await client.startNew(Orchestrators.blobBackup, { instanceId, input });
+  } catch (err) {
+    const again = await instanceStatus(client, instanceId).catch(() => undefined);
+    if (again !== undefined && existingInstanceAction(again) === "duplicate") return { action: "duplicate", runtimeStatus: again.runtimeStatus };
+    throw err;
+  }
+  return { action: action === "restart" ? "restarted" : "started" };
 }

@@ -1,24 +1,27 @@
 /**
- * Blob backup orchestration (DESIGN.md, "Blob backup orchestration"): one blob version from a backup request into the
+ * Blob backup orchestration (docs/architecture.md, "Blob backup"): one blob version from a backup request into the
  * backup account.
  *
- *   prepare (resolve the version; stale / already backed up / superseded → Skipped)
- *   → lease mode: acquire a finite lease (busy → back off and retry, then Failed), renewed on a durable-timer cadence
- *   → copy (engine `server`: one activity raced with renew timers; engine `adf`: start + poll + timeout → cancel, then
- *     commit the run's staging blob with the same conditional copy)
+ *   prepare (resolve the version and read the plan from the settings; stale / already backed up / superseded → Skipped)
+ *   → lease mode, live versions only: acquire a finite lease (busy → back off and retry, then fail)
+ *   → copy (engine `server`: one activity, which renews the lease itself while it copies; engine `adf`: start + poll on
+ *     fresh durable timers, renewing the lease when due, timeout → cancel; then commit the staged blob)
  *   → verify → release the lease (try/finally: on every exit path).
  *
- * Every outcome is an output `{ status, reason, bytes, engine, runId?, durationMs }`; failures the retries could not
- * fix end as `Failed` with the cause, so the instance itself completes (see the queue trigger for re-delivery).
+ * A copied or skipped backup completes with `{ status, reason, bytes, engine, runId?, durationMs }`. A backup that
+ * could not be done fails the instance with its reason (runtime status Failed, where operators and the queue trigger
+ * look for it), after the lease was released. Every task is yielded exactly once: the Durable extension schedules
+ * again every child of a Task.any that is yielded a second time.
  */
 import type { OrchestrationContext, OrchestrationHandler, Task } from "durable-functions";
 import * as df from "durable-functions";
 
+import { type BackupRequest } from "../domain/backup-request";
 import {
-  type BlobBackupInput,
   blobBackupInputSchema,
-  type BlobBackupOutput,
   blobBackupOutputSchema,
+  type BlobBackupPlan,
+  leaseRenewSeconds,
   type SourceVersion,
 } from "../domain/blob-backup";
 import {
@@ -33,7 +36,7 @@ import {
   startAdfCopyResultSchema,
   verifyBackupResultSchema,
 } from "../domain/blob-backup-activities";
-import { describeError, ensureError } from "../domain/errors";
+import { describeError } from "../domain/errors";
 import { registerOrchestrator } from "../durable/register-orchestrator";
 import { Activities, Orchestrators } from "../function-names";
 
@@ -50,93 +53,102 @@ export const LEASE_ATTEMPTS = 5;
 const LEASE_FIRST_WAIT_S = 5;
 /** ARM throttling: at most this many waits on Retry-After before the backup fails. */
 const MAX_THROTTLED_WAITS = 10;
-/** The lower bound of the duplicate-run query allows this much clock skew between us and ARM. */
-const RUN_QUERY_SKEW_MS = 10 * 60_000;
 
-type Outcome = Omit<BlobBackupOutput, "engine" | "durationMs">;
+interface Outcome {
+  readonly status: "Copied" | "Skipped" | "Failed";
+  readonly reason: string;
+  readonly bytes: number;
+  readonly runId?: string;
+}
 
 const addSeconds = (d: Date, s: number): Date => new Date(d.getTime() + s * 1000);
 
+/** The failure of a backup that could not be done: its message is the reason operators read. */
+export class BlobBackupFailed extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = "BlobBackupFailed";
+  }
+}
+
 export const blobBackupOrchestrator: OrchestrationHandler = function* (context: OrchestrationContext) {
-  const input = blobBackupInputSchema.parse(context.df.getInput());
+  const { request } = blobBackupInputSchema.parse(context.df.getInput());
   const started = context.df.currentUtcDateTime;
-  const outcome: Outcome = yield* backup(context, input);
+  const { outcome, engine } = yield* backup(context, request);
+  const what = `backup of ${JSON.stringify(`${request.container}/${request.blob}`)}`;
+  if (outcome.status === "Failed") {
+    // The custom status keeps what the failure message cannot (engine, run id) for the status API.
+    context.df.setCustomStatus({ phase: "failed", ...(engine !== undefined && { engine }), ...(outcome.runId !== undefined && { runId: outcome.runId }) });
+    if (!context.df.isReplaying) context.error(`${what} failed: ${outcome.reason}`);
+    throw new BlobBackupFailed(outcome.reason);
+  }
   const output = blobBackupOutputSchema.parse({
-    ...outcome,
-    engine: input.options.engine,
+    status: outcome.status,
+    reason: outcome.reason,
+    bytes: outcome.bytes,
+    ...(engine !== undefined && { engine }),
+    ...(outcome.runId !== undefined && { runId: outcome.runId }),
     durationMs: context.df.currentUtcDateTime.getTime() - started.getTime(),
   });
-  if (!context.df.isReplaying) context.log(`backup ${input.request.container}/${input.request.blob}: ${output.status} — ${output.reason}`);
+  if (!context.df.isReplaying) context.log(`${what}: ${output.status} — ${output.reason}`);
   return output;
 };
 
-function* backup(context: OrchestrationContext, input: BlobBackupInput): Generator<Task, Outcome, unknown> {
-  const { request, options } = input;
+function* backup(
+  context: OrchestrationContext,
+  request: BackupRequest,
+): Generator<Task, { outcome: Outcome; engine?: BlobBackupPlan["engine"] }, unknown> {
   let phase = "prepare";
-  let leaseId: string | undefined;
+  let engine: BlobBackupPlan["engine"] | undefined;
+  let lease: LeaseInput | undefined;
   try {
     context.df.setCustomStatus({ phase });
     const prepared = prepareBackupResultSchema.parse(
-      yield context.df.callActivityWithRetry(Activities.prepareBlobBackup, transientRetry(), {
-        request,
-        backupContainer: options.backupContainer,
-      }),
+      yield context.df.callActivityWithRetry(Activities.prepareBlobBackup, transientRetry(), { request }),
     );
-    if (prepared.kind === "skipped") return { status: "Skipped", reason: prepared.reason, bytes: 0 };
-    const version = prepared.version;
+    if (prepared.kind === "skipped") return { outcome: { status: "Skipped", reason: prepared.reason, bytes: 0 } };
+    const { version, plan } = prepared;
+    engine = plan.engine;
 
-    if (options.blobLease) {
+    if (plan.leaseSeconds !== undefined) {
       phase = "lease";
       context.df.setCustomStatus({ phase });
-      const id = context.df.newGuid(`${context.df.instanceId}:lease`);
-      const lease = { container: version.container, blob: version.blob, leaseId: id };
-      const acquired = yield* acquireLease(context, lease, options.leaseSeconds);
-      if (acquired !== undefined) return { status: "Failed", reason: acquired, bytes: 0 };
-      leaseId = id;
+      const wanted = { container: version.container, blob: version.blob, leaseId: context.df.newGuid(`${context.df.instanceId}:lease`) };
+      const refused = yield* acquireLease(context, wanted);
+      if (refused !== undefined) return { outcome: { status: "Failed", reason: refused, bytes: 0 }, engine };
+      lease = wanted;
     }
-    const lease = leaseId === undefined ? undefined : { container: version.container, blob: version.blob, leaseId };
-    const renewEverySeconds = Math.max(5, Math.floor(options.leaseSeconds / 3));
 
     phase = "copy";
-    context.df.setCustomStatus({ phase, engine: options.engine });
+    context.df.setCustomStatus({ phase, engine });
+    const requestId = context.df.newGuid(`${context.df.instanceId}:copy-request`);
+    const copy = { version, copiedAt: context.df.currentUtcDateTime.toISOString(), requestId };
     const copied =
-      options.engine === "server"
-        ? yield* serverCopy(context, input, version, lease, renewEverySeconds)
-        : yield* adfCopy(context, input, version, lease, renewEverySeconds);
-    if (copied.status !== "Copied") return copied;
+      plan.engine === "server" ? yield* serverCopy(context, copy, lease) : yield* adfCopy(context, copy, plan, lease);
+    if (copied.status !== "Copied") return { outcome: copied, engine };
 
     phase = "verify";
-    context.df.setCustomStatus({ phase, ...(copied.runId !== undefined && { runId: copied.runId }) });
-    const verified = verifyBackupResultSchema.parse(
-      yield context.df.callActivityWithRetry(Activities.verifyBlobBackup, transientRetry(), { version, backupContainer: options.backupContainer }),
-    );
+    context.df.setCustomStatus({ phase, engine, ...(copied.runId !== undefined && { runId: copied.runId }) });
+    const verified = verifyBackupResultSchema.parse(yield context.df.callActivityWithRetry(Activities.verifyBlobBackup, transientRetry(), { version }));
     const runId = copied.runId === undefined ? {} : { runId: copied.runId };
-    if (verified.kind === "verified") return { status: "Copied", reason: `${copied.reason}; verified: ${verified.note}`, bytes: verified.bytes, ...runId };
-    if (verified.kind === "superseded") return { status: "Skipped", reason: verified.reason, bytes: 0, ...runId };
-    return { status: "Failed", reason: `verification failed: ${verified.reason}`, bytes: 0, ...runId };
+    if (verified.kind === "verified") return { outcome: { status: "Copied", reason: `${copied.reason}; verified: ${verified.note}`, bytes: verified.bytes, ...runId }, engine };
+    if (verified.kind === "superseded") return { outcome: { status: "Skipped", reason: verified.reason, bytes: 0, ...runId }, engine };
+    return { outcome: { status: "Failed", reason: `verification failed: ${verified.reason}`, bytes: 0, ...runId }, engine };
   } catch (err) {
-    return { status: "Failed", reason: `${phase} failed after retries: ${describeError(err)}`, bytes: 0 };
+    return { outcome: { status: "Failed", reason: `${phase} failed after retries: ${describeError(err)}`, bytes: 0 }, ...(engine !== undefined && { engine }) };
   } finally {
-    if (leaseId !== undefined) {
-      // Runs on every exit path, including a failure above; the lease would otherwise only lapse after leaseSeconds.
-      releaseLeaseResultSchema.parse(
-        yield context.df.callActivityWithRetry(Activities.releaseBlobLease, transientRetry(), {
-          container: request.container,
-          blob: request.blob,
-          leaseId,
-        } satisfies LeaseInput),
-      );
+    if (lease !== undefined) {
+      // Runs on every exit path, including a failure above; the lease would otherwise only lapse after LEASE_SECONDS.
+      releaseLeaseResultSchema.parse(yield context.df.callActivityWithRetry(Activities.releaseBlobLease, transientRetry(), lease));
     }
   }
 }
 
 /** Acquires the lease, backing off while someone else holds it. Returns a reason when it could not. */
-function* acquireLease(context: OrchestrationContext, lease: LeaseInput, leaseSeconds: number): Generator<Task, string | undefined, unknown> {
+function* acquireLease(context: OrchestrationContext, lease: LeaseInput): Generator<Task, string | undefined, unknown> {
   let last = "";
   for (let attempt = 1; attempt <= LEASE_ATTEMPTS; attempt++) {
-    const result = acquireLeaseResultSchema.parse(
-      yield context.df.callActivityWithRetry(Activities.acquireBlobLease, transientRetry(), { ...lease, leaseSeconds }),
-    );
+    const result = acquireLeaseResultSchema.parse(yield context.df.callActivityWithRetry(Activities.acquireBlobLease, transientRetry(), lease));
     if (result.kind === "acquired") return undefined;
     if (result.kind === "missing") return result.reason;
     last = result.reason;
@@ -147,68 +159,45 @@ function* acquireLease(context: OrchestrationContext, lease: LeaseInput, leaseSe
   return `the source blob is leased by someone else (${LEASE_ATTEMPTS} attempts): ${last}`;
 }
 
-/** Renews the lease; a lost lease is reported in the outcome but does not stop the copy (it is conditional anyway). */
-function* renewLease(context: OrchestrationContext, lease: LeaseInput): Generator<Task, string | undefined, unknown> {
-  const renewed = renewLeaseResultSchema.parse(yield context.df.callActivityWithRetry(Activities.renewBlobLease, transientRetry(), lease));
-  return renewed.kind === "lost" ? `lease lost during the copy: ${renewed.reason}` : undefined;
+interface CopyRequest {
+  readonly version: SourceVersion;
+  readonly copiedAt: string;
+  readonly requestId: string;
 }
 
-function* serverCopy(
-  context: OrchestrationContext,
-  input: BlobBackupInput,
-  version: SourceVersion,
-  lease: LeaseInput | undefined,
-  renewEverySeconds: number,
-): Generator<Task, Outcome, unknown> {
-  const copyTask = context.df.callActivityWithRetry(Activities.copyBlobServerSide, transientRetry(), {
-    version,
-    backupContainer: input.options.backupContainer,
-    backupHistory: input.options.backupHistory,
-    copiedAt: context.df.currentUtcDateTime.toISOString(),
-  });
-  let leaseNote: string | undefined;
-  if (lease !== undefined) {
-    // Monitor: race the copy with a renew timer until the copy finishes.
-    for (;;) {
-      const timer = context.df.createTimer(addSeconds(context.df.currentUtcDateTime, renewEverySeconds));
-      const winner: unknown = yield context.df.Task.any([copyTask, timer]);
-      if (winner === copyTask) {
-        timer.cancel();
-        break;
-      }
-      leaseNote ??= yield* renewLease(context, lease);
-    }
-    if (copyTask.isFaulted) throw ensureError(copyTask.result);
+/** Engine `server`: one activity, which keeps the lease renewed while it copies. */
+function* serverCopy(context: OrchestrationContext, copy: CopyRequest, lease: LeaseInput | undefined): Generator<Task, Outcome, unknown> {
+  const result = copyResultSchema.parse(
+    yield context.df.callActivityWithRetry(Activities.copyBlobServerSide, transientRetry(), {
+      ...copy,
+      ...(lease !== undefined && { leaseId: lease.leaseId }),
+    }),
+  );
+  if (result.kind === "copied") {
+    const note = result.leaseLost === undefined ? "" : ` (lease lost during the copy: ${result.leaseLost})`;
+    return { status: "Copied", reason: `copied${note}`, bytes: result.bytes };
   }
-  const result = copyResultSchema.parse(lease === undefined ? yield copyTask : copyTask.result);
-  const note = leaseNote === undefined ? "" : ` (${leaseNote})`;
-  if (result.kind === "copied") return { status: "Copied", reason: `copied${note}`, bytes: result.bytes };
   if (result.kind === "skipped") return { status: "Skipped", reason: result.reason, bytes: 0 };
-  return { status: "Failed", reason: `${result.reason}${note}`, bytes: 0 };
+  return { status: "Failed", reason: result.reason, bytes: 0 };
 }
 
-function* adfCopy(
-  context: OrchestrationContext,
-  input: BlobBackupInput,
-  version: SourceVersion,
-  lease: LeaseInput | undefined,
-  renewEverySeconds: number,
-): Generator<Task, Outcome, unknown> {
-  const { options } = input;
+/** Engine `adf`: start the run, poll it on durable timers (renewing the lease when due), cancel it past the timeout. */
+function* adfCopy(context: OrchestrationContext, copy: CopyRequest, plan: BlobBackupPlan, lease: LeaseInput | undefined): Generator<Task, Outcome, unknown> {
   const begin = context.df.currentUtcDateTime;
-  const requestId = context.df.newGuid(`${context.df.instanceId}:adf-request`);
-  const deadline = addSeconds(begin, options.copyTimeoutMinutes * 60);
-  let nextRenew = addSeconds(begin, renewEverySeconds);
+  const deadline = addSeconds(begin, plan.copyTimeoutMinutes * 60);
+  const renewEvery = plan.leaseSeconds === undefined ? 0 : leaseRenewSeconds(plan.leaseSeconds);
+  let nextRenew = addSeconds(begin, renewEvery);
   let leaseNote: string | undefined;
 
-  /** Waits until `until`, renewing the lease whenever it is due on the way. */
+  /** Waits until `until` on fresh timers, renewing the lease whenever it is due on the way. */
   function* waitUntil(until: Date): Generator<Task, void, unknown> {
     for (;;) {
       const wake = lease !== undefined && nextRenew < until ? nextRenew : until;
       if (wake > context.df.currentUtcDateTime) yield context.df.createTimer(wake);
       if (lease !== undefined && context.df.currentUtcDateTime >= nextRenew) {
-        leaseNote ??= yield* renewLease(context, lease);
-        nextRenew = addSeconds(context.df.currentUtcDateTime, renewEverySeconds);
+        const renewed = renewLeaseResultSchema.parse(yield context.df.callActivityWithRetry(Activities.renewBlobLease, transientRetry(), lease));
+        if (renewed.kind === "lost") leaseNote ??= `lease lost during the copy: ${renewed.reason}`;
+        nextRenew = addSeconds(context.df.currentUtcDateTime, renewEvery);
       }
       if (context.df.currentUtcDateTime >= until) return;
     }
@@ -216,16 +205,9 @@ function* adfCopy(
 
   let runId: string | undefined;
   for (let waits = 0; runId === undefined; waits++) {
-    const started = startAdfCopyResultSchema.parse(
-      yield context.df.callActivityWithRetry(Activities.startAdfCopyRun, transientRetry(), {
-        version,
-        copiedAt: begin.toISOString(),
-        requestId,
-        since: new Date(begin.getTime() - RUN_QUERY_SKEW_MS).toISOString(),
-        sasMinutes: options.copyTimeoutMinutes + 60,
-      }),
-    );
+    const started = startAdfCopyResultSchema.parse(yield context.df.callActivityWithRetry(Activities.startAdfCopyRun, transientRetry(), copy));
     if (started.kind === "failed") return { status: "Failed", reason: started.reason, bytes: 0 };
+    if (started.kind === "stale") return { status: "Skipped", reason: started.reason, bytes: 0 };
     if (started.kind === "throttled") {
       if (waits >= MAX_THROTTLED_WAITS) return { status: "Failed", reason: `${started.reason} ${MAX_THROTTLED_WAITS} times`, bytes: 0 };
       yield* waitUntil(addSeconds(context.df.currentUtcDateTime, Math.max(1, started.retryAfterSeconds)));
@@ -238,35 +220,25 @@ function* adfCopy(
   const note = (): string => (leaseNote === undefined ? "" : ` (${leaseNote})`);
 
   let throttledWaits = 0;
-  let nextPoll = addSeconds(context.df.currentUtcDateTime, options.copyPollSeconds);
+  let nextPoll = addSeconds(context.df.currentUtcDateTime, plan.copyPollSeconds);
   for (;;) {
     yield* waitUntil(nextPoll < deadline ? nextPoll : deadline);
     if (context.df.currentUtcDateTime >= deadline) {
-      const cancelled = cancelAdfRunResultSchema.parse(
-        yield context.df.callActivityWithRetry(Activities.cancelAdfCopyRun, transientRetry(), { runId }),
-      );
+      const cancelled = cancelAdfRunResultSchema.parse(yield context.df.callActivityWithRetry(Activities.cancelAdfCopyRun, transientRetry(), { runId }));
       const how = cancelled.kind === "cancelled" ? "the run was cancelled" : `cancelling the run failed: ${cancelled.reason}`;
-      return withRun({ status: "Failed", reason: `timed out after ${options.copyTimeoutMinutes} min; ${how}${note()}`, bytes: 0 });
+      return withRun({ status: "Failed", reason: `timed out after ${plan.copyTimeoutMinutes} min; ${how}${note()}`, bytes: 0 });
     }
     const polled = getAdfRunResultSchema.parse(yield context.df.callActivityWithRetry(Activities.getAdfCopyRun, transientRetry(), { runId }));
     if (polled.kind === "failed") return withRun({ status: "Failed", reason: polled.reason, bytes: 0 });
     if (polled.kind === "throttled") {
       if (++throttledWaits > MAX_THROTTLED_WAITS) return withRun({ status: "Failed", reason: `${polled.reason} ${MAX_THROTTLED_WAITS} times`, bytes: 0 });
-      nextPoll = addSeconds(context.df.currentUtcDateTime, Math.max(options.copyPollSeconds, polled.retryAfterSeconds));
+      nextPoll = addSeconds(context.df.currentUtcDateTime, Math.max(plan.copyPollSeconds, polled.retryAfterSeconds));
       continue;
     }
     switch (polled.status) {
       case "Succeeded": {
         // The run wrote a staging blob; committing it is the conditional write that keeps the newest version.
-        const committed = copyResultSchema.parse(
-          yield context.df.callActivityWithRetry(Activities.commitAdfStagedCopy, transientRetry(), {
-            version,
-            backupContainer: options.backupContainer,
-            backupHistory: options.backupHistory,
-            copiedAt: begin.toISOString(),
-            requestId,
-          }),
-        );
+        const committed = copyResultSchema.parse(yield context.df.callActivityWithRetry(Activities.commitAdfStagedCopy, transientRetry(), copy));
         if (committed.kind === "copied") return withRun({ status: "Copied", reason: `ADF run succeeded${note()}`, bytes: committed.bytes });
         if (committed.kind === "skipped") return withRun({ status: "Skipped", reason: committed.reason, bytes: 0 });
         return withRun({ status: "Failed", reason: `ADF run succeeded, but ${committed.reason}${note()}`, bytes: 0 });
@@ -277,7 +249,7 @@ function* adfCopy(
       case "Queued":
       case "InProgress":
       case "Canceling":
-        nextPoll = addSeconds(context.df.currentUtcDateTime, options.copyPollSeconds);
+        nextPoll = addSeconds(context.df.currentUtcDateTime, plan.copyPollSeconds);
     }
   }
 }

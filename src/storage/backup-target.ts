@@ -6,19 +6,34 @@
  */
 import type { BlobRequestConditions, BlockBlobClient } from "@azure/storage-blob";
 
+import type { BackupHistory, Settings } from "../config/settings";
 import { compareWithHeld, heldVersion, type SourceVersion } from "../domain/blob-backup";
+import { backupContainerName } from "../domain/names";
 import { isNotFound, isPreconditionFailed } from "./rest-errors";
+
+/** Where a version's backup goes and how its history is kept: decided by the settings, never by an input. */
+export interface BackupTarget {
+  readonly container: string;
+  readonly history: BackupHistory;
+}
+
+export function backupTargetOf(settings: Pick<Settings, "backupContainerTemplate" | "backupHistory">, sourceContainer: string): BackupTarget {
+  return { container: backupContainerName(settings.backupContainerTemplate, sourceContainer), history: settings.backupHistory };
+}
 
 export type TargetDecision =
   | { readonly kind: "write"; readonly conditions: BlobRequestConditions }
   | { readonly kind: "skipped"; readonly reason: string }
+  /** The backup blob already holds this version, written by this very copy request (a retry after a lost response). */
+  | { readonly kind: "ours" }
   /** The backup blob changed between our read and our snapshot: read again. */
   | { readonly kind: "raced" };
 
 export async function prepareTarget(
   target: BlockBlobClient,
   version: SourceVersion,
-  history: "snapshot" | "versioning",
+  history: BackupHistory,
+  requestId: string,
 ): Promise<TargetDecision> {
   let properties;
   try {
@@ -31,11 +46,13 @@ export async function prepareTarget(
   if (etag === undefined) throw new Error("the backup blob has no ETag");
   const held = heldVersion(properties.metadata);
   const order = compareWithHeld(version, held);
-  if (order === "same") return { kind: "skipped", reason: "the backup already holds this version" };
+  if (order === "same") return held.requestId === requestId ? { kind: "ours" } : { kind: "skipped", reason: "the backup already holds this version" };
   if (order === "older") {
     return { kind: "skipped", reason: `superseded: the backup already holds a newer version (last modified ${held.lastModified ?? "?"})` };
   }
-  if (history === "snapshot") {
+  // With versioning the overwrite itself keeps the previous version. A current blob without a version id was written
+  // while versioning was off (or it still is): keep it as a snapshot, so no history depends on an assumption.
+  if (history === "snapshot" || properties.versionId === undefined) {
     try {
       // Snapshots are read-only and carry the metadata, so the previous version stays restorable as it was.
       await target.createSnapshot({ conditions: { ifMatch: etag } });

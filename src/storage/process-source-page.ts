@@ -4,35 +4,85 @@
  * the page, which is what both the container scan (→ backup requests) and reconciliation (→ merge-join with the
  * backup listing) need. Requests are not sent here: the caller decides which versions to request.
  */
-import { type BlobClient, type ContainerClient, RestError } from "@azure/storage-blob";
+import { type ContainerClient, RestError } from "@azure/storage-blob";
 
+import type { BlobAccount } from "../config/clients";
 import { classify, groupByName, type ListedEntry, type SkipReason } from "../domain/change-detection";
 import { describeError } from "../domain/errors";
+import { sameEtag } from "../domain/etag";
 import { mapBounded } from "../domain/map-bounded";
 import { listSourcePage } from "./list-source-page";
+import { statusOf } from "./rest-errors";
 
 export type SnapshotMode = "auto" | "on" | "off";
 
-/** Takes a snapshot of `blob` only if its ETag is still `etag`; returns the snapshot id. Injectable for fault tests. */
-export type SnapshotFn = (blob: BlobClient, etag: string) => Promise<string>;
+/**
+ * Takes a snapshot of blob `name` only if its ETag is still `etag`; returns the snapshot id. `container` is a client
+ * WITHOUT SDK retries: a retried Snapshot Blob whose first answer was lost takes a second snapshot of the same
+ * version. Injectable for fault tests.
+ */
+export type SnapshotFn = (container: ContainerClient, name: string, etag: string) => Promise<string>;
 
-export const takeSnapshot: SnapshotFn = async (blob, etag) => {
-  const response = await blob.createSnapshot({ conditions: { ifMatch: etag } });
-  if (response.snapshot === undefined) throw new Error(`the service returned no snapshot id for ${blob.name}`);
-  return response.snapshot;
+/** Attempts at a snapshot that failed transiently (no answer, or a 5xx) before the error is thrown. */
+const SNAPSHOT_ATTEMPTS = 3;
+const SNAPSHOT_RETRY_MS = 1_000;
+
+/** Worth another attempt: no answer, or a server error. */
+function transient(err: unknown): boolean {
+  const status = statusOf(err);
+  return status === undefined || status >= 500;
+}
+
+/** No answer, or a server error other than 503 (ServerBusy: not executed): the snapshot may have been taken. */
+function outcomeUnknown(err: unknown): boolean {
+  return transient(err) && statusOf(err) !== 503;
+}
+
+/**
+ * A snapshot of `name` that holds version `etag`. The listing that classified the blob showed none (its newest
+ * snapshot had another ETag, or it had none), so one found now was taken after that listing: by the attempt whose
+ * answer was lost.
+ */
+async function findSnapshotOf(container: ContainerClient, name: string, etag: string): Promise<string | undefined> {
+  // The blob's own entries (snapshots first, then the base) sort before every longer name with the same prefix.
+  for await (const page of container.listBlobsFlat({ prefix: name, includeSnapshots: true }).byPage({ maxPageSize: 100 })) {
+    for (const item of page.segment.blobItems) {
+      if (item.name !== name) return undefined;
+      if (item.snapshot && sameEtag(item.properties.etag, etag)) return item.snapshot;
+    }
+  }
+  return undefined;
+}
+
+export const takeSnapshot: SnapshotFn = async (container, name, etag) => {
+  const blob = container.getBlobClient(name);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const response = await blob.createSnapshot({ conditions: { ifMatch: etag } });
+      if (response.snapshot === undefined) throw new Error(`the service returned no snapshot id for ${JSON.stringify(name)}`);
+      return response.snapshot;
+    } catch (err) {
+      if (!transient(err)) throw err;
+      const taken = outcomeUnknown(err) ? await findSnapshotOf(container, name, etag) : undefined;
+      if (taken !== undefined) return taken;
+      if (attempt >= SNAPSHOT_ATTEMPTS) throw err;
+      await new Promise((resolve) => setTimeout(resolve, SNAPSHOT_RETRY_MS * attempt));
+    }
+  }
 };
 
 /**
- * Error codes with which an account refuses blob snapshots: accounts with a hierarchical namespace (ADLS Gen2) answer
- * `409 FeatureNotYetSupportedForHierarchicalNamespaceAccounts`; the others are what the Blob service uses for
- * operations a given account or blob type does not support.
+ * Error codes with which an account refuses blob snapshots. Accounts with a hierarchical namespace (ADLS Gen2, and so
+ * every NFS 3.0 or SFTP account) answer Snapshot Blob with `409 FeatureNotYetSupportedForHierarchicalNamespaceAccounts`;
+ * `FeatureNotSupportedForAccount` and `BlobApiNotYetSupportedForHierarchicalNamespaceAccounts` are the service's codes
+ * for a Blob API or feature an account type lacks, and `BlobOperationNotSupported` (409) its code for an operation not
+ * supported "in this scenario" (e.g. blobs written through the Data Lake API).
  */
 const SNAPSHOT_REFUSAL_CODES = new Set([
   "FeatureNotYetSupportedForHierarchicalNamespaceAccounts",
-  "SnapshotOperationNotSupported",
   "FeatureNotSupportedForAccount",
+  "BlobApiNotYetSupportedForHierarchicalNamespaceAccounts",
   "BlobOperationNotSupported",
-  "OperationNotSupportedOnHierarchicalNamespaceAccount",
 ]);
 
 export function isSnapshotRefusal(err: unknown): boolean {
@@ -104,11 +154,17 @@ function version(base: ListedEntry): Pick<SourceBlobVersion, "name" | "etag" | "
   };
 }
 
-export async function processSourcePage(
-  container: ContainerClient,
-  input: ProcessPageInput,
-  snapshot: SnapshotFn = takeSnapshot,
-): Promise<ProcessPageResult> {
+/** Snapshots blob `name` of the page's container if its ETag is still `etag` (a SnapshotFn bound to its container). */
+export type SnapshotOfPage = (name: string, etag: string) => Promise<string>;
+
+/** The snapshots of `container` in the source account: through its client without SDK retries (see SnapshotFn). */
+export function snapshotsOf(deps: { readonly source: BlobAccount; readonly snapshot?: SnapshotFn }, container: string): SnapshotOfPage {
+  const take = deps.snapshot ?? takeSnapshot;
+  const client = deps.source.singleAttempt.getContainerClient(container);
+  return (name, etag) => take(client, name, etag);
+}
+
+export async function processSourcePage(container: ContainerClient, input: ProcessPageInput, snapshot: SnapshotOfPage): Promise<ProcessPageResult> {
   const listed = await listSourcePage(container, input);
   if (listed.kind === "containerNotFound") return listed;
 
@@ -137,7 +193,7 @@ export async function processSourcePage(
     if (!snapshotsOff) {
       try {
         snapshotRequests += 1;
-        const id = await snapshot(container.getBlobClient(base.name), base.etag);
+        const id = await snapshot(base.name, base.etag);
         return { ...version(base), snapshot: id, outcome: c.kind, snapshotted: true, requestBackup: true };
       } catch (err) {
         if (err instanceof RestError && (err.statusCode === 412 || err.statusCode === 404)) {

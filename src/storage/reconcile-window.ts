@@ -9,7 +9,7 @@ import type { ContainerClient } from "@azure/storage-blob";
 import { type BackupCursor, type BackupState, backupState, compareBlobNames, joinBackupPage } from "../domain/backup-join";
 import type { HeldVersion } from "../domain/blob-backup";
 import { isContainerNotFound } from "./list-source-page";
-import { type ProcessPageInput, processSourcePage, type SnapshotFn, type SourceBlobVersion, takeSnapshot } from "./process-source-page";
+import { type ProcessPageInput, processSourcePage, type SnapshotOfPage, type SourceBlobVersion } from "./process-source-page";
 
 export interface SourceCursor {
   readonly continuationToken?: string;
@@ -115,7 +115,7 @@ export async function reconcileWindow(
   source: ContainerClient,
   backup: ContainerClient,
   input: ReconcileWindowInput,
-  snapshot: SnapshotFn = takeSnapshot,
+  snapshot: SnapshotOfPage,
 ): Promise<ReconcileWindowResult> {
   const blobs: SourceBlobVersion[] = [];
   let cursor: SourceCursor = input.source;

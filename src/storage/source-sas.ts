@@ -14,19 +14,26 @@ import type { BlobAccount } from "../config/clients";
 /** Clock skew allowance for the SAS start time. */
 const SKEW_MS = 5 * 60_000;
 
+/** The service refuses a user delegation key valid for more than 7 days (we keep the skew allowance off it). */
+export const MAX_DELEGATION_KEY_MS = 7 * 24 * 3600_000 - SKEW_MS;
+
 const delegationKeys = new WeakMap<BlobAccount, UserDelegationKey>();
 
 async function delegationKey(account: BlobAccount, expiresOn: Date): Promise<UserDelegationKey> {
   const cached = delegationKeys.get(account);
   if (cached !== undefined && cached.signedExpiresOn.getTime() >= expiresOn.getTime()) return cached;
-  // A user delegation key lives at most 7 days; take a day more than needed so one key serves many copies.
-  const keyExpiry = new Date(Math.min(expiresOn.getTime() + 24 * 3600_000, Date.now() + 7 * 24 * 3600_000 - SKEW_MS));
+  // Take a day more than needed, within the 7-day limit, so one key serves many copies.
+  const keyExpiry = new Date(Math.min(expiresOn.getTime() + 24 * 3600_000, Date.now() + MAX_DELEGATION_KEY_MS));
   const key = await account.service.getUserDelegationKey(new Date(Date.now() - SKEW_MS), keyExpiry);
   delegationKeys.set(account, key);
   return key;
 }
 
-/** URL of the blob (or of its snapshot) with a read SAS valid until `expiresOn`. Never log it. */
+/**
+ * URL of the blob (or of its snapshot) with a read SAS valid until `expiresOn`. Never log it. A SAS signed with a user
+ * delegation key is valid only while the key is, so one that would outlive the longest key the service grants is
+ * refused here rather than handed out with a validity it does not have.
+ */
 export async function sourceReadUrl(
   account: BlobAccount,
   container: string,
@@ -34,6 +41,9 @@ export async function sourceReadUrl(
   snapshot: string | undefined,
   expiresOn: Date,
 ): Promise<string> {
+  if (account.sharedKey === undefined && expiresOn.getTime() > Date.now() + MAX_DELEGATION_KEY_MS) {
+    throw new Error(`a SAS signed with a user delegation key cannot be valid beyond 7 days (asked until ${expiresOn.toISOString()})`);
+  }
   const base = account.service.getContainerClient(container).getBlobClient(blob);
   const client = snapshot === undefined ? base : base.withSnapshot(snapshot);
   const values = {

@@ -1,14 +1,12 @@
 /**
- * Queue trigger on BACKUP_QUEUE: one backup request → one blob backup orchestration.
+ * Queue trigger on BACKUP_QUEUE: one backup request → one blob backup orchestration. Thin: validate, start, log.
  *
  * - Invalid message: written to `<queue>-poison` as base64 JSON `{ reason, message, id, dequeueCount, rejectedAt }` and
  *   the function returns normally, so the host deletes the original. A malformed message never gets the host's five
  *   blind retries, and the poison queue tells the operator why it is there.
- * - Valid message: starts the orchestration with an instance id derived from the blob and its version
- *   (blobBackupInstanceId), so a duplicate delivery finds the instance and does nothing. An instance that ended badly
- *   (runtime status Failed/Terminated, or output status "Failed") is started again: a re-sent request, e.g. by
- *   reconciliation, is how a failed backup is retried. A completed instance is started again for a reconciliation
- *   request too: reconciliation found that the backup no longer holds that version (e.g. the backup blob was deleted).
+ * - Valid message: starts (or restarts, or leaves alone) the orchestration whose instance id is derived from the blob
+ *   and its version (src/durable/instances.ts, startBlobBackup): a duplicate delivery does nothing, a re-sent request
+ *   retries a failed backup. The input is the request alone: the settings decide the rest inside the activities.
  * - Errors talking to the task hub throw: the host retries the message and poisons it after maxDequeueCount.
  */
 import { app, type InvocationContext } from "@azure/functions";
@@ -18,11 +16,9 @@ import * as df from "durable-functions";
 import { queueService } from "../config/clients";
 import { DEFAULT_BACKUP_QUEUE, type Settings } from "../config/settings";
 import { parseBackupRequest } from "../domain/backup-request";
-import { type BlobBackupInput, blobBackupInstanceId } from "../domain/blob-backup";
-import { existingInstanceAction } from "../domain/blob-backup-instance";
-import { describeError } from "../domain/errors";
-import { backupContainerName } from "../domain/names";
-import { Orchestrators, Triggers } from "../function-names";
+import { blobBackupInstanceId } from "../domain/blob-backup";
+import { startBlobBackup } from "../durable/instances";
+import { Triggers } from "../function-names";
 import { runtime } from "../runtime";
 
 let poisonQueue: QueueClient | undefined;
@@ -30,22 +26,6 @@ let poisonQueue: QueueClient | undefined;
 function poisonQueueOf(settings: Settings): QueueClient {
   poisonQueue ??= queueService(settings.functionStorage).getQueueClient(`${settings.backupQueue}-poison`);
   return poisonQueue;
-}
-
-/** The orchestration input: the request plus the settings that steer its control flow. */
-export function blobBackupInput(request: BlobBackupInput["request"], settings: Settings): BlobBackupInput {
-  return {
-    request,
-    options: {
-      engine: settings.copyEngine,
-      backupContainer: backupContainerName(settings.backupContainerTemplate, request.container),
-      backupHistory: settings.backupHistory,
-      blobLease: settings.blobLease,
-      leaseSeconds: settings.leaseSeconds,
-      copyPollSeconds: settings.copyPollSeconds,
-      copyTimeoutMinutes: settings.copyTimeoutMinutes,
-    },
-  };
 }
 
 async function queueStartBlobBackup(message: unknown, context: InvocationContext): Promise<void> {
@@ -65,32 +45,12 @@ async function queueStartBlobBackup(message: unknown, context: InvocationContext
     context.warn(`invalid backup request moved to ${poison.name}: ${parsed.reason}`);
     return;
   }
-  const request = parsed.request;
-  const input = blobBackupInput(request, settings);
+  const { request } = parsed;
   const instanceId = blobBackupInstanceId(request);
-  const client = df.getClient(context);
-
-  let existing: df.DurableOrchestrationStatus | undefined;
-  try {
-    existing = await client.getStatus(instanceId);
-  } catch (err) {
-    // The client throws on 404 ("no data associated with the instanceId"): there is no such instance yet.
-    if (!describeError(err).includes("404")) throw err;
-  }
-  const action = existingInstanceAction(existing, request.reason);
-  if (action === "duplicate") {
-    context.log(`duplicate backup request for ${request.container}/${request.blob} (instance ${instanceId} ${existing?.runtimeStatus ?? ""})`);
-    return;
-  }
-  try {
-    await client.startNew(Orchestrators.blobBackup, { instanceId, input });
-  } catch (err) {
-    // Two copies of the message raced to start the same instance: the other one won, which is what we want.
-    const again = await client.getStatus(instanceId).catch(() => undefined);
-    if (existingInstanceAction(again) === "duplicate") return;
-    throw err;
-  }
-  context.log(`${action === "restart" ? "restarted" : "started"} backup of ${request.container}/${request.blob} as ${instanceId}`);
+  const what = JSON.stringify(`${request.container}/${request.blob}`);
+  const start = await startBlobBackup(df.getClient(context), instanceId, { request });
+  if (start.action === "duplicate") context.log(`duplicate backup request for ${what} (instance ${instanceId} ${start.runtimeStatus})`);
+  else context.log(`${start.action} backup of ${what} as ${instanceId}`);
 }
 
 app.storageQueue(Triggers.queueStartBlobBackup, {

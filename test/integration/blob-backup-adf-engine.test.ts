@@ -22,7 +22,7 @@ import { createPrepareBlobBackupActivity } from "../../src/activities/prepare-bl
 import { createStartAdfCopyRunActivity } from "../../src/activities/start-adf-copy-run";
 import { createVerifyBlobBackupActivity } from "../../src/activities/verify-blob-backup";
 import { type Clients, createClients } from "../../src/config/clients";
-import type { AdfSettings } from "../../src/config/settings";
+import type { AdfSettings, Settings } from "../../src/config/settings";
 import { loadSettings } from "../../src/config/settings";
 import { STAGING_CONTAINER } from "../../src/copy/adf-pipeline";
 import { BackupMetadata, type SourceVersion } from "../../src/domain/blob-backup";
@@ -39,6 +39,7 @@ describe("blob backup, adf engine (activities against the ARM fake and Azurite)"
   let cert: SelfSignedCert;
   let fake: AdfFake;
   let clients: Clients;
+  let appSettings: Settings;
   let adf: DataFactoryManagementClient;
   let settings: AdfSettings;
   let lake: ContainerClient;
@@ -59,7 +60,8 @@ describe("blob backup, adf engine (activities against the ARM fake and Azurite)"
     // The credential reads these when it is built: the fake plays App Service's managed identity endpoint.
     process.env.IDENTITY_ENDPOINT = fake.identityEndpoint;
     process.env.IDENTITY_HEADER = fake.identityHeader;
-    clients = createClients(loadSettings({ ...azurite.settings }));
+    appSettings = loadSettings({ ...azurite.settings });
+    clients = createClients(appSettings);
     settings = { ...ADF, endpoint: fake.endpoint };
     adf = new DataFactoryManagementClient(new DefaultAzureCredential(), ADF.subscriptionId, {
       endpoint: fake.endpoint,
@@ -76,29 +78,22 @@ describe("blob backup, adf engine (activities against the ARM fake and Azurite)"
     cert.remove();
   });
 
-  const deps = () => ({ source: clients.source, backup: clients.backup, adf, adfSettings: settings });
+  const deps = () => ({ source: clients.source, backup: clients.backup, adf, adfSettings: settings, settings: appSettings });
   async function versionOf(name: string, content: string, live = false): Promise<SourceVersion> {
     const v = live ? await writeLive(lake, name, content) : await writeAndSnapshot(lake, name, content, { origin: "adf-test" });
-    const r = await createPrepareBlobBackupActivity(clients)({ request: requestFor(clients.source.accountName, container, name, v), backupContainer: container });
+    const r = await createPrepareBlobBackupActivity({ ...clients, settings: appSettings })({ request: requestFor(clients.source.accountName, container, name, v) });
     assert.equal(r.kind, "ready");
     return (r as { version: SourceVersion }).version;
   }
   const start = (version: SourceVersion, requestId = randomUUID()): Promise<StartAdfCopyResult> =>
-    createStartAdfCopyRunActivity(deps())({
-      version,
-      copiedAt: new Date().toISOString(),
-      requestId,
-      since: new Date(Date.now() - 600_000).toISOString(),
-      sasMinutes: 60,
-    });
+    createStartAdfCopyRunActivity(deps())({ version, copiedAt: new Date().toISOString(), requestId });
   const commit = (version: SourceVersion, runId: string) =>
-    createCommitAdfStagedCopyActivity(clients)({
+    createCommitAdfStagedCopyActivity({ ...clients, settings: appSettings })({
       version,
-      backupContainer: container,
-      backupHistory: "snapshot",
       copiedAt: new Date().toISOString(),
       requestId: fake.runs.get(runId)?.parameters.requestId ?? "",
     });
+  const verify = (version: SourceVersion) => createVerifyBlobBackupActivity({ backup: clients.backup, settings: appSettings })({ version });
   const get = (runId: string): Promise<GetAdfRunResult> => createGetAdfCopyRunActivity(deps())({ runId });
   const waitTerminal = (runId: string): Promise<GetAdfRunResult> =>
     waitFor(() => get(runId), { until: (r) => r.kind !== "run" || ["Succeeded", "Failed", "Cancelled"].includes(r.status), describe: `run ${runId} to end`, timeoutMs: 30_000 });
@@ -114,7 +109,7 @@ describe("blob backup, adf engine (activities against the ARM fake and Azurite)"
     assert.deepEqual(await waitTerminal(runId), { kind: "run", status: "Succeeded", message: "" });
     assert.deepEqual(await commit(version, runId), { kind: "copied", bytes: version.contentLength });
     assert.equal(await clients.backup.service.getContainerClient(STAGING_CONTAINER).getBlobClient(fake.runs.get(runId)?.parameters.requestId ?? "").exists(), false, "staging blob removed");
-    const verified = await createVerifyBlobBackupActivity(clients)({ version, backupContainer: container });
+    const verified = await verify(version);
     assert.equal(verified.kind, "verified", JSON.stringify(verified));
     const p = await clients.backup.service.getContainerClient(container).getBlobClient("adf/one.txt").getProperties();
     assert.equal(p.metadata?.[BackupMetadata.engine], "adf");
@@ -135,7 +130,7 @@ describe("blob backup, adf engine (activities against the ARM fake and Azurite)"
     const runId = runIdOf(await start(version));
     assert.equal((await waitTerminal(runId)).kind, "run");
     assert.equal((await commit(version, runId)).kind, "copied");
-    assert.equal((await createVerifyBlobBackupActivity(clients)({ version, backupContainer: container })).kind, "verified");
+    assert.equal((await verify(version)).kind, "verified");
   });
 
   it("two runs of two versions finishing in the wrong order: the backup ends on the newer one", async () => {
@@ -218,6 +213,52 @@ describe("blob backup, adf engine (activities against the ARM fake and Azurite)"
     assert.equal(fake.calls.createRun - createsBefore, 1, "the SDK did not retry createRun by itself");
   });
 
+  it("starts a run without querying ARM when no earlier attempt started one, and reuses the run a retry finds on its marker", async () => {
+    const version = await versionOf("adf/no-query.txt", "x");
+    const requestId = randomUUID();
+    const queriesBefore = fake.calls.query;
+    const first = await start(version, requestId);
+    assert.equal(fake.calls.query, queriesBefore, "no queryPipelineRuns on the common path");
+    const again = await start(version, requestId);
+    assert.deepEqual(again, { kind: "started", runId: runIdOf(first), reused: true });
+    assert.equal(fake.calls.query, queriesBefore, "the marker named the run");
+    assert.equal([...fake.runs.values()].filter((r) => r.parameters.requestId === requestId).length, 1);
+  });
+
+  it("queries ARM only for the runs updated since the lost attempt's marker was written", async () => {
+    const version = await versionOf("adf/bounded.txt", "x");
+    const requestId = randomUUID();
+    fake.injectFault("createRun", { kind: "loseResponse" });
+    await assert.rejects(start(version, requestId));
+    const bodies = fake.queries.length;
+    assert.equal((await start(version, requestId)).kind, "started");
+    const query = fake.queries[bodies];
+    assert.ok(query !== undefined && fake.queries.length === bodies + 1, "one lookup");
+    const marker = await clients.backup.service.getContainerClient(STAGING_CONTAINER).getBlobClient(`${requestId}.run`).getProperties();
+    assert.ok(Date.parse(query.lastUpdatedAfter) >= (marker.createdOn?.getTime() ?? 0) - 10 * 60_000 - 1000, "the window starts at the marker");
+  });
+
+  it("re-checks a live blob's ETag before starting the run (after the lease was taken)", async () => {
+    const version = await versionOf("adf/live-changed-before.txt", "as requested", true);
+    await writeLive(lake, "adf/live-changed-before.txt", "written since");
+    const createsBefore = fake.calls.createRun;
+    const r = await start(version);
+    assert.equal(r.kind, "stale", JSON.stringify(r));
+    assert.equal(fake.calls.createRun, createsBefore, "no run for a version that is gone");
+  });
+
+  it("re-checks a live blob's ETag after the run: a blob written meanwhile is not committed", async () => {
+    const name = "adf/live-changed-during.txt";
+    const version = await versionOf(name, "as requested", true);
+    const runId = runIdOf(await start(version));
+    await waitTerminal(runId);
+    await writeLive(lake, name, "written during the run");
+    const r = await commit(version, runId);
+    assert.equal(r.kind, "skipped", JSON.stringify(r));
+    assert.match((r as { reason: string }).reason, /stale/);
+    assert.equal(await clients.backup.service.getContainerClient(container).getBlobClient(name).exists(), false);
+  });
+
   it("fails fast with a clear reason on 403", async () => {
     fake.injectFault("createRun", { kind: "status", status: 403 });
     const r = await start(await versionOf("adf/403.txt", "x"));
@@ -231,8 +272,6 @@ describe("blob backup, adf engine (activities against the ARM fake and Azurite)"
       version,
       copiedAt: new Date().toISOString(),
       requestId: randomUUID(),
-      since: new Date(Date.now() - 600_000).toISOString(),
-      sasMinutes: 60,
     });
     assert.equal(r.kind, "failed");
     assert.match((r as { reason: string }).reason, /HTTP 404.*NoSuchPipeline.*ADF_PIPELINE/s);
@@ -244,7 +283,7 @@ describe("blob backup, adf engine (activities against the ARM fake and Azurite)"
     const runId = runIdOf(await start(version));
     await waitTerminal(runId);
     assert.equal((await commit(version, runId)).kind, "copied");
-    const r = await createVerifyBlobBackupActivity(clients)({ version, backupContainer: container });
+    const r = await verify(version);
     assert.equal(r.kind, "mismatch");
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The blob backup with COPY_ENGINE=adf and BLOB_LEASE=true end to end: queue → local host → the app's real ADF client
- * and credential chain → the HTTPS ARM fake → a real copy in Azurite → verification → the lease released.
+ * and credential chain → the HTTPS ARM fake → a real copy in Azurite → verification → the lease released. Live
+ * (ETag-pinned) versions are copied under a lease; snapshots need none.
  *
  * TLS trust: NODE_EXTRA_CA_CERTS is read only at process start, so the host and app run in a child process
  * (test/support/host-child.ts) started with NODE_EXTRA_CA_CERTS pointing at the certificate made in `before`; this
@@ -20,7 +21,7 @@ import { BackupMetadata, blobBackupInstanceId, type BlobBackupOutput } from "../
 import { Activities } from "../../src/function-names";
 import { makeSelfSignedCert, type SelfSignedCert } from "../support/adf-fake/cert";
 import { adfEngineSettings, type AdfFake, FAKE_FACTORY, startAdfFake } from "../support/adf-fake/fake";
-import { requestFor, writeAndSnapshot } from "../support/blob-backup-fixtures";
+import { requestFor, writeAndSnapshot, writeLive } from "../support/blob-backup-fixtures";
 import { type HostChild, startHostChild } from "../support/host-child";
 import { afterSecondOf, waitFor } from "../support/wait-for";
 
@@ -86,28 +87,42 @@ describe("blob backup through the local host (adf engine, lease mode)", { timeou
     cert?.remove();
   });
 
-  /** Writes a version and queues its request; returns the orchestration's instance id. */
+  /** Writes a live version and queues its request; returns the orchestration's instance id. */
   async function send(name: string, content = `content of ${name}`, lane = real) {
-    const v = await writeAndSnapshot(lake, name, content);
+    const v = await writeLive(lake, name, content);
     const request = requestFor(azurite.accounts.lake.name, container, name, v);
     await lane.queue.sendMessage(encodeBackupRequest(request));
     return { id: blobBackupInstanceId(request), version: v, request };
   }
 
-  /** Waits for the outcome and checks that no lease is left on the source. */
-  async function finish(id: string, name: string, lane = real, timeoutMs = 60_000) {
+  /**
+   * Waits for the outcome; checks that the version was copied under a lease and that no lease is left. A backup that
+   * failed has runtime status Failed and its reason as the output.
+   */
+  async function settle(id: string, name: string, lane = real, timeoutMs = 60_000) {
     const status = await lane.host.waitForCompletion(id, timeoutMs);
-    assert.equal(status.runtimeStatus, "Completed", lane.host.log());
     const lease = await lake.getBlobClient(name).getProperties();
     assert.equal(lease.leaseState, "available", "no lease left behind");
     const names = (status.historyEvents ?? []).filter((e) => e.EventType === "TaskScheduled").map((e) => e.Name);
     assert.ok(names.includes(Activities.acquireBlobLease) && names.includes(Activities.releaseBlobLease), names.join(","));
+    return { status, names };
+  }
+  async function finish(id: string, name: string, lane = real) {
+    const { status, names } = await settle(id, name, lane);
+    assert.equal(status.runtimeStatus, "Completed", lane.host.log());
     return { output: status.output as BlobBackupOutput, names };
   }
-
   async function backupOf(name: string, content?: string, lane = real) {
     const sent = await send(name, content, lane);
     return { ...(await finish(sent.id, name, lane)), ...sent };
+  }
+  /** The failure reason of a backup that failed; its run id is in the custom status. */
+  async function failureOf(name: string, content?: string, lane = real) {
+    const sent = await send(name, content, lane);
+    const { status, names } = await settle(sent.id, name, lane);
+    assert.equal(status.runtimeStatus, "Failed", JSON.stringify(status.output));
+    const runId = (status.customStatus as { runId?: string } | undefined)?.runId;
+    return { ...sent, names, reason: String(status.output), runId };
   }
   const runsOf = (requestId: string | undefined) => [...fake.runs.values()].filter((r) => r.parameters.requestId === requestId);
 
@@ -148,13 +163,14 @@ describe("blob backup through the local host (adf engine, lease mode)", { timeou
     assert.equal(await staging.getBlobClient(staged).exists(), false, "the staging blob is removed after the commit");
   });
 
-  it("duplicate messages start one ADF run; a second version keeps the first as a backup snapshot", async () => {
+  it("duplicate messages start one ADF run (a snapshot: no lease); a second version keeps the first as a backup snapshot", async () => {
     const v1 = await writeAndSnapshot(lake, "versions.txt", "first");
     const r1 = requestFor(azurite.accounts.lake.name, container, "versions.txt", v1);
     const message = encodeBackupRequest(r1);
     await Promise.all([real.queue.sendMessage(message), real.queue.sendMessage(message)]);
     const first = await real.host.waitForCompletion(blobBackupInstanceId(r1), 60_000);
     assert.equal((first.output as BlobBackupOutput).status, "Copied");
+    assert.ok(!(first.historyEvents ?? []).some((e) => e.Name === Activities.acquireBlobLease), "a snapshot is not leased");
     // Both deliveries were handled: the queue's count includes messages being processed (invisible), and a message
     // leaves the queue only when its function succeeded.
     await waitFor(async () => (await real.queue.getProperties()).approximateMessagesCount, { until: (n) => n === 0, describe: "both messages to be consumed", timeoutMs: 30_000 });
@@ -190,35 +206,31 @@ describe("blob backup through the local host (adf engine, lease mode)", { timeou
 
   it("ADF Failed → Failed with ADF's message, lease released", async () => {
     fake.nextRun({ outcome: "Failed", message: "ErrorCode=UserErrorFailedToConnectToHttpServer, Failed to connect" });
-    const { output } = await backupOf("failed.txt");
-    assert.equal(output.status, "Failed");
-    assert.match(output.reason, /ADF run Failed: ErrorCode=UserErrorFailedToConnectToHttpServer/);
-    assert.ok(output.runId);
+    const { reason, runId } = await failureOf("failed.txt");
+    assert.match(reason, /ADF run Failed: ErrorCode=UserErrorFailedToConnectToHttpServer/);
+    assert.ok(runId);
   });
 
   it("ADF Cancelled → Failed naming the cancellation, lease released", async () => {
     fake.nextRun({ outcome: "Cancelled" });
-    const { output } = await backupOf("cancelled.txt");
-    assert.equal(output.status, "Failed");
-    assert.match(output.reason, /ADF run Cancelled/);
+    const { reason } = await failureOf("cancelled.txt");
+    assert.match(reason, /ADF run Cancelled/);
   });
 
   it("a run past COPY_TIMEOUT_MINUTES is cancelled → Failed, lease released (virtual clock)", async () => {
     fake.nextRun({ outcome: "Hang" });
-    const { output, names } = await backupOf("timeout.txt", "never copied", virtual);
-    assert.equal(output.status, "Failed");
-    assert.match(output.reason, /timed out after 1 min; the run was cancelled/);
+    const { reason, runId, names } = await failureOf("timeout.txt", "never copied", virtual);
+    assert.match(reason, /timed out after 1 min; the run was cancelled/);
     assert.ok(names.filter((n) => n === Activities.getAdfCopyRun).length >= 50, "polled every second of the minute");
     // The orchestration ends once ADF accepted the cancel; the run passes Canceling on its way to Cancelled.
-    const run = fake.runs.get(output.runId ?? "");
+    const run = fake.runs.get(runId ?? "");
     await waitFor(() => run?.status, { until: (status) => status === "Cancelled", describe: "the run to be cancelled", timeoutMs: 5_000, intervalMs: 20 });
   });
 
   it("a corrupt copy fails verification → Failed, lease released", async () => {
     fake.nextRun({ outcome: "Corrupt" });
-    const { output } = await backupOf("corrupt.txt");
-    assert.equal(output.status, "Failed");
-    assert.match(output.reason, /verification failed: .*MD5/);
+    const { reason } = await failureOf("corrupt.txt");
+    assert.match(reason, /verification failed: .*MD5/);
   });
 
   it("429 with Retry-After → waits as told, then copies", async () => {
@@ -244,9 +256,8 @@ describe("blob backup through the local host (adf engine, lease mode)", { timeou
 
   it("403 → Failed fast with the permission named", async () => {
     fake.injectFault("createRun", { kind: "status", status: 403 });
-    const { output, names, request } = await backupOf("forbidden.txt");
-    assert.equal(output.status, "Failed");
-    assert.match(output.reason, /HTTP 403/);
+    const { reason, names, request } = await failureOf("forbidden.txt");
+    assert.match(reason, /HTTP 403/);
     assert.equal(names.filter((n) => n === Activities.startAdfCopyRun).length, 1, "not retried");
 
     // Permission fixed, the request re-sent (as reconciliation would): the failed instance is started again.
@@ -263,9 +274,8 @@ describe("blob backup through the local host (adf engine, lease mode)", { timeou
   it("unknown pipeline → Failed fast naming the setting to check", async () => {
     fake.setPipelineExists(false);
     try {
-      const { output } = await backupOf("nopipeline.txt");
-      assert.equal(output.status, "Failed");
-      assert.match(output.reason, /HTTP 404.*ADF_PIPELINE/s);
+      const { reason } = await failureOf("nopipeline.txt");
+      assert.match(reason, /HTTP 404.*ADF_PIPELINE/s);
     } finally {
       fake.setPipelineExists(true);
     }

@@ -1,6 +1,7 @@
 /**
  * The queue-triggered blob backup through the local Durable host, Azurite and the `server` engine: message in, verified
- * backup out; duplicates, out-of-order versions, stale live requests and invalid messages.
+ * backup out; duplicates, out-of-order versions, stale live requests, invalid messages, failures that fail the
+ * instance, and an instance started with a forged input.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -13,8 +14,11 @@ import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
 import { type LocalHost, startLocalHost } from "../../local-host";
 import { encodeBackupRequest } from "../../src/domain/backup-request";
 import { BackupMetadata, blobBackupInstanceId, type BlobBackupOutput } from "../../src/domain/blob-backup";
-import { Activities } from "../../src/function-names";
+import { Activities, Orchestrators } from "../../src/function-names";
+import { runtime } from "../../src/runtime";
 import { requestFor, writeAndSnapshot, writeLive } from "../support/blob-backup-fixtures";
+import { addPipelinePolicy } from "../support/scan-fixtures";
+import { answerWith, isCopyWrite } from "../support/storage-faults";
 import { afterSecondOf, waitFor } from "../support/wait-for";
 
 const QUEUE = "backup-requests";
@@ -26,10 +30,26 @@ describe("blob backup through the local host (server engine)", { timeout: 600_00
   let lake: ContainerClient;
   let backup: ContainerClient;
   const container = "lake-host";
+  let refuseCopies = false;
+  /** What the app's functions logged (functionLogs prints each line through console.log, captured here). */
+  const logged: string[] = [];
+  const consoleLog = console.log;
+  const refuse = answerWith(isCopyWrite, 403, "CannotVerifyCopySource");
 
   before(async () => {
+    console.log = (...args: unknown[]) => void logged.push(args.map(String).join(" "));
     azurite = await startAzurite();
-    host = await startLocalHost({ settings: { ...azurite.settings, BACKUP_QUEUE: QUEUE, RECONCILE_SCHEDULE: "0 0 2 * * *" }, queuePollMs: 50, timerSchedules: false });
+    host = await startLocalHost({
+      settings: { ...azurite.settings, BACKUP_QUEUE: QUEUE, RECONCILE_SCHEDULE: "0 0 2 * * *" },
+      queuePollMs: 50,
+      timerSchedules: false,
+      functionLogs: true,
+    });
+    // The app runs in this process: this is the very backup client its copy activity uses. Off unless a test arms it.
+    addPipelinePolicy(runtime().clients.backup.service, {
+      name: "refuse-copies-when-armed",
+      sendRequest: (request, next) => (refuseCopies ? refuse.sendRequest(request, next) : next(request)),
+    });
     queue = new QueueClient(azurite.settings.AzureWebJobsStorage, QUEUE);
     await queue.createIfNotExists();
     lake = BlobServiceClient.fromConnectionString(azurite.settings.SourceStorage).getContainerClient(container);
@@ -37,6 +57,7 @@ describe("blob backup through the local host (server engine)", { timeout: 600_00
     backup = BlobServiceClient.fromConnectionString(azurite.settings.BackupStorage).getContainerClient(container);
   });
   after(async () => {
+    console.log = consoleLog;
     await host.stop();
     await azurite.stop();
   });
@@ -145,6 +166,64 @@ describe("blob backup through the local host (server engine)", { timeout: 600_00
     assert.match(ours.reason, /blob/);
     assert.equal(ours.dequeueCount, 1, "handled on the first delivery, not after five blind retries");
     assert.equal((await queue.peekMessages()).peekedMessageItems.length, 0, "the original is gone from the queue");
+  });
+
+  it("fails the instance of a backup that could not be done, with its reason, and a re-sent request restarts it", async () => {
+    const v = await writeAndSnapshot(lake, "refused.txt", "the source may not be read");
+    const request = req("refused.txt", v);
+    const id = blobBackupInstanceId(request);
+    refuseCopies = true;
+    let status;
+    try {
+      await queue.sendMessage(encodeBackupRequest(request));
+      status = await host.client.waitForCompletion(await waitForInstance(id), { timeoutMs: 30_000 });
+    } finally {
+      refuseCopies = false;
+    }
+    assert.equal(status.runtimeStatus, "Failed", JSON.stringify(status));
+    assert.match(String(status.output), /the copy source is not readable \(HTTP 403\)/);
+    assert.ok(logged.some((line) => /\[BlobBackupOrchestrator\] error: backup of "lake-host\/refused.txt" failed: the copy source is not readable/.test(line)), logged.join("\n"));
+    assert.equal((await host.client.listInstances({ runtimeStatus: ["Failed"], instanceIdPrefix: id })).length, 1, "found by a runtimeStatus=Failed query");
+
+    await queue.sendMessage(encodeBackupRequest(request));
+    const deadline = Date.now() + 30_000;
+    let again = await host.client.getStatus(id);
+    while (again?.runtimeStatus !== "Completed" && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      again = await host.client.getStatus(id);
+    }
+    assert.equal(again?.runtimeStatus, "Completed", JSON.stringify(again));
+    assert.equal((again?.output as BlobBackupOutput).status, "Copied");
+  });
+
+  it("takes the backup container and history from the settings, whatever a forged input says", async () => {
+    const v1 = await writeAndSnapshot(lake, "forged.txt", "v1");
+    const r1 = req("forged.txt", v1);
+    await queue.sendMessage(encodeBackupRequest(r1));
+    assert.equal((await outputOf(await waitForInstance(blobBackupInstanceId(r1)))).status, "Copied");
+    await afterSecondOf(v1.lastModified);
+    const v2 = await writeAndSnapshot(lake, "forged.txt", "v2");
+    // What an earlier version of the app put into the input, now forged: another container, no history, no time limit.
+    const forged = {
+      request: req("forged.txt", v2),
+      options: {
+        engine: "server",
+        backupContainer: "forged-target",
+        backupHistory: "versioning",
+        blobLease: false,
+        leaseSeconds: 60,
+        copyPollSeconds: 1,
+        copyTimeoutMinutes: 5_000_000,
+      },
+    };
+    const out = await outputOf(await host.client.startNew(Orchestrators.blobBackup, { input: forged }));
+    assert.equal(out.status, "Copied", out.reason);
+    const backupAccount = BlobServiceClient.fromConnectionString(azurite.settings.BackupStorage);
+    assert.equal(await backupAccount.getContainerClient("forged-target").exists(), false, "nothing written where the input pointed");
+    const history = [];
+    for await (const b of backup.listBlobsFlat({ prefix: "forged.txt", includeSnapshots: true, includeMetadata: true })) history.push(b);
+    assert.deepEqual(history.filter((b) => b.snapshot).map((b) => b.metadata?.[BackupMetadata.etag]), [v1.etag], "v1 kept as a snapshot (BACKUP_HISTORY=snapshot)");
+    assert.equal(history.find((b) => !b.snapshot)?.metadata?.[BackupMetadata.etag], v2.etag);
   });
 
   async function waitForInstance(id: string): Promise<string> {

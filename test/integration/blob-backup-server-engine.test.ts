@@ -1,13 +1,14 @@
 /**
  * The blob backup activities with the `server` engine against Azurite: resolve, conditional copy with history,
- * ordering, verification, lease handling, and a 300 MiB copy by staged blocks.
+ * ordering, verification, lease handling, and a 300 MiB copy by staged blocks. Service behaviours Azurite lacks
+ * (versioning, a lost answer, copy-source errors) are injected with a policy in the SDK client's HTTP pipeline.
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { after, afterEach, before, describe, it } from "node:test";
 
-import type { PipelineRequest, PipelineResponse, SendRequest } from "@azure/core-rest-pipeline";
-import type { ContainerClient } from "@azure/storage-blob";
+import type { PipelinePolicy, PipelineRequest, PipelineResponse, SendRequest } from "@azure/core-rest-pipeline";
+import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
 import { createAcquireBlobLeaseActivity } from "../../src/activities/acquire-blob-lease";
@@ -17,16 +18,19 @@ import { createReleaseBlobLeaseActivity } from "../../src/activities/release-blo
 import { createRenewBlobLeaseActivity } from "../../src/activities/renew-blob-lease";
 import { createVerifyBlobBackupActivity } from "../../src/activities/verify-blob-backup";
 import { type Clients, createClients } from "../../src/config/clients";
-import { loadSettings } from "../../src/config/settings";
+import { loadSettings, type Settings } from "../../src/config/settings";
+import { DEFAULT_SERVER_COPY_OPTIONS } from "../../src/copy/server-copy";
 import type { BackupRequest } from "../../src/domain/backup-request";
 import { BackupMetadata, type SourceVersion } from "../../src/domain/blob-backup";
 import { requestFor, writeAndSnapshot, writeLive } from "../support/blob-backup-fixtures";
 import { addPipelinePolicy } from "../support/scan-fixtures";
+import { addAnswerHeaders, answerWith, isCopyWrite, isHead, loseAnswers } from "../support/storage-faults";
 import { afterSecondOf } from "../support/wait-for";
 
 describe("blob backup, server engine (activities against Azurite)", { timeout: 600_000 }, () => {
   let azurite: AzuriteInstance;
   let clients: Clients;
+  let settings: Settings;
   let lake: ContainerClient;
   let backupContainer: ContainerClient;
   const container = "lake-server";
@@ -36,7 +40,8 @@ describe("blob backup, server engine (activities against Azurite)", { timeout: 6
 
   before(async () => {
     azurite = await startAzurite();
-    clients = createClients(loadSettings({ ...azurite.settings }));
+    settings = loadSettings({ ...azurite.settings });
+    clients = createClients(settings);
     addPipelinePolicy(clients.backup.service, { name: "race-barrier", sendRequest: (request, next) => (writeHook ?? ((r, n) => n(r)))(request, next) });
     lake = clients.source.service.getContainerClient(container);
     await lake.create();
@@ -45,15 +50,15 @@ describe("blob backup, server engine (activities against Azurite)", { timeout: 6
   afterEach(() => (writeHook = undefined));
   after(async () => azurite.stop());
 
-  const prepare = async (request: BackupRequest) => createPrepareBlobBackupActivity(clients)({ request, backupContainer: container });
+  const prepare = async (request: BackupRequest) => createPrepareBlobBackupActivity({ ...clients, settings })({ request });
   const ready = async (request: BackupRequest): Promise<SourceVersion> => {
     const r = await prepare(request);
     assert.equal(r.kind, "ready", JSON.stringify(r));
     return (r as { version: SourceVersion }).version;
   };
-  const copy = (version: SourceVersion) =>
-    createCopyBlobServerSideActivity(clients)({ version, backupContainer: container, backupHistory: "snapshot", copiedAt: new Date().toISOString() });
-  const verify = (version: SourceVersion) => createVerifyBlobBackupActivity(clients)({ version, backupContainer: container });
+  const copy = (version: SourceVersion, using: Clients = clients, s: Settings = settings, options = DEFAULT_SERVER_COPY_OPTIONS) =>
+    createCopyBlobServerSideActivity({ ...using, settings: s }, options)({ version, copiedAt: new Date().toISOString(), requestId: randomUUID() });
+  const verify = (version: SourceVersion) => createVerifyBlobBackupActivity({ backup: clients.backup, settings })({ version });
   const req = (name: string, v: Parameters<typeof requestFor>[3]) => requestFor(clients.source.accountName, container, name, v);
   /**
    * Holds the first write of each of two copies to the backup blob `name` (Put Blob From URL, told apart by the
@@ -214,15 +219,128 @@ describe("blob backup, server engine (activities against Azurite)", { timeout: 6
   it("leases: acquire is idempotent for our id, busy for another, renew and release work, release twice is harmless", async () => {
     await writeLive(lake, "leased.txt", "x");
     const lease = { container, blob: "leased.txt", leaseId: randomUUID() };
-    assert.deepEqual(await createAcquireBlobLeaseActivity(clients)({ ...lease, leaseSeconds: 15 }), { kind: "acquired" });
-    assert.deepEqual(await createAcquireBlobLeaseActivity(clients)({ ...lease, leaseSeconds: 15 }), { kind: "acquired" });
-    const other = await createAcquireBlobLeaseActivity(clients)({ ...lease, leaseId: randomUUID(), leaseSeconds: 15 });
+    const acquire = createAcquireBlobLeaseActivity({ source: clients.source, settings });
+    assert.deepEqual(await acquire(lease), { kind: "acquired" });
+    assert.deepEqual(await acquire(lease), { kind: "acquired" });
+    const other = await acquire({ ...lease, leaseId: randomUUID() });
     assert.equal(other.kind, "busy");
     assert.deepEqual(await createRenewBlobLeaseActivity(clients)(lease), { kind: "renewed" });
     assert.deepEqual(await createReleaseBlobLeaseActivity(clients)(lease), { kind: "released" });
     assert.equal((await lake.getBlobClient("leased.txt").getProperties()).leaseState, "available");
     assert.equal((await createReleaseBlobLeaseActivity(clients)(lease)).kind, "notHeld");
     assert.equal((await createRenewBlobLeaseActivity(clients)(lease)).kind, "lost");
+  });
+
+  /** The app's clients, built afresh with `policies` in the backup account's pipeline (retries off when asked). */
+  function backupWith(policies: readonly PipelinePolicy[], options: { sdkRetries?: boolean } = {}): Clients {
+    const fresh = createClients(settings);
+    const service =
+      options.sdkRetries === false ? BlobServiceClient.fromConnectionString(azurite.settings.BackupStorage, { retryOptions: { maxTries: 1 } }) : fresh.backup.service;
+    for (const policy of policies) addPipelinePolicy(service, policy);
+    return { ...fresh, backup: { ...fresh.backup, service } };
+  }
+
+  it("recognises its own copy when the write's answer was lost: Copied, not Skipped", async () => {
+    const v = await writeAndSnapshot(lake, "lost-answer.txt", "landed, answer lost");
+    const version = await ready(req("lost-answer.txt", v));
+    const lose = loseAnswers(isCopyWrite);
+    // The SDK retries the reset connection; the retry finds the blob already written (by this very request).
+    assert.deepEqual(await copy(version, backupWith([lose])), { kind: "copied", bytes: v.contentLength });
+    assert.equal(lose.lost(), 1, "the first answer was lost after the write landed");
+    assert.equal((await verify(version)).kind, "verified");
+    assert.equal((await historyOf("lost-answer.txt")).length, 1, "no second write, no history snapshot");
+  });
+
+  it("a block-wise copy does not copy the source's recorded Content-MD5: verification hashes the bytes", async () => {
+    const name = "staged-md5.txt";
+    const blob = lake.getBlockBlobClient(name);
+    await blob.uploadData(Buffer.from("the bytes as they are"));
+    // A Content-MD5 property that does not describe the content (the service stores whatever it is given).
+    await blob.setHTTPHeaders({ blobContentMD5: createHash("md5").update("other bytes").digest() });
+    const snap = await blob.createSnapshot();
+    const p = await blob.withSnapshot(snap.snapshot ?? "").getProperties();
+    const version = await ready(req(name, { etag: p.etag ?? "", lastModified: (p.lastModified ?? new Date()).toISOString(), snapshot: snap.snapshot ?? "", contentLength: p.contentLength ?? 0 }));
+    const blockWise = { ...DEFAULT_SERVER_COPY_OPTIONS, syncCopyMaxBytes: 8, blockBytes: 8 };
+    assert.equal((await copy(version, clients, settings, blockWise)).kind, "copied");
+    assert.equal((await backupContainer.getBlobClient(name).getProperties()).contentMD5, undefined, "no MD5 taken from the record");
+    const verified = await verify(version);
+    assert.equal(verified.kind, "mismatch", JSON.stringify(verified));
+    assert.match((verified as { reason: string }).reason, /MD5 of the content/);
+  });
+
+  it("asks the service to check the copied bytes against the source's Content-MD5", async () => {
+    const v = await writeAndSnapshot(lake, "md5-header.txt", "checked in transit");
+    const version = await ready(req("md5-header.txt", v));
+    const sent: (string | undefined)[] = [];
+    const spy: PipelinePolicy = {
+      name: "spy",
+      sendRequest(request, next) {
+        if (isCopyWrite(request)) sent.push(request.headers.get("x-ms-source-content-md5"));
+        return next(request);
+      },
+    };
+    assert.equal((await copy(version, backupWith([spy]))).kind, "copied");
+    assert.deepEqual(sent, [version.contentMd5]);
+  });
+
+  describe("BACKUP_HISTORY=versioning (Azurite has no versioning: the version id is added to its answers)", () => {
+    let versioned: Settings;
+    before(() => {
+      versioned = loadSettings({ ...azurite.settings, BACKUP_HISTORY: "versioning" });
+    });
+    const versionIds = (r: { url: string }): Record<string, string> => ({ "x-ms-version-id": `${Date.now()}-${new URL(r.url).pathname}` });
+
+    it("fails with a clear reason when the write answers without a version id (versioning off on the backup account)", async () => {
+      const v = await writeAndSnapshot(lake, "unversioned.txt", "v1");
+      const r = await copy(await ready(req("unversioned.txt", v)), clients, versioned);
+      assert.equal(r.kind, "failed");
+      assert.match((r as { reason: string }).reason, /BACKUP_HISTORY=versioning.*no version id.*Enable versioning on the backup account/);
+    });
+
+    it("keeps no snapshot when versioning keeps the previous version", async () => {
+      const withVersions = backupWith([addAnswerHeaders((r) => isCopyWrite(r) || isHead(r), versionIds)]);
+      const v1 = await writeAndSnapshot(lake, "versioned.txt", "v1");
+      assert.equal((await copy(await ready(req("versioned.txt", v1)), withVersions, versioned)).kind, "copied");
+      await afterSecondOf(v1.lastModified);
+      const v2 = await writeAndSnapshot(lake, "versioned.txt", "v2");
+      assert.equal((await copy(await ready(req("versioned.txt", v2)), withVersions, versioned)).kind, "copied");
+      assert.equal((await historyOf("versioned.txt")).length, 1, "no snapshot: the account's versioning keeps v1");
+    });
+
+    it("keeps a backup blob written without a version id as a snapshot before overwriting it", async () => {
+      const v1 = await writeAndSnapshot(lake, "pre-versioning.txt", "v1");
+      assert.equal((await copy(await ready(req("pre-versioning.txt", v1)))).kind, "copied");
+      await afterSecondOf(v1.lastModified);
+      const v2 = await writeAndSnapshot(lake, "pre-versioning.txt", "v2");
+      // Only the new write carries a version id: the blob it overwrites has none.
+      const writesVersioned = backupWith([addAnswerHeaders(isCopyWrite, versionIds)]);
+      assert.equal((await copy(await ready(req("pre-versioning.txt", v2)), writesVersioned, versioned)).kind, "copied");
+      const snapshots = (await historyOf("pre-versioning.txt")).filter((e) => e.snapshot);
+      assert.deepEqual(snapshots.map((e) => e.metadata?.[BackupMetadata.etag]), [v1.etag]);
+    });
+  });
+
+  describe("a copy source the service cannot verify (CannotVerifyCopySource carries the source's status)", () => {
+    const copyAnswered = async (status: number) => {
+      const v = await writeAndSnapshot(lake, `cannot-verify-${status}.txt`, "x");
+      return copy(await ready(req(`cannot-verify-${status}.txt`, v)), backupWith([answerWith(isCopyWrite, status, "CannotVerifyCopySource")], { sdkRetries: false }));
+    };
+
+    it("throws on 500, the documented status, so the durable retry tries again", async () => {
+      await assert.rejects(copyAnswered(500), (err: Error & { statusCode?: number }) => err.statusCode === 500);
+    });
+
+    it("skips a source version that no longer exists (404)", async () => {
+      const r = await copyAnswered(404);
+      assert.equal(r.kind, "skipped");
+      assert.match((r as { reason: string }).reason, /no longer exists/);
+    });
+
+    it("fails with the status when the source may not be read (403)", async () => {
+      const r = await copyAnswered(403);
+      assert.equal(r.kind, "failed");
+      assert.match((r as { reason: string }).reason, /not readable \(HTTP 403\)/);
+    });
   });
 
   it("copies and verifies a 300 MiB blob by staged blocks from URL", { timeout: 300_000 }, async () => {

@@ -109,6 +109,7 @@ describe("container scan through the local host", { timeout: 600_000 }, () => {
     };
     // The app runs in this process: this is the very client its activity uses.
     addPipelinePolicy(runtime().clients.source.service, faults);
+    addPipelinePolicy(runtime().clients.source.singleAttempt, faults);
   });
   after(async () => {
     await host?.stop();

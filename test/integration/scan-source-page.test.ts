@@ -16,6 +16,7 @@ import { BackupMetadata } from "../../src/domain/blob-backup";
 import { addCounts, type PageCounts, type ScanPageInput, type ScanPageResult, zeroCounts } from "../../src/domain/container-scan";
 import { type SnapshotFn, takeSnapshot } from "../../src/storage/process-source-page";
 import { addPipelinePolicy, drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
+import { isSnapshot, loseAnswers } from "../support/storage-faults";
 
 let azurite: AzuriteInstance;
 let clients: Clients;
@@ -30,9 +31,13 @@ async function freshContainer(): Promise<ContainerClient> {
 
 type Activity = ReturnType<typeof createScanSourcePageActivity>;
 
-function activity(overrides: { snapshot?: SnapshotFn; service?: BlobServiceClient } = {}): Activity {
+/** `service` replaces the app's source clients (both: with and without SDK retries) to inject faults. */
+function activity(overrides: { snapshot?: SnapshotFn; service?: BlobServiceClient; singleAttempt?: BlobServiceClient } = {}): Activity {
   return createScanSourcePageActivity({
-    source: overrides.service === undefined ? clients.source : { accountName: clients.source.accountName, service: overrides.service },
+    source:
+      overrides.service === undefined
+        ? clients.source
+        : { accountName: clients.source.accountName, service: overrides.service, singleAttempt: overrides.singleAttempt ?? overrides.service },
     backup: clients.backup,
     backupQueue: clients.backupQueue,
     snapshotConcurrency: 4,
@@ -200,10 +205,10 @@ describe("scan page activity (Azurite)", { timeout: 600_000 }, () => {
     const container = await freshContainer();
     await seedBlobs(container, ["keep", "racy", "gone"]);
     // A writer that gets in between our listing and our snapshot (the snapshot itself is the real conditional call).
-    const racing: SnapshotFn = async (blob, etag) => {
-      if (blob.name === "racy") await container.getBlockBlobClient("racy").upload("changed meanwhile", 17);
-      if (blob.name === "gone") await blob.delete();
-      return takeSnapshot(blob, etag);
+    const racing: SnapshotFn = async (snapshots, name, etag) => {
+      if (name === "racy") await container.getBlockBlobClient("racy").upload("changed meanwhile", 17);
+      if (name === "gone") await container.getBlobClient("gone").delete();
+      return takeSnapshot(snapshots, name, etag);
     };
     const result = await scanAll(activity({ snapshot: racing }), { container: container.containerName });
     assert.equal(result.counts.snapshots, 1);
@@ -237,6 +242,28 @@ describe("scan page activity (Azurite)", { timeout: 600_000 }, () => {
     assert.deepEqual([result.counts.new, result.counts.snapshots, result.counts.requests], [2, 0, 0]);
     assert.equal((await listSnapshots(container)).length, 0);
     assert.equal((await drainRequests(clients.backupQueue)).length, 0);
+  });
+
+  it("a snapshot whose answer was lost leaves one snapshot of the version, not a second from a retry", async () => {
+    await drainRequests(clients.backupQueue);
+    const container = await freshContainer();
+    await seedBlobs(container, ["lost/1", "lost/2", "lost/3"]);
+    // The answers of the first two snapshots are lost after the service took them, whichever client sends them.
+    const lose = loseAnswers(isSnapshot, 2);
+    const service = BlobServiceClient.fromConnectionString(azurite.settings.SourceStorage);
+    const singleAttempt = BlobServiceClient.fromConnectionString(azurite.settings.SourceStorage, { retryOptions: { maxTries: 1 } });
+    for (const client of [service, singleAttempt]) addPipelinePolicy(client, lose);
+    const result = await scanAll(activity({ service, singleAttempt }), { container: container.containerName });
+    assert.equal(lose.lost(), 2, "two answers were lost");
+    const snapshots = await listSnapshots(container);
+    assert.deepEqual(snapshots.map((s) => s.name).sort(), ["lost/1", "lost/2", "lost/3"], "one snapshot per blob");
+    assert.equal(result.counts.snapshots, 3);
+    const requests = await drainRequests(clients.backupQueue);
+    assert.deepEqual(
+      requests.map((r) => `${r.blob}@${r.snapshot ?? ""}`).sort(),
+      snapshots.map((s) => `${s.name}@${s.snapshot}`).sort(),
+      "each request names the snapshot that exists",
+    );
   });
 
   it("tells a missing container apart from an empty one", async () => {

@@ -19,6 +19,7 @@ const CHILD_SCRIPT = "host-child-main.js";
 export interface ChildStatus {
   readonly runtimeStatus: string;
   readonly output: unknown;
+  readonly customStatus?: unknown;
   readonly historyEvents?: readonly { readonly EventType: string; readonly Name?: string; readonly Timestamp: string }[];
 }
 

@@ -3,14 +3,14 @@
  * with scripted activities (test/support/orchestrator-driver.ts): ADF throttling with Retry-After, a run past the copy
  * timeout, ADF Failed/Cancelled, a verification mismatch, and a lease held by someone else.
  *
- * How a backup is started and how it reports a failure are about to change (the plan read by the prepare activity; a
- * failed backup failing the instance): `backupInput`, `ready` and `outcomeOf` below are the only places that know.
+ * The orchestration's input is only the request; the settings that steer it come back from the prepare activity as its
+ * plan, so each test scripts the plan in the prepare answer. A backup that could not be done fails the instance.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import type { BackupRequest } from "../../src/domain/backup-request";
-import type { BlobBackupInput, BlobBackupOptions, BlobBackupOutput, SourceVersion } from "../../src/domain/blob-backup";
+import type { BlobBackupInput, BlobBackupOutput, BlobBackupPlan, SourceVersion } from "../../src/domain/blob-backup";
 import type { AcquireLeaseResult, GetAdfRunResult, StartAdfCopyResult, VerifyBackupResult } from "../../src/domain/blob-backup-activities";
 import { Activities } from "../../src/function-names";
 import { blobBackupOrchestrator, LEASE_ATTEMPTS } from "../../src/orchestrators/blob-backup";
@@ -31,7 +31,8 @@ const request: BackupRequest = {
   requestedAt: "2026-01-05T07:59:01.000Z",
 };
 
-const version: SourceVersion = {
+/** A snapshot never changes; lease mode pins only a live (ETag-pinned) version, so the lease tests use this one. */
+const snapshotVersion: SourceVersion = {
   account: request.account,
   container: request.container,
   blob: request.blob,
@@ -41,17 +42,29 @@ const version: SourceVersion = {
   contentLength: request.contentLength,
   metadata: {},
 };
+const { snapshot: _snapshot, ...liveVersion } = snapshotVersion;
 
-function backupInput(options: Partial<BlobBackupOptions> = {}): BlobBackupInput {
-  return {
-    request,
-    options: { engine: "adf", backupContainer: "raw", backupHistory: "snapshot", blobLease: false, leaseSeconds: 15, copyPollSeconds: 10, copyTimeoutMinutes: 60, ...options },
-  };
+/** What a test asks of the plan: the settings of the old input, as the prepare activity now reports them. */
+interface PlanOptions {
+  readonly copyPollSeconds?: number;
+  readonly copyTimeoutMinutes?: number;
+  /** Lease mode: the version is live and the plan carries a lease duration. */
+  readonly blobLease?: boolean;
 }
 
-const ready = (): Answer => ({ result: { kind: "ready", version } });
+const backupInput: BlobBackupInput = { request };
 
-/** Status and reason, whether the orchestration reports a failed backup in its output or by failing. */
+function ready(options: PlanOptions): Answer {
+  const plan: BlobBackupPlan = {
+    engine: "adf",
+    copyPollSeconds: options.copyPollSeconds ?? 10,
+    copyTimeoutMinutes: options.copyTimeoutMinutes ?? 60,
+    ...(options.blobLease === true && { leaseSeconds: 15 }),
+  };
+  return { result: { kind: "ready", version: options.blobLease === true ? liveVersion : snapshotVersion, plan } };
+}
+
+/** Status and reason: a failed backup fails the instance with its reason; Copied and Skipped are outputs. */
 function outcomeOf(result: RunResult): { status: string; reason: string; runId?: string } {
   if (result.status === "Failed") return { status: "Failed", reason: result.error ?? "" };
   assert.equal(result.status, "Completed", result.error);
@@ -73,7 +86,7 @@ interface Answers {
 }
 
 /** An ADF backup whose activities answer as given; the others succeed. */
-function adfBackup(options: Partial<BlobBackupOptions>, answers: Answers) {
+function adfBackup(options: PlanOptions, answers: Answers) {
   const calls = new Map<string, number>();
   const nth = (name: string): number => {
     calls.set(name, (calls.get(name) ?? 0) + 1);
@@ -81,19 +94,19 @@ function adfBackup(options: Partial<BlobBackupOptions>, answers: Answers) {
   };
   const started: StartAdfCopyResult = { kind: "started", runId: "run-1", reused: false };
   return runOrchestration(blobBackupOrchestrator, {
-    input: backupInput(options),
+    input: backupInput,
     instanceId: "blob-backup-test",
     startAt: START,
     activities: {
-      [Activities.prepareBlobBackup]: ready,
+      [Activities.prepareBlobBackup]: () => ready(options),
       [Activities.acquireBlobLease]: () => ({ result: answers.acquire ?? { kind: "acquired" } }),
       [Activities.renewBlobLease]: () => ({ result: { kind: "renewed" } }),
       [Activities.releaseBlobLease]: () => ({ result: { kind: "released" } }),
       [Activities.startAdfCopyRun]: () => ({ result: answers.start?.(nth(Activities.startAdfCopyRun)) ?? started }),
       [Activities.getAdfCopyRun]: () => ({ result: answers.poll?.(nth(Activities.getAdfCopyRun)) ?? { kind: "run", status: "Succeeded", message: "" } }),
       [Activities.cancelAdfCopyRun]: () => ({ result: { kind: "cancelled" } }),
-      [Activities.commitAdfStagedCopy]: () => ({ result: { kind: "copied", bytes: version.contentLength } }),
-      [Activities.verifyBlobBackup]: () => ({ result: answers.verify ?? { kind: "verified", bytes: version.contentLength, note: "length, version and Content-MD5" } }),
+      [Activities.commitAdfStagedCopy]: () => ({ result: { kind: "copied", bytes: snapshotVersion.contentLength } }),
+      [Activities.verifyBlobBackup]: () => ({ result: answers.verify ?? { kind: "verified", bytes: snapshotVersion.contentLength, note: "length, version and Content-MD5" } }),
     },
   });
 }

@@ -46,13 +46,15 @@ describe("backupMetadata", { timeout: 30_000 }, () => {
       { account: "datalake1", container: "raw", blob: "x", etag: "e", lastModified: "2024-05-01T12:00:00.000Z", contentLength: 1, contentMd5: "md5==", metadata: { owner: "a", backup_source_etag: "forged" } },
       "server",
       "2024-05-02T00:00:00.000Z",
+      "0b5c2a9e-1111-4222-8333-444455556666",
     );
     assert.equal(m.owner, "a");
     assert.equal(m[BackupMetadata.etag], "e");
     assert.equal(m[BackupMetadata.snapshot], "");
     assert.equal(m[BackupMetadata.contentMd5], "md5==");
     assert.equal(m[BackupMetadata.engine], "server");
-    assert.deepEqual(heldVersion(m), { etag: "e", lastModified: "2024-05-01T12:00:00.000Z" });
+    assert.equal(m[BackupMetadata.requestId], "0b5c2a9e-1111-4222-8333-444455556666");
+    assert.deepEqual(heldVersion(m), { etag: "e", lastModified: "2024-05-01T12:00:00.000Z", requestId: "0b5c2a9e-1111-4222-8333-444455556666" });
   });
 });
 

@@ -166,8 +166,7 @@ describe("connections", { timeout: 30_000 }, () => {
       kind: "identity",
       accountName: "lakeprod",
       blobServiceUri: "https://lakeprod.blob.core.windows.net",
-      clientId: "11111111-2222-4333-8444-555555555555",
-      credential: "managedidentity",
+      credential: { kind: "managedIdentity", clientId: "11111111-2222-4333-8444-555555555555" },
     });
     assert.deepEqual(s.functionStorage, {
       name: "AzureWebJobsStorage",
@@ -175,6 +174,7 @@ describe("connections", { timeout: 30_000 }, () => {
       accountName: "funcprod",
       blobServiceUri: "https://funcprod.blob.core.windows.net",
       queueServiceUri: "https://funcprod.queue.core.windows.net",
+      credential: { kind: "default" },
     });
   });
 
@@ -231,5 +231,101 @@ describe("connections", { timeout: 30_000 }, () => {
     })();
     assert.notEqual(message, "");
     for (const secret of [secretKey, "SECRETSIGNATURE", "notaurl"]) assert.ok(!message.includes(secret), `leaked ${secret}: ${message}`);
+  });
+});
+
+describe("identity connections, resolved as the Functions host resolves them", () => {
+  const MI = "11111111-2222-4333-8444-555555555555";
+  const TENANT = "99999999-8888-4777-8666-555555555555";
+  const RESOURCE_ID = "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/backup-id";
+  const lake = { ...valid, SourceStorage: undefined, SourceStorage__blobServiceUri: "https://lakeprod.blob.core.windows.net" };
+
+  it("reads setting names case-insensitively, as the host's .NET configuration does", () => {
+    const s = loadSettings({ ...lake, SourceStorage__blobServiceUri: undefined, sourcestorage__BLOBSERVICEURI: "https://lakeprod.blob.core.windows.net", SourceStorage__clientID: MI });
+    assert.equal(s.sourceStorage.kind === "identity" && s.sourceStorage.blobServiceUri, "https://lakeprod.blob.core.windows.net");
+    assert.deepEqual(s.sourceStorage.kind === "identity" && s.sourceStorage.credential, { kind: "default", clientId: MI });
+  });
+
+  it("refuses two settings whose names differ only in case, naming both", () => {
+    const problems = problemsOf({ ...lake, SourceStorage__clientId: MI, SourceStorage__CLIENTID: MI });
+    assert.equal(problems.length, 1);
+    assert.match(problems[0] ?? "", /SourceStorage__CLIENTID and SourceStorage__clientId: .*case-insensitively/);
+  });
+
+  it("prefers AzureWebJobs<Name> over <Name>, as the host's connection lookup does", () => {
+    const s = loadSettings({ ...valid, AzureWebJobsSourceStorage: connectionString("lakeprefixed") });
+    assert.equal(s.sourceStorage.accountName, "lakeprefixed");
+  });
+
+  it("uses a user-assigned managed identity by resource id", () => {
+    const s = loadSettings({ ...lake, SourceStorage__credential: "ManagedIdentity", SourceStorage__managedIdentityResourceId: RESOURCE_ID });
+    assert.deepEqual(s.sourceStorage.kind === "identity" && s.sourceStorage.credential, { kind: "managedIdentity", resourceId: RESOURCE_ID });
+  });
+
+  it("passes tenant, client id and resource id to DefaultAzureCredential without credential=managedidentity", () => {
+    const s = loadSettings({ ...lake, SourceStorage__tenantId: TENANT, SourceStorage__managedIdentityResourceId: RESOURCE_ID });
+    assert.deepEqual(s.sourceStorage.kind === "identity" && s.sourceStorage.credential, { kind: "default", tenantId: TENANT, resourceId: RESOURCE_ID });
+  });
+
+  it("refuses a client id together with a managed identity resource id", () => {
+    for (const extra of [{ SourceStorage__credential: "managedidentity" }, {}]) {
+      const problems = problemsOf({ ...lake, ...extra, SourceStorage__clientId: MI, SourceStorage__managedIdentityResourceId: RESOURCE_ID });
+      assert.match(problems.join("\n"), /SourceStorage__clientId and SourceStorage__managedIdentityResourceId: set one of them, not both/);
+    }
+  });
+
+  it("uses a service principal with tenant, client id and client secret, and never echoes the secret", () => {
+    const secret = "s3cr3t~value.that-must-not-leak";
+    const s = loadSettings({ ...lake, SourceStorage__tenantId: TENANT, SourceStorage__clientId: MI, SourceStorage__clientSecret: secret });
+    assert.deepEqual(s.sourceStorage.kind === "identity" && s.sourceStorage.credential, { kind: "clientSecret", tenantId: TENANT, clientId: MI, clientSecret: secret });
+    const problems = problemsOf({ ...lake, SourceStorage__tenantId: "not a tenant", SourceStorage__clientId: MI, SourceStorage__clientSecret: secret });
+    assert.deepEqual(problems.map((p) => p.split(":")[0]), ["SourceStorage__tenantId"]);
+    assert.ok(!problems.join("\n").includes(secret));
+  });
+
+  it("refuses a certificate credential the app's Node clients could not load from the host's certificate store", () => {
+    const problems = problemsOf({ ...lake, SourceStorage__tenantId: TENANT, SourceStorage__clientId: MI, SourceStorage__clientCertificate: "ABCDEF0123" });
+    assert.equal(problems.length, 1);
+    assert.match(problems[0] ?? "", /^SourceStorage__clientCertificate: .*certificate store/);
+  });
+
+  it("refuses a credential type the app cannot build", () => {
+    const problems = problemsOf({ ...lake, SourceStorage__credential: "workloadidentity" });
+    assert.match(problems.join("\n"), /^SourceStorage__credential: must be "managedidentity"/);
+  });
+});
+
+describe("accounts the app must be able to use", () => {
+  const sasOnly = (account: string) => `BlobEndpoint=http://127.0.0.1:10000/${account};SharedAccessSignature=sv=2024-01-01&sig=abc`;
+
+  it("refuses a SAS-only connection string for the lake, whose copies need signed read URLs", () => {
+    const problems = problemsOf({ ...valid, SourceStorage: sasOnly("datalake1") });
+    assert.equal(problems.length, 1);
+    assert.match(problems[0] ?? "", /^SourceStorage: a connection string with only a SharedAccessSignature cannot sign/);
+  });
+
+  it("refuses a SAS-only backup connection only where the app signs on it (COPY_ENGINE=adf)", () => {
+    assert.equal(loadSettings({ ...valid, BackupStorage: sasOnly("backup1") }).backupStorage.accountName, "backup1");
+    const adf = {
+      COPY_ENGINE: "adf",
+      ADF_SUBSCRIPTION_ID: "00000000-0000-4000-8000-000000000001",
+      ADF_RESOURCE_GROUP: "rg",
+      ADF_FACTORY: "f",
+      ADF_PIPELINE: "p",
+    };
+    assert.match(problemsOf({ ...valid, ...adf, BackupStorage: sasOnly("backup1") }).join("\n"), /^BackupStorage: .*only a SharedAccessSignature/);
+  });
+
+  it("refuses SourceStorage and BackupStorage naming the same account", () => {
+    for (const backup of [connectionString("datalake1"), connectionString("DataLake1".toLowerCase())]) {
+      assert.match(problemsOf({ ...valid, BackupStorage: backup }).join("\n"), /^BackupStorage: names the same account as SourceStorage \(datalake1\)/);
+    }
+    const identity = problemsOf({ ...valid, BackupStorage: undefined, BackupStorage__blobServiceUri: "https://datalake1.blob.core.windows.net" });
+    assert.match(identity.join("\n"), /same account/);
+  });
+
+  it("keeps COPY_TIMEOUT_MINUTES within the shipped pipeline's Copy activity timeout", () => {
+    assert.deepEqual(problemsOf({ ...valid, COPY_TIMEOUT_MINUTES: "121" }), ["COPY_TIMEOUT_MINUTES: must be at most 120"]);
+    assert.equal(loadSettings({ ...valid, COPY_TIMEOUT_MINUTES: "120" }).copyTimeoutMinutes, 120);
   });
 });

@@ -83,6 +83,8 @@ export interface AdfFake {
   readonly runs: Map<string, FakeRun>;
   /** Counts of requests per operation (after auth), for assertions such as "createRun was called once". */
   readonly calls: Record<Operation, number>;
+  /** The filter of every queryPipelineRuns call, in order (how wide the duplicate-run lookup looked). */
+  readonly queries: QueryFilter[];
   /** Queue a fault for the next calls of an operation (FIFO, one fault per call). */
   injectFault(operation: Operation, fault: HttpFault, times?: number): void;
   /** Behaviour of the next runs created (FIFO); Succeeded when none is queued. */
@@ -117,6 +119,12 @@ export function adfEngineSettings(fake: AdfFake): Record<string, string> {
   };
 }
 
+export interface QueryFilter {
+  readonly lastUpdatedAfter: string;
+  readonly lastUpdatedBefore: string;
+  readonly filters?: readonly { operand: string; operator: string; values: string[] }[];
+}
+
 const TOKEN = `fake-arm-token-${randomUUID()}`;
 
 /** The parameters the shipped pipeline (adf/pipeline/BlobBackupCopy.json) declares SecureString: ADF masks those. */
@@ -132,6 +140,7 @@ export async function startAdfFake(options: AdfFakeOptions): Promise<AdfFake> {
   const faults = new Map<Operation, HttpFault[]>();
   const behaviours: RunBehaviour[] = [];
   const calls: Record<Operation, number> = { createRun: 0, get: 0, cancel: 0, query: 0, token: 0 };
+  const queries: QueryFilter[] = [];
   const timing = { queuedMs: options.queuedMs ?? 200, runMs: options.runMs ?? 500 };
   const timers = new Set<NodeJS.Timeout>();
   let pipelineExists = true;
@@ -298,14 +307,11 @@ export async function startAdfFake(options: AdfFakeOptions): Promise<AdfFake> {
     if (req.method === "POST" && rest === "/queryPipelineRuns") {
       calls.query++;
       if (fault("query", req, res)) return;
-      const filter = ((await body(req)) ?? {}) as {
-        lastUpdatedAfter?: string;
-        lastUpdatedBefore?: string;
-        filters?: { operand: string; operator: string; values: string[] }[];
-      };
+      const filter = ((await body(req)) ?? {}) as Partial<QueryFilter>;
       if (filter.lastUpdatedAfter === undefined || filter.lastUpdatedBefore === undefined) {
         return armError(res, 400, "InvalidRequest", "lastUpdatedAfter and lastUpdatedBefore are required");
       }
+      queries.push({ lastUpdatedAfter: filter.lastUpdatedAfter, lastUpdatedBefore: filter.lastUpdatedBefore, ...(filter.filters !== undefined && { filters: filter.filters }) });
       const after = Date.parse(filter.lastUpdatedAfter);
       const before = Date.parse(filter.lastUpdatedBefore);
       const value = [...runs.values()]
@@ -350,6 +356,7 @@ export async function startAdfFake(options: AdfFakeOptions): Promise<AdfFake> {
     identityHeader,
     runs,
     calls,
+    queries,
     injectFault(operation, f, times = 1) {
       const list = faults.get(operation) ?? [];
       for (let i = 0; i < times; i++) list.push(f);
