@@ -8,12 +8,13 @@ import { acquireLeaseInputSchema,type AcquireLeaseResult } from "../domain/blob-
 import { describeError } from "../domain/errors";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
+import { blobIn } from "../storage/addressed-clients";
 import { errorCodeOf, statusOf } from "../storage/rest-errors";
 
 export function createAcquireBlobLeaseActivity(deps: { readonly source: BlobAccount }) {
   return async (raw: unknown): Promise<AcquireLeaseResult> => {
     const input = acquireLeaseInputSchema.parse(raw);
-    const blob = deps.source.service.getContainerClient(input.container).getBlobClient(input.blob);
+    const blob = blobIn(deps.source.service, input.container, input.blob);
     try {
       await blob.getBlobLeaseClient(input.leaseId).acquireLease(input.leaseSeconds);
       return { kind: "acquired" };

@@ -11,13 +11,14 @@ import { BackupMetadata, backupMetadata } from "../domain/blob-backup";
 import { commitStagedCopyInputSchema, type CopyResult } from "../domain/blob-backup-activities";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
+import { blobIn } from "../storage/addressed-clients";
 import { isNotFound } from "../storage/rest-errors";
 import { sourceReadUrl } from "../storage/source-sas";
 
 export function createCommitAdfStagedCopyActivity(deps: { readonly backup: BlobAccount }) {
   return async (raw: unknown): Promise<CopyResult> => {
     const input = commitStagedCopyInputSchema.parse(raw);
-    const staged = deps.backup.service.getContainerClient(STAGING_CONTAINER).getBlobClient(input.requestId);
+    const staged = blobIn(deps.backup.service, STAGING_CONTAINER, input.requestId);
     let etag: string | undefined;
     try {
       const p = await staged.getProperties();
@@ -30,7 +31,7 @@ export function createCommitAdfStagedCopyActivity(deps: { readonly backup: BlobA
     }
     // The backup already holding this version at commit time means an earlier attempt of this commit did it (prepare
     // skipped the request otherwise, and the instance id is per version).
-    const target = deps.backup.service.getContainerClient(input.backupContainer).getBlobClient(input.version.blob);
+    const target = blobIn(deps.backup.service, input.backupContainer, input.version.blob);
     const held = await target.getProperties().then(
       (p) => p.metadata?.[BackupMetadata.etag],
       (err: unknown) => {

@@ -9,6 +9,7 @@ import { compareWithHeld, heldVersion } from "../domain/blob-backup";
 import { prepareBackupInputSchema, type PrepareBackupResult, prepareBackupResultSchema } from "../domain/blob-backup-activities";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
+import { blobClient, containerClient } from "../storage/addressed-clients";
 import { isNotFound } from "../storage/rest-errors";
 import { resolveSourceVersion } from "../storage/source-version";
 
@@ -17,10 +18,10 @@ export function createPrepareBlobBackupActivity(deps: { readonly source: BlobAcc
     const input = prepareBackupInputSchema.parse(raw);
     const resolved = await resolveSourceVersion(deps.source, input.request);
     if (resolved.kind === "skipped") return prepareBackupResultSchema.parse(resolved);
-    const container = deps.backup.service.getContainerClient(input.backupContainer);
+    const container = containerClient(deps.backup.service, input.backupContainer);
     await container.createIfNotExists();
     try {
-      const held = heldVersion((await container.getBlobClient(input.request.blob).getProperties()).metadata);
+      const held = heldVersion((await blobClient(container, input.request.blob).getProperties()).metadata);
       const order = compareWithHeld(resolved.version, held);
       if (order === "same") return { kind: "skipped", reason: "the backup already holds this version" };
       if (order === "older") {

@@ -12,6 +12,7 @@ import { backupMetadata } from "../domain/blob-backup";
 import { startAdfCopyInputSchema,type StartAdfCopyResult } from "../domain/blob-backup-activities";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
+import { containerClient } from "../storage/addressed-clients";
 import { sourceReadUrl } from "../storage/source-sas";
 
 export interface AdfDeps {
@@ -40,7 +41,7 @@ export function createStartAdfCopyRunActivity(deps: AdfDeps) {
       return armOutcome(err, "queryPipelineRuns");
     }
 
-    await deps.backup.service.getContainerClient(STAGING_CONTAINER).createIfNotExists();
+    await containerClient(deps.backup.service, STAGING_CONTAINER).createIfNotExists();
     const snapshotUrl =
       version.snapshot === undefined
         ? undefined

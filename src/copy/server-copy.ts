@@ -11,6 +11,7 @@ import type { BlobAccount } from "../config/clients";
 import { backupMetadata } from "../domain/blob-backup";
 import type { CopyResult, ServerCopyInput } from "../domain/blob-backup-activities";
 import { describeError } from "../domain/errors";
+import { blobIn, blockBlobClient, containerClient } from "../storage/addressed-clients";
 import { MAX_TARGET_ATTEMPTS, prepareTarget } from "../storage/backup-target";
 import { errorCodeOf, isPreconditionFailed } from "../storage/rest-errors";
 import { sourceReadUrl } from "../storage/source-sas";
@@ -38,7 +39,7 @@ export async function serverCopy(
 ): Promise<CopyResult> {
   const { version } = input;
   const url = await sourceReadUrl(source, version.container, version.blob, version.snapshot, new Date(Date.now() + options.sasMinutes * 60_000));
-  const live = source.service.getContainerClient(version.container).getBlobClient(version.blob);
+  const live = blobIn(source.service, version.container, version.blob);
   return conditionalCopy(backup, input, backupMetadata(version, "server", input.copiedAt), {
     url,
     etag: version.etag,
@@ -69,9 +70,9 @@ export async function conditionalCopy(
   options: ServerCopyOptions = DEFAULT_SERVER_COPY_OPTIONS,
 ): Promise<CopyResult> {
   const { version } = input;
-  const container = backup.service.getContainerClient(input.backupContainer);
+  const container = containerClient(backup.service, input.backupContainer);
   await container.createIfNotExists();
-  const target = container.getBlockBlobClient(version.blob);
+  const target = blockBlobClient(container, version.blob);
 
   for (let attempt = 1; attempt <= MAX_TARGET_ATTEMPTS; attempt++) {
     const decision = await prepareTarget(target, version, input.backupHistory);

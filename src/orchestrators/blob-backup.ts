@@ -65,7 +65,7 @@ export const blobBackupOrchestrator: OrchestrationHandler = function* (context: 
     engine: input.options.engine,
     durationMs: context.df.currentUtcDateTime.getTime() - started.getTime(),
   });
-  if (!context.df.isReplaying) context.log(`backup ${input.request.container}/${input.request.blob}: ${output.status} — ${output.reason}`);
+  if (!context.df.isReplaying) context.log(`backup ${JSON.stringify(`${input.request.container}/${input.request.blob}`)}: ${output.status} — ${JSON.stringify(output.reason)}`);
   return output;
 };
 

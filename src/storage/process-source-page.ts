@@ -9,6 +9,7 @@ import { type BlobClient, type ContainerClient, RestError } from "@azure/storage
 import { classify, groupByName, type ListedEntry, type SkipReason } from "../domain/change-detection";
 import { describeError } from "../domain/errors";
 import { mapBounded } from "../domain/map-bounded";
+import { blobClient } from "./addressed-clients";
 import { listSourcePage } from "./list-source-page";
 
 export type SnapshotMode = "auto" | "on" | "off";
@@ -137,14 +138,14 @@ export async function processSourcePage(
     if (!snapshotsOff) {
       try {
         snapshotRequests += 1;
-        const id = await snapshot(container.getBlobClient(base.name), base.etag);
+        const id = await snapshot(blobClient(container, base.name), base.etag);
         return { ...version(base), snapshot: id, outcome: c.kind, snapshotted: true, requestBackup: true };
       } catch (err) {
         if (err instanceof RestError && (err.statusCode === 412 || err.statusCode === 404)) {
           // Changed or deleted after it was listed: not snapshotted in a state we did not classify; the next scan
           // (or reconciliation) picks up the new version.
           // A 412 can also mean "deleted" (Azurite answers 412 for a missing blob); one HEAD, only in this rare case.
-          const gone = err.statusCode === 404 || !(await container.getBlobClient(base.name).exists());
+          const gone = err.statusCode === 404 || !(await blobClient(container, base.name).exists());
           const reason: SkipReason = gone ? "deletedSinceListing" : "changedSinceListing";
           return { ...version(base), outcome: "skipped", skipReason: reason, snapshotted: false, requestBackup: false };
         }

@@ -3,7 +3,8 @@
  *
  * - Invalid message: written to `<queue>-poison` as base64 JSON `{ reason, message, id, dequeueCount, rejectedAt }` and
  *   the function returns normally, so the host deletes the original. A malformed message never gets the host's five
- *   blind retries, and the poison queue tells the operator why it is there.
+ *   blind retries, and the poison queue tells the operator why it is there. Invalid also means: another account than
+ *   the configured lake, or a container the settings do not back up (src/domain/container-policy.ts).
  * - Valid message: starts the orchestration with an instance id derived from the blob and its version
  *   (blobBackupInstanceId), so a duplicate delivery finds the instance and does nothing. An instance that ended badly
  *   (runtime status Failed/Terminated, or output status "Failed") is started again: a re-sent request, e.g. by
@@ -17,11 +18,13 @@ import * as df from "durable-functions";
 
 import { queueService } from "../config/clients";
 import { DEFAULT_BACKUP_QUEUE, type Settings } from "../config/settings";
-import { parseBackupRequest } from "../domain/backup-request";
+import { parseBackupRequest, type ParsedBackupRequest } from "../domain/backup-request";
 import { type BlobBackupInput, blobBackupInstanceId } from "../domain/blob-backup";
 import { existingInstanceAction } from "../domain/blob-backup-instance";
+import { backupTargetOf } from "../domain/container-policy";
 import { describeError } from "../domain/errors";
 import { backupContainerName } from "../domain/names";
+import { poisonMessage } from "../domain/poison-message";
 import { Orchestrators, Triggers } from "../function-names";
 import { runtime } from "../runtime";
 
@@ -48,21 +51,32 @@ export function blobBackupInput(request: BlobBackupInput["request"], settings: S
   };
 }
 
-async function queueStartBlobBackup(message: unknown, context: InvocationContext): Promise<void> {
-  const { settings } = runtime();
+/** A valid request for the configured lake and a container the settings back up; the reason otherwise. */
+function acceptedRequest(message: unknown, settings: Settings, lakeAccount: string): ParsedBackupRequest {
   const parsed = parseBackupRequest(message);
+  if (!parsed.ok) return parsed;
+  const { account, container } = parsed.request;
+  if (account !== lakeAccount) return { ok: false, reason: `account ${JSON.stringify(account)} is not the configured lake account (SourceStorage)` };
+  const target = backupTargetOf(settings, container);
+  if (!target.ok) return { ok: false, reason: target.reason };
+  return parsed;
+}
+
+async function queueStartBlobBackup(message: unknown, context: InvocationContext): Promise<void> {
+  const { settings, clients } = runtime();
+  const parsed = acceptedRequest(message, settings, clients.source.accountName);
   if (!parsed.ok) {
     const poison = poisonQueueOf(settings);
     await poison.createIfNotExists();
-    const body = {
+    const encoded = poisonMessage({
       reason: parsed.reason,
       message,
       id: context.triggerMetadata?.id ?? null,
       dequeueCount: context.triggerMetadata?.dequeueCount ?? null,
       rejectedAt: new Date().toISOString(),
-    };
-    await poison.sendMessage(Buffer.from(JSON.stringify(body), "utf8").toString("base64"));
-    context.warn(`invalid backup request moved to ${poison.name}: ${parsed.reason}`);
+    });
+    await poison.sendMessage(encoded);
+    context.warn(`invalid backup request moved to ${poison.name}: ${JSON.stringify(parsed.reason.slice(0, 500))}`);
     return;
   }
   const request = parsed.request;
@@ -79,7 +93,7 @@ async function queueStartBlobBackup(message: unknown, context: InvocationContext
   }
   const action = existingInstanceAction(existing, request.reason);
   if (action === "duplicate") {
-    context.log(`duplicate backup request for ${request.container}/${request.blob} (instance ${instanceId} ${existing?.runtimeStatus ?? ""})`);
+    context.log(`duplicate backup request for ${JSON.stringify(`${request.container}/${request.blob}`)} (instance ${instanceId} ${existing?.runtimeStatus ?? ""})`);
     return;
   }
   try {
@@ -90,7 +104,7 @@ async function queueStartBlobBackup(message: unknown, context: InvocationContext
     if (existingInstanceAction(again) === "duplicate") return;
     throw err;
   }
-  context.log(`${action === "restart" ? "restarted" : "started"} backup of ${request.container}/${request.blob} as ${instanceId}`);
+  context.log(`${action === "restart" ? "restarted" : "started"} backup of ${JSON.stringify(`${request.container}/${request.blob}`)} as ${instanceId}`);
 }
 
 app.storageQueue(Triggers.queueStartBlobBackup, {

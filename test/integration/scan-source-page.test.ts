@@ -11,19 +11,22 @@ import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
 import { createScanSourcePageActivity } from "../../src/activities/scan-source-page";
 import { type Clients, createClients } from "../../src/config/clients";
-import { loadSettings } from "../../src/config/settings";
+import { loadSettings, type Settings } from "../../src/config/settings";
 import { BackupMetadata } from "../../src/domain/blob-backup";
 import { addCounts, type PageCounts, type ScanPageInput, type ScanPageResult, zeroCounts } from "../../src/domain/container-scan";
+import { zeroSkipCounts } from "../../src/domain/skip-counts";
 import { type SnapshotFn, takeSnapshot } from "../../src/storage/process-source-page";
 import { addPipelinePolicy, drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
 
 let azurite: AzuriteInstance;
 let clients: Clients;
+let settings: Settings;
 let counter = 0;
 
 before(async () => {
   azurite = await startAzurite();
-  clients = createClients(loadSettings({ ...azurite.settings, BACKUP_QUEUE: "scan-page-requests" }));
+  settings = loadSettings({ ...azurite.settings, BACKUP_QUEUE: "scan-page-requests" });
+  clients = createClients(settings);
 });
 after(async () => {
   await azurite?.stop();
@@ -38,12 +41,14 @@ async function freshContainer(): Promise<ContainerClient> {
 
 type Activity = ReturnType<typeof createScanSourcePageActivity>;
 
-function activity(overrides: { snapshot?: SnapshotFn; service?: BlobServiceClient } = {}): Activity {
+function activity(overrides: { snapshot?: SnapshotFn; service?: BlobServiceClient; snapshots?: Settings["snapshots"] } = {}): Activity {
   return createScanSourcePageActivity({
     source: overrides.service === undefined ? clients.source : { accountName: clients.source.accountName, service: overrides.service },
     backup: clients.backup,
     backupQueue: clients.backupQueue,
     snapshotConcurrency: 4,
+    policy: settings,
+    snapshots: overrides.snapshots ?? "auto",
     ...(overrides.snapshot !== undefined && { snapshot: overrides.snapshot }),
   });
 }
@@ -224,7 +229,7 @@ describe("scan page activity (Azurite)", () => {
     await seedBlobs(container, ["dir/file", "cold"]);
     await container.getBlockBlobClient("cold").setAccessTier("Archive");
     const result = await scanAll(activity(), { container: container.containerName });
-    assert.deepEqual(result.counts.skipped, { directory: 1, archived: 1, noLiveBlob: 0, changedSinceListing: 0, deletedSinceListing: 0 });
+    assert.deepEqual(result.counts.skipped, { ...zeroSkipCounts(), directory: 1, archived: 1 });
     assert.equal(result.counts.snapshots, 1);
     assert.deepEqual((await drainRequests(clients.backupQueue)).map((r) => r.blob), ["dir/file"]);
   });
@@ -310,7 +315,7 @@ describe("scan page activity (Azurite)", () => {
       const container = await freshContainer();
       await seedBlobs(container, ["h1", "h2"]);
       snapshotCalls = 0;
-      const result = await scanAll(activity({ service: refusingService() }), { container: container.containerName, snapshots: "off" });
+      const result = await scanAll(activity({ service: refusingService(), snapshots: "off" }), { container: container.containerName, snapshots: "off" });
       assert.equal(snapshotCalls, 0);
       assert.equal(result.counts.requests, 2);
       await drainRequests(clients.backupQueue);
@@ -329,10 +334,9 @@ describe("scan page activity (Azurite)", () => {
         await backup.getBlockBlobClient(name).upload("b", 1, { metadata: { [BackupMetadata.etag]: etag } });
       }
       for (const pageSize of [2, 5000]) {
-        const result = await scanAll(activity(), {
+        const result = await scanAll(activity({ snapshots: "off" }), {
           container: container.containerName,
           snapshots: "off",
-          backupContainer: container.containerName,
           pageSize,
         });
         assert.equal(result.counts.alreadyBackedUp, 3, `page size ${pageSize}`);

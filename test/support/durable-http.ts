@@ -1,5 +1,10 @@
-/** The app's status route as a caller sees it: follow a `Location` until the instance is no longer running. */
+/**
+ * The app's HTTP API as a caller sees it: follow a `Location` until the instance is no longer running, POST a JSON
+ * body. Every answer is checked for secrets (test/support/no-secrets.ts).
+ */
 import assert from "node:assert/strict";
+
+import { checkedFetch } from "./no-secrets";
 
 export interface StatusBody {
   readonly name: string;
@@ -15,7 +20,7 @@ const RUNNING = ["Pending", "Running", "ContinuedAsNew", "Suspended"];
 export async function followStatus(location: string, timeoutMs = 180_000): Promise<StatusBody> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const res = await fetch(location);
+    const res = await checkedFetch(location);
     const status = (await res.json()) as StatusBody;
     if (!RUNNING.includes(status.runtimeStatus)) {
       assert.equal(res.status, 200, "a finished instance answers 200");
@@ -28,7 +33,7 @@ export async function followStatus(location: string, timeoutMs = 180_000): Promi
 }
 
 export async function postJson(url: string, body?: unknown): Promise<Response> {
-  return fetch(url, {
+  return checkedFetch(url, {
     method: "POST",
     ...(body !== undefined && { body: typeof body === "string" ? body : JSON.stringify(body), headers: { "content-type": "application/json" } }),
   });
