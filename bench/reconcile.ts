@@ -27,7 +27,7 @@ const FILES = [
   "src/triggers/http-start-reconciliation.js",
   "src/orchestrators/reconciliation.js",
   "src/orchestrators/container-reconciliation.js",
-  "src/activities/list-lake-containers.js",
+  "src/activities/plan-reconciliation.js",
   "src/activities/reconcile-container-window.js",
   "src/activities/write-reconciliation-report.js",
 ];

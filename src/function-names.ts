@@ -38,7 +38,7 @@ export const Activities = {
   commitAdfStagedCopy: "CommitAdfStagedCopy",
   verifyBlobBackup: "VerifyBlobBackup",
   // Reconciliation (issue 6).
-  listLakeContainers: "ListLakeContainers",
+  planReconciliation: "PlanReconciliation",
   reconcileContainerWindow: "ReconcileContainerWindow",
   writeReconciliationReport: "WriteReconciliationReport",
 } as const;

@@ -10,12 +10,13 @@ import { type AcquireLeaseResult, leaseInputSchema } from "../domain/blob-backup
 import { describeError } from "../domain/errors";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
+import { blobIn } from "../storage/addressed-clients";
 import { statusOf } from "../storage/rest-errors";
 
 export function createAcquireBlobLeaseActivity(deps: { readonly source: BlobAccount; readonly settings: Pick<Settings, "leaseSeconds"> }) {
   return async (raw: unknown): Promise<AcquireLeaseResult> => {
     const input = leaseInputSchema.parse(raw);
-    const blob = deps.source.service.getContainerClient(input.container).getBlobClient(input.blob);
+    const blob = blobIn(deps.source.service, input.container, input.blob);
     try {
       await blob.getBlobLeaseClient(input.leaseId).acquireLease(deps.settings.leaseSeconds);
       return { kind: "acquired" };

@@ -7,14 +7,14 @@
  */
 
 import type { BlobAccount } from "../config/clients";
-import type { Settings } from "../config/settings";
 import { runMarkerName, STAGING_CONTAINER } from "../copy/adf-pipeline";
 import { conditionalCopy, DEFAULT_SERVER_COPY_OPTIONS, type ServerCopyOptions } from "../copy/server-copy";
 import { backupMetadata, heldVersion } from "../domain/blob-backup";
 import { commitStagedCopyInputSchema, type CopyResult } from "../domain/blob-backup-activities";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { backupTargetOf } from "../storage/backup-target";
+import { blobIn } from "../storage/addressed-clients";
+import { backupDestinationOf,type BackupDestinationSettings } from "../storage/backup-target";
 import { isNotFound } from "../storage/rest-errors";
 import { sourceReadUrl } from "../storage/source-sas";
 
@@ -26,25 +26,22 @@ const orUndefinedWhenMissing = (err: unknown): undefined => {
 export interface CommitAdfStagedCopyDeps {
   readonly source: BlobAccount;
   readonly backup: BlobAccount;
-  readonly settings: Pick<Settings, "backupContainerTemplate" | "backupHistory">;
+  readonly settings: BackupDestinationSettings;
 }
 
 export function createCommitAdfStagedCopyActivity(deps: CommitAdfStagedCopyDeps, options: ServerCopyOptions = DEFAULT_SERVER_COPY_OPTIONS) {
   return async (raw: unknown): Promise<CopyResult> => {
     const input = commitStagedCopyInputSchema.parse(raw);
     const { version } = input;
-    const target = backupTargetOf(deps.settings, version.container);
-    const stagingContainer = deps.backup.service.getContainerClient(STAGING_CONTAINER);
-    const staged = stagingContainer.getBlobClient(input.requestId);
+    const target = backupDestinationOf(deps.settings, version.container);
+    const staged = blobIn(deps.backup.service, STAGING_CONTAINER, input.requestId);
     const cleanUp = async (): Promise<void> => {
       await staged.deleteIfExists();
-      await stagingContainer.getBlobClient(runMarkerName(input.requestId)).deleteIfExists();
+      await blobIn(deps.backup.service, STAGING_CONTAINER, runMarkerName(input.requestId)).deleteIfExists();
     };
 
     // An earlier attempt of this commit may have written the backup and lost its answer (its staging blob is gone).
-    const held = await deps.backup.service
-      .getContainerClient(target.container)
-      .getBlobClient(version.blob)
+    const held = await blobIn(deps.backup.service, target.container, version.blob)
       .getProperties()
       .then((p) => heldVersion(p.metadata), orUndefinedWhenMissing);
     if (held?.etag === version.etag && held.requestId === input.requestId) {
@@ -52,7 +49,7 @@ export function createCommitAdfStagedCopyActivity(deps: CommitAdfStagedCopyDeps,
       return { kind: "copied", bytes: version.contentLength };
     }
     if (version.snapshot === undefined) {
-      const live = deps.source.service.getContainerClient(version.container).getBlobClient(version.blob);
+      const live = blobIn(deps.source.service, version.container, version.blob);
       const etag = await live.getProperties().then((p) => p.etag, orUndefinedWhenMissing);
       if (etag !== version.etag) {
         await cleanUp();

@@ -11,22 +11,23 @@ import { leaseRenewSeconds } from "../domain/blob-backup";
 import { type CopyResult, copyResultSchema, serverCopyInputSchema } from "../domain/blob-backup-activities";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { backupTargetOf } from "../storage/backup-target";
+import { blobIn } from "../storage/addressed-clients";
+import { backupDestinationOf,type BackupDestinationSettings } from "../storage/backup-target";
 import { whileLeaseRenewed } from "../storage/lease-renewal";
 
 export interface CopyBlobServerSideDeps {
   readonly source: BlobAccount;
   readonly backup: BlobAccount;
-  readonly settings: Pick<Settings, "backupContainerTemplate" | "backupHistory" | "leaseSeconds">;
+  readonly settings: BackupDestinationSettings & Pick<Settings, "leaseSeconds">;
 }
 
 export function createCopyBlobServerSideActivity(deps: CopyBlobServerSideDeps, options: ServerCopyOptions = DEFAULT_SERVER_COPY_OPTIONS) {
   return async (raw: unknown): Promise<CopyResult> => {
     const input = serverCopyInputSchema.parse(raw);
-    const target = backupTargetOf(deps.settings, input.version.container);
+    const target = backupDestinationOf(deps.settings, input.version.container);
     const copy = (): Promise<CopyResult> => serverCopy(deps.source, deps.backup, target, input, options);
     if (input.leaseId === undefined) return copyResultSchema.parse(await copy());
-    const lease = deps.source.service.getContainerClient(input.version.container).getBlobClient(input.version.blob).getBlobLeaseClient(input.leaseId);
+    const lease = blobIn(deps.source.service, input.version.container, input.version.blob).getBlobLeaseClient(input.leaseId);
     const { result, lost } = await whileLeaseRenewed(lease, leaseRenewSeconds(deps.settings.leaseSeconds) * 1000, copy);
     return copyResultSchema.parse(result.kind === "copied" && lost !== undefined ? { ...result, leaseLost: lost } : result);
   };

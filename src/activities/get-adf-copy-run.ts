@@ -2,9 +2,13 @@
 
 import { armOutcome } from "../copy/adf-pipeline";
 import { adfRunInputSchema, adfRunStatusSchema, type GetAdfRunResult } from "../domain/blob-backup-activities";
+import { redact } from "../domain/errors";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
 import { type AdfDeps, requireAdf } from "./start-adf-copy-run";
+
+/** ADF run messages can be long (an error per activity); the reason keeps the start. */
+const MAX_RUN_MESSAGE = 2_000;
 
 export function createGetAdfCopyRunActivity(deps: Pick<AdfDeps, "adf" | "adfSettings">) {
   return async (raw: unknown): Promise<GetAdfRunResult> => {
@@ -14,7 +18,8 @@ export function createGetAdfCopyRunActivity(deps: Pick<AdfDeps, "adf" | "adfSett
       const run = await client.pipelineRuns.get(settings.resourceGroup, settings.factory, input.runId);
       const status = adfRunStatusSchema.safeParse(run.status);
       if (!status.success) throw new Error(`ADF reported an unknown run status ${String(run.status)}`);
-      return { kind: "run", status: status.data, message: run.message ?? "" };
+      // ADF's run message can quote the source URL with its SAS: redacted before it reaches history and outputs.
+      return { kind: "run", status: status.data, message: redact(run.message ?? "").slice(0, MAX_RUN_MESSAGE) };
     } catch (err) {
       if (err instanceof Error && err.message.startsWith("ADF reported")) throw err;
       return armOutcome(err, "pipelineRuns.get");

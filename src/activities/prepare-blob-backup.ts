@@ -11,14 +11,13 @@ import { type BlobBackupPlan, compareWithHeld, heldVersion, type SourceVersion }
 import { prepareBackupInputSchema, type PrepareBackupResult, prepareBackupResultSchema } from "../domain/blob-backup-activities";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { backupTargetOf } from "../storage/backup-target";
+import { blobClient, containerClient } from "../storage/addressed-clients";
+import { backupDestinationOf, type BackupDestinationSettings } from "../storage/backup-target";
 import { isNotFound } from "../storage/rest-errors";
 import { resolveSourceVersion } from "../storage/source-version";
 
-export type PlanSettings = Pick<
-  Settings,
-  "copyEngine" | "blobLease" | "leaseSeconds" | "copyPollSeconds" | "copyTimeoutMinutes" | "backupContainerTemplate" | "backupHistory"
->;
+export type PlanSettings = Pick<Settings, "copyEngine" | "blobLease" | "leaseSeconds" | "copyPollSeconds" | "copyTimeoutMinutes"> &
+  BackupDestinationSettings;
 
 export function planFor(settings: PlanSettings, version: SourceVersion): BlobBackupPlan {
   return {
@@ -35,10 +34,10 @@ export function createPrepareBlobBackupActivity(deps: { readonly source: BlobAcc
     const input = prepareBackupInputSchema.parse(raw);
     const resolved = await resolveSourceVersion(deps.source, input.request);
     if (resolved.kind === "skipped") return prepareBackupResultSchema.parse(resolved);
-    const container = deps.backup.service.getContainerClient(backupTargetOf(deps.settings, input.request.container).container);
+    const container = containerClient(deps.backup.service, backupDestinationOf(deps.settings, input.request.container).container);
     await container.createIfNotExists();
     try {
-      const held = heldVersion((await container.getBlobClient(input.request.blob).getProperties()).metadata);
+      const held = heldVersion((await blobClient(container, input.request.blob).getProperties()).metadata);
       const order = compareWithHeld(resolved.version, held);
       if (order === "same") return { kind: "skipped", reason: "the backup already holds this version" };
       if (order === "older") {

@@ -5,14 +5,20 @@
  *
  * Idempotent: a re-run lists again; blobs snapshotted by the failed attempt now look unchanged and are not snapshotted
  * twice, and a request sent twice names the same version, which the backup deduplicates by instance id.
+ *
+ * Settings decide, not the input: the container must pass the container policy, its backup container must be the one
+ * BACKUP_CONTAINER_TEMPLATE gives, and the snapshot mode one SNAPSHOTS allows; otherwise the window is `refused`.
  */
 import type { QueueClient } from "@azure/storage-queue";
 
 import type { BlobAccount } from "../config/clients";
 import { backupRequestFor } from "../domain/backup-request";
+import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
+import { type SnapshotMode, snapshotModeProblem } from "../domain/container-scan";
 import { MAX_ORPHAN_SAMPLES, type ReconcileCounts, windowInputSchema, type WindowResult, zeroCounts } from "../domain/reconciliation";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
+import { containerClient } from "../storage/addressed-clients";
 import { createBackupQueueSender } from "../storage/backup-queue";
 import { type SnapshotFn, snapshotsOf } from "../storage/process-source-page";
 import { type ReconciledBlob, reconcileWindow } from "../storage/reconcile-window";
@@ -22,6 +28,10 @@ export interface ReconcileContainerWindowDeps {
   readonly backup: BlobAccount;
   readonly backupQueue: QueueClient;
   readonly snapshotConcurrency: number;
+  /** CONTAINERS, EXCLUDE_CONTAINERS, BACKUP_CONTAINER_TEMPLATE, REPORTS_CONTAINER. */
+  readonly policy: ContainerPolicy;
+  /** SNAPSHOTS. */
+  readonly snapshots: SnapshotMode;
   /** Fault injection in tests; the real conditional snapshot otherwise. */
   readonly snapshot?: SnapshotFn;
   readonly now?: () => Date;
@@ -45,9 +55,19 @@ export function createReconcileContainerWindowActivity(deps: ReconcileContainerW
   return async (raw) => {
     const input = windowInputSchema.parse(raw);
     const { options, cursor } = input;
+    const target = backupTargetOf(deps.policy, input.container);
+    if (!target.ok) return { kind: "refused", reason: target.reason };
+    if (target.backupContainer !== input.backupContainer) {
+      return {
+        kind: "refused",
+        reason: `the run names backup container ${JSON.stringify(input.backupContainer)}, BACKUP_CONTAINER_TEMPLATE gives ${JSON.stringify(target.backupContainer)}`,
+      };
+    }
+    const modeProblem = snapshotModeProblem(deps.snapshots, options.snapshots);
+    if (modeProblem !== undefined) return { kind: "refused", reason: modeProblem };
     const result = await reconcileWindow(
-      deps.source.service.getContainerClient(input.container),
-      deps.backup.service.getContainerClient(input.backupContainer),
+      containerClient(deps.source.service, input.container),
+      containerClient(deps.backup.service, input.backupContainer),
       {
         ...(options.prefix !== undefined && { prefix: options.prefix }),
         ...(options.pageSize !== undefined && { pageSize: options.pageSize }),
@@ -70,7 +90,9 @@ export function createReconcileContainerWindowActivity(deps: ReconcileContainerW
       : result.blobs
           .filter((b) => b.backup === "missing" || b.backup === "outdated")
           .map((b) => backupRequestFor(deps.source.accountName, input.container, b, "reconcile", requestedAt));
-    counts.requests = await sender.send(requests);
+    const sent = await sender.send(requests);
+    counts.requests = sent.sent;
+    counts.skipped.invalidRequest += sent.invalid;
     counts.orphans = result.orphans.length;
     counts.sourceListRequests = result.sourceListRequests;
     counts.backupListRequests = result.backupListRequests;
@@ -92,4 +114,6 @@ registerActivity(Activities.reconcileContainerWindow, ({ clients, settings }) =>
     backup: clients.backup,
     backupQueue: clients.backupQueue,
     snapshotConcurrency: settings.snapshotConcurrency,
+    policy: settings,
+    snapshots: settings.snapshots,
   }));

@@ -5,12 +5,13 @@ import { leaseInputSchema, type ReleaseLeaseResult } from "../domain/blob-backup
 import { describeError } from "../domain/errors";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
+import { blobIn } from "../storage/addressed-clients";
 import { statusOf } from "../storage/rest-errors";
 
 export function createReleaseBlobLeaseActivity(deps: { readonly source: BlobAccount }) {
   return async (raw: unknown): Promise<ReleaseLeaseResult> => {
     const input = leaseInputSchema.parse(raw);
-    const blob = deps.source.service.getContainerClient(input.container).getBlobClient(input.blob);
+    const blob = blobIn(deps.source.service, input.container, input.blob);
     try {
       await blob.getBlobLeaseClient(input.leaseId).releaseLease();
       return { kind: "released" };

@@ -8,12 +8,13 @@ import { leaseInputSchema, type RenewLeaseResult } from "../domain/blob-backup-a
 import { describeError } from "../domain/errors";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
+import { blobIn } from "../storage/addressed-clients";
 import { isLeaseLost } from "../storage/lease-renewal";
 
 export function createRenewBlobLeaseActivity(deps: { readonly source: BlobAccount }) {
   return async (raw: unknown): Promise<RenewLeaseResult> => {
     const input = leaseInputSchema.parse(raw);
-    const blob = deps.source.service.getContainerClient(input.container).getBlobClient(input.blob);
+    const blob = blobIn(deps.source.service, input.container, input.blob);
     try {
       await blob.getBlobLeaseClient(input.leaseId).renewLease();
       return { kind: "renewed" };

@@ -7,16 +7,22 @@
  * taken. Their requests are sent again when the snapshot is not older than the scan's start (an earlier attempt may
  * have died between snapshot and enqueue); such a duplicate is harmless, because the backup's instance id is derived
  * from blob and version.
+ *
+ * Settings decide, not the input: the container must pass CONTAINERS / EXCLUDE_CONTAINERS and the reserved names, the
+ * backup container comes from BACKUP_CONTAINER_TEMPLATE, and the input's snapshot mode must be one SNAPSHOTS allows;
+ * otherwise the page is `refused` and nothing is listed, snapshotted or requested.
  */
 import type { QueueClient } from "@azure/storage-queue";
 
 import type { BlobAccount } from "../config/clients";
 import { backupState } from "../domain/backup-join";
 import { type BackupRequest, backupRequestFor } from "../domain/backup-request";
-import { scanPageInputSchema,type ScanPageResult } from "../domain/container-scan";
+import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
+import { scanPageInputSchema, type ScanPageResult, type SnapshotMode, snapshotModeProblem } from "../domain/container-scan";
 import { zeroSkipCounts } from "../domain/skip-counts";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
+import { containerClient } from "../storage/addressed-clients";
 import { createBackupQueueSender } from "../storage/backup-queue";
 import { processSourcePage, type SnapshotFn, snapshotsOf } from "../storage/process-source-page";
 import { joinBackupWindow } from "../storage/reconcile-window";
@@ -27,6 +33,10 @@ export interface ScanSourcePageDeps {
   readonly backup?: BlobAccount;
   readonly backupQueue: QueueClient;
   readonly snapshotConcurrency: number;
+  /** CONTAINERS, EXCLUDE_CONTAINERS, BACKUP_CONTAINER_TEMPLATE, REPORTS_CONTAINER. */
+  readonly policy: ContainerPolicy;
+  /** SNAPSHOTS. */
+  readonly snapshots: SnapshotMode;
   /** Fault injection in tests; the real conditional snapshot otherwise. */
   readonly snapshot?: SnapshotFn;
   readonly now?: () => Date;
@@ -37,7 +47,11 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
   const now = deps.now ?? (() => new Date());
   return async (raw) => {
     const input = scanPageInputSchema.parse(raw);
-    const container = deps.source.service.getContainerClient(input.container);
+    const target = backupTargetOf(deps.policy, input.container);
+    if (!target.ok) return { kind: "refused", reason: target.reason };
+    const modeProblem = snapshotModeProblem(deps.snapshots, input.snapshots);
+    if (modeProblem !== undefined) return { kind: "refused", reason: modeProblem };
+    const container = containerClient(deps.source.service, input.container);
     const result = await processSourcePage(
       container,
       {
@@ -59,9 +73,9 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
     // Without snapshots every blob looks new; the backup listing tells which live versions are already backed up.
     const etagPinned = input.snapshots === "off" || input.snapshotsRefused || result.snapshotsRefusedReason !== undefined;
     const join =
-      etagPinned && input.backupContainer !== undefined && deps.backup !== undefined && result.blobs.length > 0
+      etagPinned && deps.backup !== undefined && result.blobs.length > 0
         ? await joinBackupWindow(
-            deps.backup.service.getContainerClient(input.backupContainer),
+            containerClient(deps.backup.service, target.backupContainer),
             input.prefix,
             input.backupCursor ?? {},
             new Set(result.blobs.map((b) => b.name)),
@@ -89,6 +103,7 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
       }
     }
     const sent = await sender.send(requests);
+    skipped.invalidRequest += sent.invalid;
     return {
       kind: "page",
       ...(result.continuationToken !== undefined && { continuationToken: result.continuationToken }),
@@ -96,7 +111,7 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
       counts: {
         ...counts,
         skipped,
-        requests: sent,
+        requests: sent.sent,
         listRequests: result.listRequests,
         snapshotRequests: result.snapshotRequests,
         backupListRequests: join?.listRequests ?? 0,
@@ -113,4 +128,6 @@ registerActivity(Activities.scanSourcePage, ({ clients, settings }) =>
     backup: clients.backup,
     backupQueue: clients.backupQueue,
     snapshotConcurrency: settings.snapshotConcurrency,
+    policy: settings,
+    snapshots: settings.snapshots,
   }));

@@ -13,6 +13,7 @@ import { armOutcome, findRunByRequestId, pipelineParameters, RUN_ID_METADATA, ru
 import { startAdfCopyInputSchema, type StartAdfCopyResult } from "../domain/blob-backup-activities";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
+import { blobIn, containerClient } from "../storage/addressed-clients";
 import { errorCodeOf, isNotFound, isPreconditionFailed } from "../storage/rest-errors";
 import { sourceReadUrl } from "../storage/source-sas";
 
@@ -51,9 +52,9 @@ export function createStartAdfCopyRunActivity(deps: AdfDeps & { readonly setting
     const input = startAdfCopyInputSchema.parse(raw);
     const { client, settings } = requireAdf(deps);
     const { version } = input;
-    const staging = deps.backup.service.getContainerClient(STAGING_CONTAINER);
+    const staging = containerClient(deps.backup.service, STAGING_CONTAINER);
     await staging.createIfNotExists();
-    const marker = staging.getBlockBlobClient(runMarkerName(input.requestId));
+    const marker = blobIn(deps.backup.service, STAGING_CONTAINER, runMarkerName(input.requestId)).getBlockBlobClient();
     const earlier = await claimMarker(marker);
     if (earlier !== undefined && "runId" in earlier) return { kind: "started", runId: earlier.runId, reused: true };
     if (earlier !== undefined) {
@@ -70,7 +71,7 @@ export function createStartAdfCopyRunActivity(deps: AdfDeps & { readonly setting
 
     if (version.snapshot === undefined) {
       // The Blob connector reads the live blob without a condition: it must still be the version the request names.
-      const live = deps.source.service.getContainerClient(version.container).getBlobClient(version.blob);
+      const live = blobIn(deps.source.service, version.container, version.blob);
       const etag = await live.getProperties().then(
         (p) => p.etag,
         (err: unknown) => {

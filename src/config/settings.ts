@@ -10,6 +10,7 @@ import {
   isValidBackupContainerTemplate,
   isValidContainerName,
   isValidQueueName,
+  STAGING_CONTAINER,
 } from "../domain/names";
 import { resolveConnection, type Resolved, type StorageConnection } from "./connection";
 
@@ -138,9 +139,12 @@ const scalarSettings = z.object({
     }),
   ).default("{container}"),
   BACKUP_HISTORY: optional(z.enum(["snapshot", "versioning"], { error: "must be snapshot or versioning" })).default("snapshot"),
-  REPORTS_CONTAINER: optional(z.string().refine(isValidContainerName, { error: `must be a container name: ${CONTAINER_NAME_RULE}` })).default(
-    "backup-reports",
-  ),
+  REPORTS_CONTAINER: optional(
+    z
+      .string()
+      .refine(isValidContainerName, { error: `must be a container name: ${CONTAINER_NAME_RULE}` })
+      .refine((v) => v !== STAGING_CONTAINER, { error: `must not be ${STAGING_CONTAINER}, the ADF staging container` }),
+  ).default("backup-reports"),
   SNAPSHOT_CONCURRENCY: optional(integer(1, 256)).default(16),
   RECONCILE_PARALLELISM: optional(integer(1, 64)).default(4),
   COPY_POLL_SECONDS: optional(integer(1, 3600)).default(15),

@@ -20,10 +20,11 @@ import type { DataFactoryManagementClient, PipelineRun } from "@azure/arm-datafa
 import type { AdfSettings } from "../config/settings";
 import type { SourceVersion } from "../domain/blob-backup";
 import { describeError } from "../domain/errors";
+import { STAGING_CONTAINER } from "../domain/names";
 import { retryAfterSecondsOf, statusOf } from "../storage/rest-errors";
 
 /** Container of the backup account where pipeline runs stage their copy; a lifecycle rule should expire leftovers. */
-export const STAGING_CONTAINER = "datalake-backup-staging";
+export { STAGING_CONTAINER };
 
 /** Pipeline parameter names; the pipeline JSON in adf/ and the test fake use the same names. */
 export const PipelineParameters = {

@@ -12,6 +12,7 @@ import type { BlobAccount } from "../config/clients";
 import { backupMetadata, type SourceVersion } from "../domain/blob-backup";
 import type { CopyResult } from "../domain/blob-backup-activities";
 import { describeError } from "../domain/errors";
+import { blobIn, blockBlobClient, containerClient } from "../storage/addressed-clients";
 import { type BackupTarget, MAX_TARGET_ATTEMPTS, prepareTarget } from "../storage/backup-target";
 import { errorCodeOf, isPreconditionFailed, statusOf } from "../storage/rest-errors";
 import { sourceReadUrl } from "../storage/source-sas";
@@ -54,7 +55,7 @@ export async function serverCopy(
 ): Promise<CopyResult> {
   const { version } = request;
   const url = await sourceReadUrl(source, version.container, version.blob, version.snapshot, new Date(Date.now() + options.sasMinutes * 60_000));
-  const live = source.service.getContainerClient(version.container).getBlobClient(version.blob);
+  const live = blobIn(source.service, version.container, version.blob);
   return conditionalCopy(backup, target, request, backupMetadata(version, "server", request.copiedAt, request.requestId), {
     url,
     etag: version.etag,
@@ -86,9 +87,9 @@ export async function conditionalCopy(
   options: ServerCopyOptions = DEFAULT_SERVER_COPY_OPTIONS,
 ): Promise<CopyResult> {
   const { version } = request;
-  const container = backup.service.getContainerClient(target.container);
+  const container = containerClient(backup.service, target.container);
   await container.createIfNotExists();
-  const blob = container.getBlockBlobClient(version.blob);
+  const blob = blockBlobClient(container, version.blob);
 
   for (let attempt = 1; attempt <= MAX_TARGET_ATTEMPTS; attempt++) {
     const decision = await prepareTarget(blob, version, target.history, request.requestId);

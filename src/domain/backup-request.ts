@@ -4,7 +4,8 @@
  */
 import { z } from "zod";
 
-import { isValidAccountName, isValidBlobName, isValidContainerName } from "./names";
+import { blobNameSchema } from "./name-schemas";
+import { isValidAccountName, isValidContainerName } from "./names";
 
 /** Azure snapshot ids are UTC timestamps with up to seven fractional digits, e.g. 2024-05-01T12:34:56.1234567Z. */
 export const SNAPSHOT_ID = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?Z$/;
@@ -16,7 +17,7 @@ export const backupRequestSchema = z.strictObject({
   v: z.literal(1),
   account: z.string().refine(isValidAccountName, "must be a storage account name"),
   container: z.string().refine(isValidContainerName, "must be a container name"),
-  blob: z.string().refine(isValidBlobName, "must be a blob name of 1–1024 characters"),
+  blob: blobNameSchema,
   etag: z.string().min(1).max(256),
   snapshot: z.string().regex(SNAPSHOT_ID, "must be a snapshot id such as 2024-05-01T12:34:56.1234567Z").optional(),
   lastModified: z.iso.datetime({ offset: true }),

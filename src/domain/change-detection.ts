@@ -3,6 +3,7 @@
  * whether its live version is new, changed, unchanged, or must be skipped. The order of entries within a name is never
  * trusted (Azurite returns snapshots and the base blob in any order); snapshots are ordered by their id.
  */
+import { isValidBlobName } from "./names";
 
 /** One entry of `listBlobsFlat({ includeSnapshots: true, includeMetadata: true })`, reduced to what we decide on. */
 export interface ListedEntry {
@@ -33,7 +34,11 @@ export type SkipReason =
   | "archived"
   | "noLiveBlob"
   | "changedSinceListing"
-  | "deletedSinceListing";
+  | "deletedSinceListing"
+  /** A name the backup cannot address safely (dot segments, control characters, too long: names.ts). */
+  | "unsafeName"
+  /** A backup request that failed its schema; the rest of the page was still requested. */
+  | "invalidRequest";
 
 export const SKIP_REASONS: readonly SkipReason[] = [
   "directory",
@@ -41,6 +46,8 @@ export const SKIP_REASONS: readonly SkipReason[] = [
   "noLiveBlob",
   "changedSinceListing",
   "deletedSinceListing",
+  "unsafeName",
+  "invalidRequest",
 ];
 
 export type Classification =
@@ -98,6 +105,8 @@ export function groupByName(entries: readonly ListedEntry[]): NameGroup[] {
  * its backup again instead of losing it.
  */
 export function classify(group: NameGroup, scanStartedAt?: string): Classification {
+  // Never snapshotted or requested: a client built from such a name would address another blob (or container).
+  if (!isValidBlobName(group.name)) return { kind: "skipped", reason: "unsafeName" };
   const base = group.base;
   if (base === undefined) return { kind: "skipped", reason: "noLiveBlob" };
   if (base.isDirectory) return { kind: "skipped", reason: "directory" };

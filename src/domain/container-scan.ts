@@ -5,26 +5,39 @@
 import { z } from "zod";
 
 import { backupCursorSchema } from "./backup-join";
-import { isValidContainerName } from "./names";
+import { blobNameSchema, containerNameSchema } from "./name-schemas";
 import { addSkipCounts, type SkipCounts, skipCountsSchema, zeroSkipCounts } from "./skip-counts";
 
 export const DEFAULT_PAGES_PER_EXECUTION = 50;
 
+export const snapshotModeSchema = z.enum(["auto", "on", "off"]);
+export type SnapshotMode = z.infer<typeof snapshotModeSchema>;
+
+/**
+ * An orchestration's snapshot mode is checked against SNAPSHOTS where the work is done: an input may ask for more
+ * (`on` where the setting is `auto`: fail rather than fall back), never for less — no `off` or fallback the setting
+ * does not allow, and no snapshots in a lake whose setting is `off` (a snapshot blocks producers' plain deletes).
+ */
+export function snapshotModeProblem(setting: SnapshotMode, requested: SnapshotMode): string | undefined {
+  const allowed = setting === "auto" ? requested !== "off" : requested === setting;
+  return allowed ? undefined : `the run asks for snapshot mode ${JSON.stringify(requested)}, which SNAPSHOTS=${setting} does not allow`;
+}
+
 export const scanPageInputSchema = z.strictObject({
-  container: z.string().refine(isValidContainerName, "must be a container name"),
-  prefix: z.string().max(1024).optional(),
+  container: containerNameSchema,
+  prefix: blobNameSchema.optional(),
   continuationToken: z.string().min(1).optional(),
   skipName: z.string().min(1).optional(),
-  snapshots: z.enum(["auto", "on", "off"]),
+  snapshots: snapshotModeSchema,
   snapshotsRefused: z.boolean(),
   dryRun: z.boolean(),
   scanStartedAt: z.iso.datetime({ offset: true }),
   pageSize: z.number().int().min(1).max(5000).optional(),
   /**
    * Without snapshots (off, or refused) the scan cannot tell a changed blob from an unchanged one by its snapshots, so
-   * it merge-joins the page with the backup listing instead: these say where, and where that listing resumes.
+   * it merge-joins the page with the backup listing instead (the backup container comes from the settings): where that
+   * listing resumes.
    */
-  backupContainer: z.string().refine(isValidContainerName, "must be a container name").optional(),
   backupCursor: backupCursorSchema.optional(),
 });
 export type ScanPageInput = z.infer<typeof scanPageInputSchema>;
@@ -52,6 +65,8 @@ export type PageCounts = z.infer<typeof pageCountsSchema>;
 
 export const scanPageResultSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("containerNotFound"), account: z.string() }),
+  /** The settings do not allow this scan (container selection, reserved names, snapshot mode): nothing was done. */
+  z.strictObject({ kind: z.literal("refused"), reason: z.string() }),
   z.strictObject({ kind: z.literal("snapshotsRefused"), account: z.string(), reason: z.string() }),
   z.strictObject({
     kind: z.literal("page"),
@@ -85,15 +100,15 @@ export const progressSchema = z.strictObject({
 export type Progress = z.infer<typeof progressSchema>;
 
 export const containerScanInputSchema = z.strictObject({
-  container: z.string().refine(isValidContainerName, "must be a container name"),
-  prefix: z.string().max(1024).optional(),
+  container: containerNameSchema,
+  prefix: blobNameSchema.optional(),
   dryRun: z.boolean().default(false),
-  snapshots: z.enum(["auto", "on", "off"]),
+  snapshots: snapshotModeSchema,
   /** Listing page size (the service's maximum by default); smaller in tests to get many pages cheaply. */
   pageSize: z.number().int().min(1).max(5000).optional(),
   pagesPerExecution: z.number().int().min(1).max(1000).default(DEFAULT_PAGES_PER_EXECUTION),
-  /** The backup container of this container (BACKUP_CONTAINER_TEMPLATE), for ETag-pinned mode. */
-  backupContainer: z.string().refine(isValidContainerName, "must be a container name").optional(),
+  /** A fresh id per start, so a starter can tell whether the instance that runs is its own (src/durable/instances.ts). */
+  startId: z.string().max(100).optional(),
   /** Carried through continueAsNew; absent on the first execution. */
   progress: progressSchema.optional(),
 });

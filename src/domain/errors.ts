@@ -1,6 +1,6 @@
 /**
  * Error normalisation, descriptions and secret redaction: every failure the app reports or logs says why in one line,
- * and nothing thrown or logged carries a key or a SAS signature.
+ * and nothing thrown, logged or kept in history carries a key or a SAS signature.
  */
 import { isRestError, type RestError } from "@azure/core-rest-pipeline";
 
@@ -15,13 +15,29 @@ export function ensureError(err: unknown): Error {
   }
 }
 
+/**
+ * Query parameters that are secret: a SAS's signature and its user delegation key's identity and validity, and the
+ * Functions key (`code`).
+ */
+const SECRET_QUERY_PARAMS = "sig|skoid|sktid|skt|ske|sks|skv|skdutid|sduoid|code";
+/** `?`, `&`, `=` as written, percent-encoded (`%3F`, `%26`, `%3D`), JSON-escaped (`\u0026`) or HTML-escaped (`&amp;`). */
+const QUERY_START = String.raw`(?:[?&]|%3F|%26|\\u003[Ff]|\\u0026|&amp;)`;
+const EQUALS = String.raw`(?:=|%3D|\\u003[Dd])`;
+/** A value runs to the next separator, in any of those forms. */
+const VALUE = String.raw`(?:(?!%26|\\u0026|&amp;)[^&\s"'<>()\\])+`;
+
 const SECRET_PATTERNS: readonly RegExp[] = [
-  // SAS signatures and user delegation key material in URLs; function and system keys (`code=`) in Functions URLs.
-  /([?&](?:sig|skoid|sktid|skt|ske|sks|skv|code)=)[^&\s"']+/gi,
+  // SAS signatures and user delegation key material in URLs, plain or encoded; also a bare `sig=` at the start; and
+  // function and system keys (`code=`) in Functions URLs.
+  new RegExp(String.raw`((?:${QUERY_START}|^|(?<=[\s"'(]))(?:${SECRET_QUERY_PARAMS})${EQUALS})${VALUE}`, "gi"),
   // Connection string secrets.
   /((?:AccountKey|SharedAccessSignature|SharedAccessKey)=)[^;\s"']+/gi,
+  // JSON forms of the same, e.g. {"accountKey":"…"} or {"sig":"…"}.
+  /("(?:accountKey|account_key|sharedAccessSignature|sig|access_token|refresh_token|client_secret)"\s*:\s*")[^"]*/gi,
+  // Shared Key authorization headers: `SharedKey account:signature` (and SharedKeyLite).
+  /(SharedKey(?:Lite)?\s+[^:\s"']+:)[A-Za-z0-9+/=%]+/g,
   // Bearer tokens in echoed headers.
-  /(Bearer\s+)[A-Za-z0-9._~+/=-]+/g,
+  /(Bearer\s+)[A-Za-z0-9._~+/=-]+/gi,
 ];
 
 /** Replaces secrets in free text with `REDACTED`, keeping the surrounding text readable. */
@@ -128,4 +144,21 @@ export function describedError(err: unknown): Error {
   const frames = (error.stack ?? "").split("\n").filter((line) => stackFrame(line.trim()));
   described.stack = [`Error: ${described.message}`, ...frames].join("\n");
   return described;
+}
+
+/** Longest message an activity failure keeps (the Durable history stores it, and every replay reads it). */
+const MAX_FAILURE_MESSAGE = 4_096;
+
+/**
+ * What an activity may throw into the Durable history (which the management API serves to system-key holders): a new
+ * Error with the same name, its message and stack redacted and the message bounded. Nothing else of the original (an
+ * SDK error's request, headers or response) travels.
+ */
+export function sanitizedError(err: unknown): Error {
+  const error = ensureError(err);
+  const message = redact(error.message);
+  const clean = new Error(message.length > MAX_FAILURE_MESSAGE ? `${message.slice(0, MAX_FAILURE_MESSAGE)}… (cut)` : message);
+  clean.name = error.name;
+  clean.stack = error.stack === undefined ? `${clean.name}: ${clean.message}` : redact(error.stack);
+  return clean;
 }

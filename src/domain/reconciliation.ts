@@ -5,11 +5,13 @@
 import { z } from "zod";
 
 import { backupCursorSchema } from "./backup-join";
-import { isValidContainerName } from "./names";
+import { backupTargetOf, type ContainerPolicy } from "./container-policy";
+import { snapshotModeSchema } from "./container-scan";
+import { blobNameSchema, containerNameSchema } from "./name-schemas";
 import { addSkipCounts, skipCountsSchema, zeroSkipCounts } from "./skip-counts";
 
 const count = z.number().int().nonnegative();
-const containerName = z.string().refine(isValidContainerName, "must be a container name");
+const containerName = containerNameSchema;
 
 /** What reconciliation found and did in one container (or, summed, in the lake). */
 export const reconcileCountsSchema = z.strictObject({
@@ -74,9 +76,9 @@ export const cursorSchema = z.strictObject({
 });
 
 export const windowOptionsSchema = z.strictObject({
-  prefix: z.string().max(1024).optional(),
+  prefix: blobNameSchema.optional(),
   dryRun: z.boolean(),
-  snapshots: z.enum(["auto", "on", "off"]),
+  snapshots: snapshotModeSchema,
   /** Listing page size; the service's maximum unless a test asks for many small pages. */
   pageSize: z.number().int().min(1).max(5000).optional(),
   /** Source pages per activity call. */
@@ -95,6 +97,8 @@ export type WindowInput = z.infer<typeof windowInputSchema>;
 
 export const windowResultSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("containerNotFound") }),
+  /** The settings do not allow this window (container selection, backup container, snapshot mode): nothing was done. */
+  z.strictObject({ kind: z.literal("refused"), reason: z.string() }),
   z.strictObject({ kind: z.literal("snapshotsRefused"), reason: z.string() }),
   z.strictObject({
     kind: z.literal("window"),
@@ -142,21 +146,49 @@ export const reconciliationReportSchema = z.strictObject({
 });
 export type ReconciliationReport = z.infer<typeof reconciliationReportSchema>;
 
+/** What one reconciliation run covers, decided from the settings by the plan activity (never by the input). */
+export const reconciliationPlanSchema = z.strictObject({
+  account: z.string(),
+  backupAccount: z.string(),
+  snapshots: snapshotModeSchema,
+  parallelism: z.number().int().min(1).max(64),
+  containers: z.array(z.strictObject({ container: containerName, backupContainer: containerName })),
+  /** Containers that may not be backed up as configured (reserved name, invalid backup container name), with why. */
+  refused: z.array(z.strictObject({ container: z.string(), reason: z.string() })),
+  excluded: z.array(z.string()),
+  notFound: z.array(z.string()),
+});
+export type ReconciliationPlan = z.infer<typeof reconciliationPlanSchema>;
+
+export interface ContainerSelection {
+  readonly selected: { readonly container: string; readonly backupContainer: string }[];
+  readonly refused: { readonly container: string; readonly reason: string }[];
+  /** Lake containers left out: not asked for, not in CONTAINERS, or in EXCLUDE_CONTAINERS. */
+  readonly excluded: string[];
+  /** Containers asked for that the lake does not have. */
+  readonly notFound: string[];
+}
+
 /**
- * Which containers to reconcile: those asked for (the request's list, else CONTAINERS, else every container of the
- * lake), less the excluded ones. Names asked for that the lake lacks are reported, not silently dropped.
+ * Which containers to reconcile: those asked for (else every container of the lake), as far as the settings allow
+ * them (CONTAINERS, EXCLUDE_CONTAINERS, reserved names, BACKUP_CONTAINER_TEMPLATE). A request can narrow the
+ * selection, never widen it. Names asked for that the lake lacks are reported, not silently dropped.
  */
-export function selectContainers(
-  lake: readonly string[],
-  asked: readonly string[] | undefined,
-  excluded: readonly string[],
-): { selected: string[]; excluded: string[]; notFound: string[] } {
+export function selectContainers(lake: readonly string[], asked: readonly string[] | undefined, policy: ContainerPolicy): ContainerSelection {
   const exists = new Set(lake);
-  const skip = new Set(excluded);
-  const wanted = asked === undefined ? [...lake] : [...new Set(asked)];
+  const wanted = asked === undefined ? [...new Set(lake)] : [...new Set(asked)];
+  const selected: ContainerSelection["selected"] = [];
+  const refused: ContainerSelection["refused"] = [];
+  for (const container of wanted.filter((c) => exists.has(c)).sort()) {
+    const target = backupTargetOf(policy, container);
+    if (target.ok) selected.push({ container, backupContainer: target.backupContainer });
+    else if (target.code !== "ContainerNotSelected" && target.code !== "ContainerExcluded") refused.push({ container, reason: target.reason });
+  }
+  const taken = new Set([...selected.map((s) => s.container), ...refused.map((r) => r.container)]);
   return {
-    selected: wanted.filter((c) => exists.has(c) && !skip.has(c)).sort(),
-    excluded: lake.filter((c) => skip.has(c) || (asked !== undefined && !asked.includes(c))).sort(),
+    selected,
+    refused,
+    excluded: [...new Set(lake)].filter((c) => !taken.has(c)).sort(),
     notFound: wanted.filter((c) => !exists.has(c)).sort(),
   };
 }

@@ -1,7 +1,7 @@
 /**
  * Durable client helpers for starters that keep one instance per id: the instance's status (one way to tell a missing
- * instance), "start unless it is already running" (a scan per container, one reconciliation), and the blob backup
- * queue trigger's "start, restart or leave alone".
+ * instance), "start, or join the instance that is already running" (a scan per container, one reconciliation), and the
+ * blob backup queue trigger's "start, restart or leave alone".
  */
 import * as df from "durable-functions";
 
@@ -54,33 +54,88 @@ export async function instanceState(
   return status === undefined ? undefined : { runtimeStatus: status.runtimeStatus, input: status.input };
 }
 
-async function runtimeStatusOf(client: df.DurableClient, instanceId: string): Promise<string | undefined> {
-  return (await instanceState(client, instanceId))?.runtimeStatus;
+/** Starts carry a fresh id in their input, so a starter can tell its own instance from another caller's. */
+export interface StartInput {
+  readonly startId: string;
 }
 
-export type SingletonStart = { readonly started: true } | { readonly started: false; readonly runtimeStatus: string };
+export interface StartOrJoin<I extends StartInput> {
+  readonly orchestrator: string;
+  readonly instanceId: string;
+  readonly input: I;
+  /** Whether an instance with this input (as read back; unknown shape) does what this start asks for. */
+  readonly covers: (runningInput: unknown) => boolean;
+  /**
+   * Asks a running instance that covers this start to take it into account (a scan makes one more pass, because it may
+   * already be past this caller's blobs). Absent: joining needs nothing.
+   */
+  readonly join?: () => Promise<void>;
+}
+
+export type StartOutcome =
+  | { readonly kind: "started" }
+  /** A running (or, after a lost race, just finished) instance covers this start: its status answers the caller. */
+  | { readonly kind: "joined"; readonly runtimeStatus: string }
+  /** A running instance that does not cover this start: the caller must come back later. */
+  | { readonly kind: "busy"; readonly runtimeStatus: string };
+
+/** A start that keeps losing to other starters gives up after this many rounds. */
+const MAX_START_ROUNDS = 3;
+
+const startIdOf = (input: unknown): unknown => (typeof input === "object" && input !== null ? (input as { startId?: unknown }).startId : undefined);
 
 /**
- * Starts `orchestrator` as `instanceId` unless that instance is active. A finished instance (Completed, Failed,
- * Terminated) is replaced. host.json sets `overridableExistingInstanceStates: NonRunningStates`, so two starters
- * racing past the status check cannot both start: the loser's startNew fails and it reports the winner as running.
+ * Starts `orchestrator` as `instanceId` unless an instance of that id is active; an active one that covers this start
+ * is joined, one that does not makes this start `busy`. A finished instance (Completed, Failed, Terminated) is replaced.
+ *
+ * Races between starters, as the Azure Storage backend has them: `overridableExistingInstanceStates: NonRunningStates`
+ * (host.json) makes a start fail when the instance is already visible as running, but two starts that both read "no
+ * active instance" both succeed — each enqueues its ExecutionStarted message, only the first to write the Instances
+ * table row is kept (the other write's conflict is ignored), and the runtime discards the other message as a
+ * duplicate. So after a successful start the instance is read back: if it carries another start's id, this caller lost
+ * and is joined or told busy exactly as if its start had failed. Either way the instance that runs began after this
+ * request arrived (its row was written after this caller's status check), so it covers this caller's data when its
+ * options cover the request.
  */
-export async function startUnlessActive(
-  client: df.DurableClient,
-  orchestrator: string,
-  instanceId: string,
-  input: unknown,
-): Promise<SingletonStart> {
-  const before = await runtimeStatusOf(client, instanceId);
-  if (before !== undefined && isActive(before)) return { started: false, runtimeStatus: before };
-  try {
-    await client.startNew(orchestrator, { instanceId, input });
-    return { started: true };
-  } catch (err) {
-    const after = await runtimeStatusOf(client, instanceId);
-    if (after !== undefined && isActive(after)) return { started: false, runtimeStatus: after };
-    throw err;
+export async function startOrJoin<I extends StartInput>(client: df.DurableClient, start: StartOrJoin<I>): Promise<StartOutcome> {
+  const { orchestrator, instanceId, input, covers } = start;
+  const read = (): Promise<InstanceState | undefined> => instanceState(client, instanceId, { showInput: true });
+  /** The outcome when `state` is another caller's instance; undefined when this start should try again. */
+  const decideOther = (state: InstanceState | undefined): StartOutcome | undefined => {
+    if (state === undefined) return undefined;
+    if (isActive(state.runtimeStatus)) {
+      return covers(state.input) ? { kind: "joined", runtimeStatus: state.runtimeStatus } : { kind: "busy", runtimeStatus: state.runtimeStatus };
+    }
+    return undefined;
+  };
+
+  for (let round = 0; round < MAX_START_ROUNDS; round++) {
+    const before = await read();
+    if (before !== undefined && isActive(before.runtimeStatus)) {
+      if (!covers(before.input)) return { kind: "busy", runtimeStatus: before.runtimeStatus };
+      if (start.join === undefined) return { kind: "joined", runtimeStatus: before.runtimeStatus };
+      await start.join();
+      // An instance that finished before it could take the request (the event is then dropped) is started afresh.
+      const joined = decideOther(await read());
+      if (joined !== undefined) return joined;
+    }
+    try {
+      await client.startNew(orchestrator, { instanceId, input });
+    } catch (err) {
+      // Another start won the race for the id after our status check.
+      const winner = decideOther(await read());
+      if (winner !== undefined) return winner;
+      throw err;
+    }
+    const after = await read();
+    if (after === undefined || startIdOf(after.input) === input.startId) return { kind: "started" };
+    // Both starts succeeded and the other one is the instance that runs.
+    const other = decideOther(after);
+    if (other !== undefined) return other;
+    // It has finished already: it covered this start if its options did; otherwise start again.
+    if (covers(after.input)) return { kind: "joined", runtimeStatus: after.runtimeStatus };
   }
+  throw new Error(`could not start ${instanceId}: other starts replaced it ${MAX_START_ROUNDS} times in a row`);
 }
 
 export type BlobBackupStart =

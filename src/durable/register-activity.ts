@@ -3,15 +3,17 @@
  * on the first invocation, not at module load: registering never fails on configuration, and what the factory sets up
  * (a queue created once, a cached delegation key) lives as long as the process.
  *
- * A failure is logged with the orchestration's instance id and rethrown described (`describedError`): only its
- * message and stack reach the orchestration, an SDK error's message is empty for a bodiless response (every HEAD), the
- * Functions host's failure log names the invocation, not the instance, and the Durable extension's names the instance
- * but redacts the reason unless `traceInputsAndOutputs` is on.
+ * A failure is logged with the orchestration's instance id and rethrown described (`describedError`) and sanitised
+ * (`sanitizedError`): only its message and stack reach the orchestration, an SDK error's message is empty for a
+ * bodiless response (every HEAD), the Functions host's failure log names the invocation, not the instance, and the
+ * Durable extension's names the instance but redacts the reason unless `traceInputsAndOutputs` is on; and the Durable
+ * extension stores a failed activity's message and stack in the orchestration history, which the management API
+ * serves, so a SAS URL or key in an SDK error must not get there.
  */
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 
-import { describedError } from "../domain/errors";
+import { describedError, sanitizedError } from "../domain/errors";
 import { type Runtime, runtime } from "../runtime";
 
 export function registerActivity<R>(name: string, build: (runtime: Runtime) => (input: unknown) => Promise<R>): void {
@@ -22,7 +24,7 @@ export function registerActivity<R>(name: string, build: (runtime: Runtime) => (
         handler ??= build(runtime());
         return await handler(input);
       } catch (err) {
-        const failure = describedError(err);
+        const failure = sanitizedError(describedError(err));
         // The activity trigger's binding data carries the orchestration's instance id.
         const instanceId = context.triggerMetadata?.instanceId;
         const instance = typeof instanceId === "string" || typeof instanceId === "number" ? String(instanceId) : "unknown";

@@ -90,7 +90,7 @@ export const blobBackupOrchestrator: OrchestrationHandler = function* (context: 
     ...(outcome.runId !== undefined && { runId: outcome.runId }),
     durationMs: context.df.currentUtcDateTime.getTime() - started.getTime(),
   });
-  if (!context.df.isReplaying) context.log(`${what}: ${output.status} — ${output.reason}`);
+  if (!context.df.isReplaying) context.log(`${what}: ${output.status} — ${JSON.stringify(output.reason)}`);
   return output;
 };
 

@@ -8,7 +8,7 @@ import type { OrchestrationContext, OrchestrationHandler } from "durable-functio
 import { z } from "zod";
 
 import { describeError } from "../domain/errors";
-import { isValidContainerName } from "../domain/names";
+import { containerNameSchema } from "../domain/name-schemas";
 import {
   addCounts,
   type ContainerReport,
@@ -37,8 +37,8 @@ const progressSchema = z.strictObject({
 type Progress = z.infer<typeof progressSchema>;
 
 export const containerReconciliationInputSchema = z.strictObject({
-  container: z.string().refine(isValidContainerName, "must be a container name"),
-  backupContainer: z.string().refine(isValidContainerName, "must be a container name"),
+  container: containerNameSchema,
+  backupContainer: containerNameSchema,
   options: windowOptionsSchema,
   windowsPerExecution: z.number().int().min(1).max(1000).default(DEFAULT_WINDOWS_PER_EXECUTION),
   progress: progressSchema.optional(),
@@ -88,6 +88,7 @@ export const containerReconciliation: OrchestrationHandler = function* (context:
       return report("failed", describeError(err));
     }
     if (result.kind === "containerNotFound") return report("failed", `container "${input.container}" no longer exists`);
+    if (result.kind === "refused") return report("failed", `refused: ${result.reason}`);
     if (result.kind === "snapshotsRefused") {
       return report("failed", `the account refuses blob snapshots (${result.reason}); SNAPSHOTS=on requires them`);
     }

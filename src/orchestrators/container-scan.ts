@@ -62,10 +62,10 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
       dryRun: input.dryRun,
       scanStartedAt: progress.scanStartedAt,
       ...(input.pageSize !== undefined && { pageSize: input.pageSize }),
-      ...(input.backupContainer !== undefined && { backupContainer: input.backupContainer }),
       ...(progress.backupCursor !== undefined && { backupCursor: progress.backupCursor }),
     };
     const result = scanPageResultSchema.parse(yield context.df.callActivityWithRetry(Activities.scanSourcePage, STORAGE_PAGE_RETRY, pageInput));
+    if (result.kind === "refused") throw new Error(`scan of ${JSON.stringify(input.container)} refused: ${result.reason}`);
     if (result.kind === "containerNotFound") {
       throw new Error(`container "${input.container}" does not exist in storage account "${result.account}"`);
     }
@@ -138,6 +138,12 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
   if (t.skipped.changedSinceListing + t.skipped.deletedSinceListing > 0) {
     notes.push("some blobs changed or were deleted after they were listed; the next scan or reconciliation picks them up");
   }
+  if (t.skipped.unsafeName > 0) {
+    notes.push(
+      `${t.skipped.unsafeName} blob name(s) cannot be backed up safely ("." or ".." path segments, control characters, over 1,024 characters): skipped, not copied; rename them`,
+    );
+  }
+  if (t.skipped.invalidRequest > 0) notes.push(`${t.skipped.invalidRequest} backup request(s) failed their schema and were not sent`);
   const output: ContainerScanOutput = {
     container: input.container,
     ...(input.prefix !== undefined && { prefix: input.prefix }),

@@ -6,15 +6,14 @@
 import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
 import { z } from "zod";
 
-import { lakeContainersSchema } from "../activities/list-lake-containers";
-import type { Settings } from "../config/settings";
-import { backupContainerName, isValidContainerName } from "../domain/names";
+import type { PlanInput } from "../activities/plan-reconciliation";
+import { blobNameSchema, containerNameSchema } from "../domain/name-schemas";
 import {
   addCounts,
   type ContainerReport,
   containerReportSchema,
+  reconciliationPlanSchema,
   type ReconciliationReport,
-  selectContainers,
   zeroCounts,
 } from "../domain/reconciliation";
 import { registerOrchestrator } from "../durable/register-orchestrator";
@@ -24,20 +23,18 @@ import type { ContainerReconciliationInput } from "./container-reconciliation";
 
 export const RECONCILIATION_INSTANCE_ID = "reconciliation";
 
-const containerName = z.string().refine(isValidContainerName, "must be a container name");
-
+/**
+ * The request only: which containers (narrowing the settings' selection), prefix, dry run. What the settings decide
+ * (selection, backup containers, parallelism, snapshot mode, accounts) comes from the plan activity.
+ */
 export const reconciliationInputSchema = z.strictObject({
-  /** The containers asked for (request body, else CONTAINERS); absent: every container of the lake. */
-  containers: z.array(containerName).optional(),
-  excludeContainers: z.array(containerName),
-  prefix: z.string().max(1024).optional(),
+  /** The containers asked for; absent: every container the settings select. */
+  containers: z.array(containerNameSchema).max(5000).optional(),
+  prefix: blobNameSchema.optional(),
   dryRun: z.boolean(),
-  snapshots: z.enum(["auto", "on", "off"]),
-  parallelism: z.number().int().min(1).max(64),
-  backupContainerTemplate: z.string(),
-  account: z.string(),
-  backupAccount: z.string(),
   startedBy: z.enum(["http", "timer"]),
+  /** A fresh id per start, so a starter can tell whether the instance that runs is its own (src/durable/instances.ts). */
+  startId: z.string().max(100).optional(),
   /** Listing page size and source pages per window; tests use small pages to cover paging cheaply. */
   pageSize: z.number().int().min(1).max(5000).optional(),
   sourcePages: z.number().int().min(1).max(20).default(4),
@@ -51,20 +48,14 @@ export interface ReconciliationRequest {
   readonly dryRun?: boolean;
 }
 
-/** The orchestration input from the settings and a request: configuration travels in the input, not in process.env. */
-export function reconciliationInput(settings: Settings, accounts: { source: string; backup: string }, request: ReconciliationRequest, startedBy: "http" | "timer"): ReconciliationInput {
-  const containers = request.containers ?? settings.containers;
+/** The orchestration input for a request. */
+export function reconciliationInput(request: ReconciliationRequest, startedBy: "http" | "timer", startId: string): ReconciliationInput & { startId: string } {
   return {
-    ...(containers !== undefined && { containers: [...containers] }),
-    excludeContainers: [...settings.excludeContainers],
+    ...(request.containers !== undefined && { containers: [...request.containers] }),
     ...(request.prefix !== undefined && { prefix: request.prefix }),
     dryRun: request.dryRun ?? false,
-    snapshots: settings.snapshots,
-    parallelism: settings.reconcileParallelism,
-    backupContainerTemplate: settings.backupContainerTemplate,
-    account: accounts.source,
-    backupAccount: accounts.backup,
     startedBy,
+    startId,
   };
 }
 
@@ -87,52 +78,46 @@ export const reconciliation: OrchestrationHandler = function* (context: Orchestr
   const startedAt = context.df.currentUtcDateTime.toISOString();
   context.df.setCustomStatus({ phase: "discovering containers" });
 
-  const lake = lakeContainersSchema.parse(yield context.df.callActivityWithRetry(Activities.listLakeContainers, STORAGE_PAGE_RETRY, null));
-  const { selected, excluded, notFound } = selectContainers(lake.containers, input.containers, input.excludeContainers);
+  const planInput: PlanInput = input.containers === undefined ? {} : { containers: input.containers };
+  const plan = reconciliationPlanSchema.parse(yield context.df.callActivityWithRetry(Activities.planReconciliation, STORAGE_PAGE_RETRY, planInput));
+  const selected = plan.containers;
+  const containersTotal = selected.length + plan.refused.length;
 
-  const reports: ContainerReport[] = [];
+  const reports: ContainerReport[] = plan.refused.map((r) => failedReport(r.container, "", r.reason, startedAt));
   let totals = zeroCounts();
   // Sub-orchestration ids are unique per run, so a later run never collides with an earlier run's finished children.
   const runId = startedAt.replace(/[^0-9]/g, "");
-  for (let i = 0; i < selected.length; i += input.parallelism) {
-    const batch = selected.slice(i, i + input.parallelism);
+  for (let i = 0; i < selected.length; i += plan.parallelism) {
+    const batch = selected.slice(i, i + plan.parallelism);
     context.df.setCustomStatus({
       phase: "reconciling",
-      containersTotal: selected.length,
+      containersTotal,
       containersDone: reports.length,
-      current: batch,
+      current: batch.map((b) => b.container),
       blobs: totals.blobs,
       requests: totals.requests,
     });
     const tasks = [];
-    const batchReports: (ContainerReport | undefined)[] = [];
-    for (const container of batch) {
-      const backupContainer = backupContainerName(input.backupContainerTemplate, container);
-      if (!isValidContainerName(backupContainer)) {
-        batchReports.push(failedReport(container, backupContainer, `backup container name "${backupContainer}" is not valid`, startedAt));
-        continue;
-      }
+    for (const { container, backupContainer } of batch) {
       const childInput: ContainerReconciliationInput = {
         container,
         backupContainer,
         options: {
           ...(input.prefix !== undefined && { prefix: input.prefix }),
           dryRun: input.dryRun,
-          snapshots: input.snapshots,
+          snapshots: plan.snapshots,
           ...(input.pageSize !== undefined && { pageSize: input.pageSize }),
           sourcePages: input.sourcePages,
         },
         ...(input.windowsPerExecution !== undefined && { windowsPerExecution: input.windowsPerExecution }),
       };
-      batchReports.push(undefined);
       tasks.push(
         context.df.callSubOrchestrator(Orchestrators.containerReconciliation, childInput, `${context.df.instanceId}-${runId}-${container}`),
       );
     }
-    const results = tasks.length > 0 ? ((yield context.df.Task.all(tasks)) as unknown[]) : [];
-    let next = 0;
-    for (const report of batchReports) {
-      const r = report ?? containerReportSchema.parse(results[next++]);
+    const results = (yield context.df.Task.all(tasks)) as unknown[];
+    for (const result of results) {
+      const r = containerReportSchema.parse(result);
       reports.push(r);
       totals = addCounts(totals, r.counts);
     }
@@ -140,23 +125,23 @@ export const reconciliation: OrchestrationHandler = function* (context: Orchestr
 
   const report: ReconciliationReport = {
     instanceId: context.df.instanceId,
-    account: input.account,
-    backupAccount: input.backupAccount,
+    account: plan.account,
+    backupAccount: plan.backupAccount,
     dryRun: input.dryRun,
     ...(input.prefix !== undefined && { prefix: input.prefix }),
     startedAt,
     completedAt: context.df.currentUtcDateTime.toISOString(),
     containers: reports,
-    excluded,
-    notFound,
+    excluded: plan.excluded,
+    notFound: plan.notFound,
     totals,
   };
-  context.df.setCustomStatus({ phase: "writing report", containersTotal: selected.length, containersDone: reports.length });
+  context.df.setCustomStatus({ phase: "writing report", containersTotal, containersDone: reports.length });
   if (input.dryRun) return report;
   const written = (yield context.df.callActivityWithRetry(Activities.writeReconciliationReport, STORAGE_PAGE_RETRY, { report })) as {
     reportBlob: string;
   };
-  context.df.setCustomStatus({ phase: "done", containersTotal: selected.length, containersDone: reports.length });
+  context.df.setCustomStatus({ phase: "done", containersTotal, containersDone: reports.length });
   return { ...report, reportBlob: written.reportBlob };
 };
 

@@ -7,8 +7,23 @@ import type { QueueClient } from "@azure/storage-queue";
 import { type BackupRequest, encodeBackupRequest } from "../domain/backup-request";
 import { mapBounded } from "../domain/map-bounded";
 
+export interface SendResult {
+  /** Requests enqueued. */
+  readonly sent: number;
+  /** Requests that failed their schema (or would not fit a queue message): counted and skipped, never sent. */
+  readonly invalid: number;
+}
+
 export interface BackupQueueSender {
-  send(requests: readonly BackupRequest[]): Promise<number>;
+  send(requests: readonly BackupRequest[]): Promise<SendResult>;
+}
+
+function encodeOrUndefined(request: BackupRequest): string | undefined {
+  try {
+    return encodeBackupRequest(request);
+  } catch {
+    return undefined;
+  }
 }
 
 export function createBackupQueueSender(queue: QueueClient, concurrency: number): BackupQueueSender {
@@ -22,12 +37,13 @@ export function createBackupQueueSender(queue: QueueClient, concurrency: number)
   };
   return {
     async send(requests) {
-      if (requests.length === 0) return 0;
-      // Encode all first: an invalid request fails the batch before anything is sent.
-      const messages = requests.map(encodeBackupRequest);
+      // One request the consumer would refuse must not keep the rest of the page from being requested.
+      const messages = requests.map(encodeOrUndefined).filter((m): m is string => m !== undefined);
+      const invalid = requests.length - messages.length;
+      if (messages.length === 0) return { sent: 0, invalid };
       await ensureQueue();
       await mapBounded(messages, concurrency, (m) => queue.sendMessage(m));
-      return messages.length;
+      return { sent: messages.length, invalid };
     },
   };
 }

@@ -8,7 +8,7 @@ import type { BlobRequestConditions, BlockBlobClient } from "@azure/storage-blob
 
 import type { BackupHistory, Settings } from "../config/settings";
 import { compareWithHeld, heldVersion, type SourceVersion } from "../domain/blob-backup";
-import { backupContainerName } from "../domain/names";
+import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
 import { isNotFound, isPreconditionFailed } from "./rest-errors";
 
 /** Where a version's backup goes and how its history is kept: decided by the settings, never by an input. */
@@ -17,8 +17,18 @@ export interface BackupTarget {
   readonly history: BackupHistory;
 }
 
-export function backupTargetOf(settings: Pick<Settings, "backupContainerTemplate" | "backupHistory">, sourceContainer: string): BackupTarget {
-  return { container: backupContainerName(settings.backupContainerTemplate, sourceContainer), history: settings.backupHistory };
+export type BackupDestinationSettings = ContainerPolicy & Pick<Settings, "backupHistory">;
+
+/**
+ * The backup container of a source container under the container policy (CONTAINERS, EXCLUDE_CONTAINERS, reserved
+ * names, the template), and the history mode. The queue trigger and the starters refuse a container the policy
+ * refuses before any backup starts; an activity reached anyway (a forged orchestration input) throws, so nothing is
+ * written outside the policy.
+ */
+export function backupDestinationOf(settings: BackupDestinationSettings, sourceContainer: string): BackupTarget {
+  const decision = backupTargetOf(settings, sourceContainer);
+  if (!decision.ok) throw new Error(`refused by the container policy: ${decision.reason}`);
+  return { container: decision.backupContainer, history: settings.backupHistory };
 }
 
 export type TargetDecision =

@@ -11,6 +11,7 @@ import { classify, groupByName, type ListedEntry, type SkipReason } from "../dom
 import { describeError } from "../domain/errors";
 import { sameEtag } from "../domain/etag";
 import { mapBounded } from "../domain/map-bounded";
+import { blobClient, containerClient } from "./addressed-clients";
 import { listSourcePage } from "./list-source-page";
 import { statusOf } from "./rest-errors";
 
@@ -55,7 +56,7 @@ async function findSnapshotOf(container: ContainerClient, name: string, etag: st
 }
 
 export const takeSnapshot: SnapshotFn = async (container, name, etag) => {
-  const blob = container.getBlobClient(name);
+  const blob = blobClient(container, name);
   for (let attempt = 1; ; attempt++) {
     try {
       const response = await blob.createSnapshot({ conditions: { ifMatch: etag } });
@@ -160,7 +161,7 @@ export type SnapshotOfPage = (name: string, etag: string) => Promise<string>;
 /** The snapshots of `container` in the source account: through its client without SDK retries (see SnapshotFn). */
 export function snapshotsOf(deps: { readonly source: BlobAccount; readonly snapshot?: SnapshotFn }, container: string): SnapshotOfPage {
   const take = deps.snapshot ?? takeSnapshot;
-  const client = deps.source.singleAttempt.getContainerClient(container);
+  const client = containerClient(deps.source.singleAttempt, container);
   return (name, etag) => take(client, name, etag);
 }
 
@@ -200,7 +201,7 @@ export async function processSourcePage(container: ContainerClient, input: Proce
           // Changed or deleted after it was listed: not snapshotted in a state we did not classify; the next scan
           // (or reconciliation) picks up the new version.
           // A 412 can also mean "deleted" (Azurite answers 412 for a missing blob); one HEAD, only in this rare case.
-          const gone = err.statusCode === 404 || !(await container.getBlobClient(base.name).exists());
+          const gone = err.statusCode === 404 || !(await blobClient(container, base.name).exists());
           const reason: SkipReason = gone ? "deletedSinceListing" : "changedSinceListing";
           return { ...version(base), outcome: "skipped", skipReason: reason, snapshotted: false, requestBackup: false };
         }

@@ -1,15 +1,24 @@
 /**
  * Read-only SAS URLs for one source blob version, for server-side copies and for the ADF pipeline's HTTP source.
  * Shared-key accounts (Azurite, or accounts with keys) sign with the key; identity-based accounts sign with a user
- * delegation key, so no account key is ever needed in Azure.
+ * delegation key, so no account key is ever needed in Azure. The SAS is HTTPS-only (`spr=https`) and refused for a
+ * plain-http endpoint, except on loopback (Azurite in local development): a signature must not travel in clear text.
  */
 import {
   BlobSASPermissions,
   generateBlobSASQueryParameters,
+  SASProtocol,
   type UserDelegationKey,
 } from "@azure/storage-blob";
 
 import type { BlobAccount } from "../config/clients";
+import { blobIn } from "./addressed-clients";
+
+/** True for loopback hosts (Azurite in local development), the only place a SAS may be used over plain http. */
+export function isLoopbackUrl(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === "localhost" || host === "[::1]" || /^127(?:\.\d{1,3}){3}$/.test(host);
+}
 
 /** Clock skew allowance for the SAS start time. */
 const SKEW_MS = 5 * 60_000;
@@ -44,14 +53,19 @@ export async function sourceReadUrl(
   if (account.sharedKey === undefined && expiresOn.getTime() > Date.now() + MAX_DELEGATION_KEY_MS) {
     throw new Error(`a SAS signed with a user delegation key cannot be valid beyond 7 days (asked until ${expiresOn.toISOString()})`);
   }
-  const base = account.service.getContainerClient(container).getBlobClient(blob);
+  const base = blobIn(account.service, container, blob);
   const client = snapshot === undefined ? base : base.withSnapshot(snapshot);
+  const loopback = isLoopbackUrl(client.url);
+  if (new URL(client.url).protocol !== "https:" && !loopback) {
+    throw new Error(`refusing to issue a SAS for ${account.accountName} over plain http: use its https endpoint`);
+  }
   const values = {
     containerName: container,
     blobName: blob,
     // A snapshot needs a blob-snapshot SAS (sr=bs); a base-blob SAS does not authorise reading a snapshot URL.
     ...(snapshot !== undefined && { snapshotTime: snapshot }),
     permissions: BlobSASPermissions.parse("r"),
+    protocol: loopback ? SASProtocol.HttpsAndHttp : SASProtocol.Https,
     startsOn: new Date(Date.now() - SKEW_MS),
     expiresOn,
   };

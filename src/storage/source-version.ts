@@ -2,12 +2,13 @@
 import type { BlobAccount } from "../config/clients";
 import type { BackupRequest } from "../domain/backup-request";
 import type { SourceVersion } from "../domain/blob-backup";
+import { blobIn } from "./addressed-clients";
 import { isNotFound } from "./rest-errors";
 
 export type Resolution = { readonly kind: "ready"; readonly version: SourceVersion } | { readonly kind: "skipped"; readonly reason: string };
 
 export async function resolveSourceVersion(source: BlobAccount, request: BackupRequest): Promise<Resolution> {
-  const base = source.service.getContainerClient(request.container).getBlobClient(request.blob);
+  const base = blobIn(source.service, request.container, request.blob);
   const client = request.snapshot === undefined ? base : base.withSnapshot(request.snapshot);
   let p;
   try {

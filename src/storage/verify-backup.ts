@@ -8,13 +8,14 @@ import { createHash } from "node:crypto";
 import type { BlobAccount } from "../config/clients";
 import { BackupMetadata, compareWithHeld, heldVersion, type SourceVersion } from "../domain/blob-backup";
 import type { VerifyBackupResult } from "../domain/blob-backup-activities";
+import { blobIn } from "./addressed-clients";
 import { isNotFound } from "./rest-errors";
 
 /** Above this, an MD5 missing on the backup blob is not recomputed by download (the activity would run too long). */
 export const MAX_HASHED_BYTES = 1024 * 1024 * 1024;
 
 export async function verifyBackup(backup: BlobAccount, backupContainer: string, version: SourceVersion): Promise<VerifyBackupResult> {
-  const target = backup.service.getContainerClient(backupContainer).getBlobClient(version.blob);
+  const target = blobIn(backup.service, backupContainer, version.blob);
   let p;
   try {
     p = await target.getProperties();

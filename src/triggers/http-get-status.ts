@@ -15,7 +15,8 @@ import { Triggers } from "../function-names";
 
 export async function getInstanceStatus(request: HttpRequest, client: df.DurableClient): Promise<HttpResponseInit> {
   const instanceId = request.params.instanceId ?? "";
-  const notFound = httpError(404, "InstanceNotFound", `no scan, reconciliation, restore or retention instance "${instanceId}"`);
+  // The id is not echoed: it is the caller's text, and an answer should not reflect it.
+  const notFound = httpError(404, "InstanceNotFound", "no scan, reconciliation, restore or retention instance has this id");
   if (!isCallerVisibleInstance(instanceId)) return notFound;
   const status = await instanceStatus(client, instanceId);
   if (status === undefined) return notFound;

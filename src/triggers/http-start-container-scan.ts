@@ -1,57 +1,30 @@
 /**
  * POST /api/containers/{container}/backup — the producer pipeline's last step. Validates the route and the optional
- * body `{ prefix?, dryRun? }`, starts the container scan, and answers `202` with the app's status URL
- * (src/durable/status-response.ts).
- *
- * One scan per container at a time: the instance id is `scan-<container>`. A start while that scan is Pending or
- * Running joins it (the same status URL), so two starts never snapshot or request the same version twice;
- * it raises `Events.rescanContainer`, so the scan makes one more pass before it reports Completed and the joined
- * caller's blobs are covered too. A start the running scan cannot cover (narrower prefix there, or a dry run there
- * and a real scan here) gets 409. A finished instance (Completed, Failed, Terminated) is replaced by the new scan.
+ * body `{ prefix?, dryRun? }`, checks the container against the settings (CONTAINERS, EXCLUDE_CONTAINERS, reserved
+ * names, BACKUP_CONTAINER_TEMPLATE), starts the container scan or joins the one running
+ * (src/durable/container-scan-instance.ts), and answers `202` with the app's status URL (src/durable/status-response.ts).
+ * A start the running scan cannot cover (narrower prefix there, or a dry run there and a real scan here) gets 409.
  */
+import { randomUUID } from "node:crypto";
+
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { z } from "zod";
 
-import { type ContainerScanInput, containerScanInputSchema } from "../domain/container-scan";
-import { httpError, parseJsonBody } from "../domain/http-error";
-import { backupContainerName, CONTAINER_NAME_RULE, isValidContainerName } from "../domain/names";
-import { instanceState, isActive } from "../durable/instances";
+import { backupTargetOf } from "../domain/container-policy";
+import type { ContainerScanInput } from "../domain/container-scan";
+import { httpError } from "../domain/http-error";
+import { blobNameSchema } from "../domain/name-schemas";
+import { scanInstanceId, startContainerScanInstance } from "../durable/container-scan-instance";
 import { acceptedResponse } from "../durable/status-response";
-import { Events, Orchestrators, Triggers } from "../function-names";
+import { Triggers } from "../function-names";
+import { readJsonBody } from "../http/request-body";
 import { runtime } from "../runtime";
 
 export const containerScanBodySchema = z.strictObject({
-  prefix: z.string().min(1, "must not be empty").max(1024, "must be at most 1024 characters").optional(),
+  prefix: blobNameSchema.optional(),
   dryRun: z.boolean().optional(),
 });
-
-export function scanInstanceId(container: string): string {
-  return `scan-${container}`;
-}
-
-interface RunningScan {
-  readonly runtimeStatus: string;
-  /** The running scan's input, when it parses. */
-  readonly input?: ContainerScanInput;
-}
-
-/** The scan instance's status and input, or undefined when there is no such instance. */
-async function statusOf(client: df.DurableClient, instanceId: string): Promise<RunningScan | undefined> {
-  const state = await instanceState(client, instanceId, { showInput: true });
-  if (state === undefined) return undefined;
-  const input = containerScanInputSchema.safeParse(state.input);
-  return { runtimeStatus: state.runtimeStatus, ...(input.success && { input: input.data }) };
-}
-
-const isRunning = (scan: RunningScan | undefined): scan is RunningScan => isActive(scan?.runtimeStatus);
-
-/** A running scan covers a request when it writes (or the request is a dry run too) and its prefix contains the request's. */
-function covers(running: ContainerScanInput | undefined, request: ContainerScanInput): boolean {
-  if (running === undefined) return false;
-  if (running.dryRun === true && request.dryRun !== true) return false;
-  return running.prefix === undefined || (request.prefix ?? "").startsWith(running.prefix);
-}
 
 export async function startContainerScan(
   request: HttpRequest,
@@ -59,49 +32,34 @@ export async function startContainerScan(
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
   const container = request.params.container ?? "";
-  if (!isValidContainerName(container)) {
-    return httpError(400, "InvalidContainerName", `"${container}" is not a valid container name: ${CONTAINER_NAME_RULE}`);
+  const { settings } = runtime();
+  const target = backupTargetOf(settings, container);
+  if (!target.ok) {
+    const status = target.code === "InvalidContainerName" || target.code === "InvalidBackupContainerName" ? 400 : 403;
+    return httpError(status, target.code, target.reason);
   }
-  const body = parseJsonBody(await request.text(), containerScanBodySchema);
+  const body = await readJsonBody(request, containerScanBodySchema);
   if (!body.ok) return body.response;
 
-  const instanceId = scanInstanceId(container);
-  const { settings } = runtime();
-  const backupContainer = backupContainerName(settings.backupContainerTemplate, container);
-  const input: ContainerScanInput = {
+  const input: ContainerScanInput & { startId: string } = {
     container,
     ...(body.value.prefix !== undefined && { prefix: body.value.prefix }),
     dryRun: body.value.dryRun ?? false,
     snapshots: settings.snapshots,
-    ...(isValidContainerName(backupContainer) && { backupContainer }),
+    startId: randomUUID(),
   };
-  const running = await statusOf(client, instanceId);
-  if (isRunning(running)) {
-    if (!covers(running.input, input)) {
-      return httpError(
-        409,
-        "ScanInProgress",
-        `a scan of "${container}" with other options (prefix or dry run) is running; start again when ${instanceId} has finished`,
-      );
-    }
-    // The running scan may already be past this caller's blobs: ask for one more pass, which ends before Completed.
-    if (input.dryRun !== true) await client.raiseEvent(instanceId, Events.rescanContainer, { requestedAt: new Date().toISOString() });
-    if (isRunning(await statusOf(client, instanceId))) {
-      context.log(`scan of ${container} already running; joined ${instanceId}`);
-      return acceptedResponse(request, instanceId);
-    }
-    // It finished before it could take the request: start a fresh scan below.
+  const instanceId = scanInstanceId(container);
+  const outcome = await startContainerScanInstance(client, input);
+  if (outcome.kind === "busy") {
+    return httpError(
+      409,
+      "ScanInProgress",
+      `a scan of ${JSON.stringify(container)} with other options (prefix or dry run) is ${outcome.runtimeStatus}; start again when ${instanceId} has finished`,
+    );
   }
-  try {
-    await client.startNew(Orchestrators.containerScan, { instanceId, input });
-  } catch (err) {
-    // Another start won the race for the id after our status check; its scan began after this request arrived, so it
-    // covers this caller's blobs when its options do.
-    const winner = await statusOf(client, instanceId);
-    if (isRunning(winner) && covers(winner.input, input)) return acceptedResponse(request, instanceId);
-    throw err;
-  }
-  context.log(`started ${instanceId}${input.dryRun === true ? " (dry run)" : ""}`);
+  context.log(
+    outcome.kind === "started" ? `started ${instanceId}${input.dryRun === true ? " (dry run)" : ""}` : `scan of ${JSON.stringify(container)} already running; joined ${instanceId}`,
+  );
   return acceptedResponse(request, instanceId);
 }
 

@@ -2,20 +2,20 @@
  * RECONCILE_SCHEDULE — the scheduled safety net. Starts the reconciliation of the lake unless one is still running
  * (then this occurrence is skipped and logged: the running one covers it).
  */
+import { randomUUID } from "node:crypto";
+
 import { app, type InvocationContext, type Timer } from "@azure/functions";
 import * as df from "durable-functions";
 
 import { DEFAULT_RECONCILE_SCHEDULE } from "../config/settings";
-import { startUnlessActive } from "../durable/instances";
+import { startOrJoin } from "../durable/instances";
 import { Orchestrators, Triggers } from "../function-names";
 import { RECONCILIATION_INSTANCE_ID, reconciliationInput } from "../orchestrators/reconciliation";
-import { runtime } from "../runtime";
 
 export async function startScheduledReconciliation(timer: Timer, client: df.DurableClient, context: InvocationContext): Promise<void> {
-  const { settings, clients } = runtime();
-  const input = reconciliationInput(settings, { source: clients.source.accountName, backup: clients.backup.accountName }, {}, "timer");
-  const start = await startUnlessActive(client, Orchestrators.reconciliation, RECONCILIATION_INSTANCE_ID, input);
-  if (start.started) context.log(`scheduled reconciliation started${timer.isPastDue ? " (past due)" : ""}`);
+  const input = reconciliationInput({}, "timer", randomUUID());
+  const start = await startOrJoin(client, { orchestrator: Orchestrators.reconciliation, instanceId: RECONCILIATION_INSTANCE_ID, input, covers: () => false });
+  if (start.kind === "started") context.log(`scheduled reconciliation started${timer.isPastDue ? " (past due)" : ""}`);
   else context.log(`scheduled reconciliation skipped: the previous one is still ${start.runtimeStatus}`);
 }
 

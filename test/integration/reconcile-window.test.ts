@@ -52,16 +52,22 @@ describe("reconciliation window activity (merge-join of the source and backup li
   let azurite: AzuriteInstance;
   let clients: Clients;
   let activity: (input: unknown) => Promise<unknown>;
+  let activityFor: (snapshots: "auto" | "off") => (input: unknown) => Promise<unknown>;
 
   before(async () => {
     azurite = await startAzurite();
-    clients = createClients(loadSettings({ ...azurite.settings }));
-    activity = createReconcileContainerWindowActivity({
-      source: clients.source,
-      backup: clients.backup,
-      backupQueue: clients.backupQueue,
-      snapshotConcurrency: 8,
-    });
+    const settings = loadSettings({ ...azurite.settings });
+    clients = createClients(settings);
+    activityFor = (snapshots) =>
+      createReconcileContainerWindowActivity({
+        source: clients.source,
+        backup: clients.backup,
+        backupQueue: clients.backupQueue,
+        snapshotConcurrency: 8,
+        policy: settings,
+        snapshots,
+      });
+    activity = activityFor("auto");
   });
   after(async () => {
     await azurite.stop();
@@ -171,7 +177,7 @@ describe("reconciliation window activity (merge-join of the source and backup li
     await mapBounded(backedUp, 48, (n, i) => backUp(backup, n, i % 500 === 0 ? '"0xOLD"' : (etags.get(n) ?? "")));
     await seedBlobs(backup, Array.from({ length: 50 }, (_, i) => `d${i % 9}/orphan-${i}`), { concurrency: 16 });
 
-    const result = await reconcile(activity, "lake-big", { snapshots: "off" });
+    const result = await reconcile(activityFor("off"), "lake-big", { snapshots: "off" });
     const c = result.counts;
     assert.equal(c.blobs, 5_600);
     assert.equal(c.inSync + c.missing + c.outdated, 5_600);

@@ -26,7 +26,7 @@ const FILES = [
   "src/triggers/http-get-status.js",
   "src/orchestrators/reconciliation.js",
   "src/orchestrators/container-reconciliation.js",
-  "src/activities/list-lake-containers.js",
+  "src/activities/plan-reconciliation.js",
   "src/activities/reconcile-container-window.js",
   "src/activities/write-reconciliation-report.js",
 ];

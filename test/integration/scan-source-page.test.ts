@@ -11,15 +11,17 @@ import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
 import { createScanSourcePageActivity } from "../../src/activities/scan-source-page";
 import { type Clients, createClients } from "../../src/config/clients";
-import { loadSettings } from "../../src/config/settings";
+import { loadSettings, type Settings } from "../../src/config/settings";
 import { BackupMetadata } from "../../src/domain/blob-backup";
 import { addCounts, type PageCounts, type ScanPageInput, type ScanPageResult, zeroCounts } from "../../src/domain/container-scan";
+import { zeroSkipCounts } from "../../src/domain/skip-counts";
 import { type SnapshotFn, takeSnapshot } from "../../src/storage/process-source-page";
 import { addPipelinePolicy, drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
 import { isSnapshot, loseAnswers } from "../support/storage-faults";
 
 let azurite: AzuriteInstance;
 let clients: Clients;
+let settings: Settings;
 let counter = 0;
 
 async function freshContainer(): Promise<ContainerClient> {
@@ -32,7 +34,9 @@ async function freshContainer(): Promise<ContainerClient> {
 type Activity = ReturnType<typeof createScanSourcePageActivity>;
 
 /** `service` replaces the app's source clients (both: with and without SDK retries) to inject faults. */
-function activity(overrides: { snapshot?: SnapshotFn; service?: BlobServiceClient; singleAttempt?: BlobServiceClient } = {}): Activity {
+function activity(
+  overrides: { snapshot?: SnapshotFn; service?: BlobServiceClient; singleAttempt?: BlobServiceClient; snapshots?: Settings["snapshots"] } = {},
+): Activity {
   return createScanSourcePageActivity({
     source:
       overrides.service === undefined
@@ -41,6 +45,8 @@ function activity(overrides: { snapshot?: SnapshotFn; service?: BlobServiceClien
     backup: clients.backup,
     backupQueue: clients.backupQueue,
     snapshotConcurrency: 4,
+    policy: settings,
+    snapshots: overrides.snapshots ?? "auto",
     ...(overrides.snapshot !== undefined && { snapshot: overrides.snapshot }),
   });
 }
@@ -84,7 +90,8 @@ async function scanAll(
 describe("scan page activity (Azurite)", { timeout: 600_000 }, () => {
   before(async () => {
     azurite = await startAzurite();
-    clients = createClients(loadSettings({ ...azurite.settings, BACKUP_QUEUE: "scan-page-requests" }));
+    settings = loadSettings({ ...azurite.settings, BACKUP_QUEUE: "scan-page-requests" });
+    clients = createClients(settings);
   });
   after(async () => {
     await azurite?.stop();
@@ -229,7 +236,7 @@ describe("scan page activity (Azurite)", { timeout: 600_000 }, () => {
     await seedBlobs(container, ["dir/file", "cold"]);
     await container.getBlockBlobClient("cold").setAccessTier("Archive");
     const result = await scanAll(activity(), { container: container.containerName });
-    assert.deepEqual(result.counts.skipped, { directory: 1, archived: 1, noLiveBlob: 0, changedSinceListing: 0, deletedSinceListing: 0 });
+    assert.deepEqual(result.counts.skipped, { ...zeroSkipCounts(), directory: 1, archived: 1 });
     assert.equal(result.counts.snapshots, 1);
     assert.deepEqual((await drainRequests(clients.backupQueue)).map((r) => r.blob), ["dir/file"]);
   });
@@ -337,7 +344,7 @@ describe("scan page activity (Azurite)", { timeout: 600_000 }, () => {
       const container = await freshContainer();
       await seedBlobs(container, ["h1", "h2"]);
       snapshotCalls = 0;
-      const result = await scanAll(activity({ service: refusingService() }), { container: container.containerName, snapshots: "off" });
+      const result = await scanAll(activity({ service: refusingService(), snapshots: "off" }), { container: container.containerName, snapshots: "off" });
       assert.equal(snapshotCalls, 0);
       assert.equal(result.counts.requests, 2);
       await drainRequests(clients.backupQueue);
@@ -356,10 +363,9 @@ describe("scan page activity (Azurite)", { timeout: 600_000 }, () => {
         await backup.getBlockBlobClient(name).upload("b", 1, { metadata: { [BackupMetadata.etag]: etag } });
       }
       for (const pageSize of [2, 5000]) {
-        const result = await scanAll(activity(), {
+        const result = await scanAll(activity({ snapshots: "off" }), {
           container: container.containerName,
           snapshots: "off",
-          backupContainer: container.containerName,
           pageSize,
         });
         assert.equal(result.counts.alreadyBackedUp, 3, `page size ${pageSize}`);

@@ -43,15 +43,29 @@ describe("merge-join of a backup page with a window of source names", { timeout:
 
 describe("container selection", { timeout: 30_000 }, () => {
   const lake = ["logs", "raw", "curated", "tmp"];
+  const policy = { excludeContainers: ["tmp"], backupContainerTemplate: "{container}", reportsContainer: "backup-reports" };
+  const to = (...names: string[]) => names.map((container) => ({ container, backupContainer: container }));
   it("takes every container of the lake, less the excluded ones", () => {
-    assert.deepEqual(selectContainers(lake, undefined, ["tmp"]), { selected: ["curated", "logs", "raw"], excluded: ["tmp"], notFound: [] });
+    assert.deepEqual(selectContainers(lake, undefined, policy), { selected: to("curated", "logs", "raw"), refused: [], excluded: ["tmp"], notFound: [] });
   });
   it("takes only the containers asked for, and reports those the lake lacks", () => {
-    assert.deepEqual(selectContainers(lake, ["raw", "gone", "tmp"], ["tmp"]), {
-      selected: ["raw"],
+    assert.deepEqual(selectContainers(lake, ["raw", "gone", "tmp"], policy), {
+      selected: to("raw"),
+      refused: [],
       excluded: ["curated", "logs", "tmp"],
       notFound: ["gone"],
     });
+  });
+  it("lets a request narrow CONTAINERS, never widen it", () => {
+    const only = { ...policy, containers: ["raw", "logs"] };
+    assert.deepEqual(selectContainers(lake, undefined, only).selected, to("logs", "raw"));
+    assert.deepEqual(selectContainers(lake, ["raw", "curated"], only).selected, to("raw"));
+  });
+  it("refuses, with the reason, a container whose backup would land in a reserved container", () => {
+    const selection = selectContainers([...lake, "backup-reports", "datalake-backup-staging"], undefined, policy);
+    assert.deepEqual(selection.refused.map((r) => r.container), ["backup-reports", "datalake-backup-staging"]);
+    assert.match(selection.refused[0]?.reason ?? "", /reserves/);
+    assert.ok(!selection.selected.some((s) => s.container === "backup-reports"));
   });
 });
 

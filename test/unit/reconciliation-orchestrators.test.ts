@@ -13,6 +13,7 @@ import {
   type ContainerReport,
   MAX_ORPHAN_SAMPLES,
   type ReconcileCounts,
+  type ReconciliationPlan,
   type ReconciliationReport,
   type WindowInput,
   type WindowResult,
@@ -25,17 +26,23 @@ import { type Answer, runOrchestration, type Scheduled } from "../support/orches
 
 const START = "2026-01-05T02:00:00.000Z";
 
-const lakeInput = (overrides: Partial<ReconciliationInput> = {}): ReconciliationInput => ({
-  excludeContainers: [],
-  dryRun: false,
-  snapshots: "auto",
-  parallelism: 2,
-  backupContainerTemplate: "{container}-backup",
-  account: "datalake1",
-  backupAccount: "backup1",
-  startedBy: "timer",
-  ...overrides,
-});
+const lakeInput = (overrides: Partial<ReconciliationInput> = {}): ReconciliationInput => ({ dryRun: false, startedBy: "timer", ...overrides });
+
+/** What PlanReconciliation answers: the settings' decisions (selection, backup containers, parallelism, mode). */
+function plan(containers: readonly string[], overrides: Partial<ReconciliationPlan> = {}): Answer {
+  const result: ReconciliationPlan = {
+    account: "datalake1",
+    backupAccount: "backup1",
+    snapshots: "auto",
+    parallelism: 2,
+    containers: containers.map((container) => ({ container, backupContainer: `${container}-backup` })),
+    refused: [],
+    excluded: [],
+    notFound: [],
+    ...overrides,
+  };
+  return { result };
+}
 
 function reconcileCounts(blobs: number, requests = 0): ReconcileCounts {
   return { ...zeroCounts(), blobs, inSync: blobs - requests, missing: requests, requests, sourceListRequests: 1, backupListRequests: 1 };
@@ -58,15 +65,14 @@ function childReport(input: ContainerReconciliationInput, blobs: number, status:
 const subs = (scheduled: readonly Scheduled[]) => scheduled.filter((s): s is Extract<Scheduled, { kind: "subOrchestration" }> => s.kind === "subOrchestration");
 
 describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
-  const lake = (containers: readonly string[]) => () => ({ result: { containers } });
 
   it("reconciles the selected containers in batches of `parallelism`, then writes the report", async () => {
     const result = await runOrchestration(reconciliation, {
-      input: lakeInput({ excludeContainers: ["scratch"], parallelism: 2, pageSize: 10 }),
+      input: lakeInput({ pageSize: 10 }),
       instanceId: "reconciliation",
       startAt: START,
       activities: {
-        [Activities.listLakeContainers]: lake(["gamma", "alpha", "scratch", "beta"]),
+        [Activities.planReconciliation]: () => plan(["alpha", "beta", "gamma"], { excluded: ["scratch"], parallelism: 2 }),
         [Activities.writeReconciliationReport]: (input: { report: ReconciliationReport }) => ({ result: { reportBlob: `backup-reports/${input.report.startedAt}.json` } }),
       },
       subOrchestrations: {
@@ -75,7 +81,7 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
     });
     assert.equal(result.status, "Completed", result.error);
     assert.deepEqual(result.trail, [
-      Activities.listLakeContainers,
+      Activities.planReconciliation,
       `sub ${Orchestrators.containerReconciliation} reconciliation-20260105020000000-alpha`,
       `sub ${Orchestrators.containerReconciliation} reconciliation-20260105020000000-beta`,
       `sub ${Orchestrators.containerReconciliation} reconciliation-20260105020000000-gamma`,
@@ -102,9 +108,9 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
 
   it("reports a failed container and goes on with the others", async () => {
     const result = await runOrchestration(reconciliation, {
-      input: lakeInput({ parallelism: 1 }),
+      input: lakeInput(),
       startAt: START,
-      activities: { [Activities.listLakeContainers]: lake(["a-lake", "b-lake", "c-lake"]), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
+      activities: { [Activities.planReconciliation]: () => plan(["a-lake", "b-lake", "c-lake"], { parallelism: 1 }), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
       subOrchestrations: { [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 5, input.container === "a-lake" ? "failed" : "completed") }) },
     });
     assert.equal(result.status, "Completed", result.error);
@@ -114,11 +120,13 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
     assert.equal(report.containers[0]?.error, "the account refuses blob snapshots");
   });
 
-  it("reports a container whose backup container name would be invalid, without starting it", async () => {
+  it("reports a container the plan refuses (e.g. its backup container name would be invalid), without starting it", async () => {
+    const reason = 'backup container name "a-much-longer-container-name-backup-of-the-container" is not valid';
     const result = await runOrchestration(reconciliation, {
-      input: lakeInput({ backupContainerTemplate: "{container}-backup-of-the-container-with-a-very-long-name-indeed" }),
+      input: lakeInput(),
       startAt: START,
-      activities: { [Activities.listLakeContainers]: lake(["okay", "a-much-longer-container-name"]), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
+      activities: {
+        [Activities.planReconciliation]: () => plan(["okay"], { refused: [{ container: "a-much-longer-container-name", reason }] }), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
       subOrchestrations: { [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 1) }) },
     });
     const report = result.output as ReconciliationReport;
@@ -128,15 +136,17 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
     assert.deepEqual(subs(result.scheduled).map((s) => (s.input as ContainerReconciliationInput).container), ["okay"]);
   });
 
-  it("a dry run writes no report; containers asked for that the lake lacks are reported", async () => {
+  it("a dry run writes no report; the containers asked for go to the plan, and those the lake lacks are reported", async () => {
     const result = await runOrchestration(reconciliation, {
       input: lakeInput({ dryRun: true, containers: ["alpha", "nosuch"], prefix: "2026/" }),
       startAt: START,
-      activities: { [Activities.listLakeContainers]: lake(["alpha", "beta"]) },
+      activities: { [Activities.planReconciliation]: () => plan(["alpha"], { notFound: ["nosuch"], excluded: ["beta"] }) },
       subOrchestrations: { [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 2) }) },
     });
     assert.equal(result.status, "Completed", result.error);
-    assert.deepEqual(result.trail, [Activities.listLakeContainers, `sub ${Orchestrators.containerReconciliation} test-instance-20260105020000000-alpha`]);
+    assert.deepEqual(result.trail, [Activities.planReconciliation, `sub ${Orchestrators.containerReconciliation} test-instance-20260105020000000-alpha`]);
+    const planned = result.scheduled.find((s) => s.kind === "activity" && s.name === Activities.planReconciliation);
+    assert.deepEqual(planned?.kind === "activity" && planned.input, { containers: ["alpha", "nosuch"] });
     const child = subs(result.scheduled)[0]?.input as ContainerReconciliationInput;
     assert.deepEqual(child.options, { prefix: "2026/", dryRun: true, snapshots: "auto", sourcePages: 4 });
     const report = result.output as ReconciliationReport;
@@ -145,11 +155,11 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
 
   it("an empty selection writes a report with no containers", async () => {
     const result = await runOrchestration(reconciliation, {
-      input: lakeInput({ excludeContainers: ["only"] }),
+      input: lakeInput(),
       startAt: START,
-      activities: { [Activities.listLakeContainers]: lake(["only"]), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
+      activities: { [Activities.planReconciliation]: () => plan([], { excluded: ["only"] }), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
     });
-    assert.deepEqual(result.trail, [Activities.listLakeContainers, Activities.writeReconciliationReport]);
+    assert.deepEqual(result.trail, [Activities.planReconciliation, Activities.writeReconciliationReport]);
     assert.deepEqual((result.output as ReconciliationReport).containers, []);
   });
 });

@@ -1,0 +1,51 @@
+/**
+ * The first step of every reconciliation: lists the lake's containers (so containers created since the last run are
+ * included without configuration) and decides, from the settings alone, which of them this run covers and into which
+ * backup containers, how many run in parallel, and the snapshot mode. The orchestration input only narrows the
+ * selection (the request's `containers`); a forged input cannot add an excluded container, pick a backup container,
+ * change the parallelism or the snapshot mode. Names only: a lake has at most thousands of containers.
+ */
+import type { BlobServiceClient } from "@azure/storage-blob";
+import { z } from "zod";
+
+import type { Settings } from "../config/settings";
+import { containerNameSchema } from "../domain/name-schemas";
+import { type ReconciliationPlan, selectContainers } from "../domain/reconciliation";
+import { registerActivity } from "../durable/register-activity";
+import { Activities } from "../function-names";
+
+export const planInputSchema = z.strictObject({ containers: z.array(containerNameSchema).max(5000).optional() });
+export type PlanInput = z.infer<typeof planInputSchema>;
+
+export interface PlanDeps {
+  readonly source: { readonly accountName: string; readonly service: BlobServiceClient };
+  readonly backup: { readonly accountName: string };
+  readonly settings: Pick<Settings, "containers" | "excludeContainers" | "backupContainerTemplate" | "reportsContainer" | "snapshots" | "reconcileParallelism">;
+}
+
+async function lakeContainers(source: BlobServiceClient): Promise<string[]> {
+  const containers: string[] = [];
+  for await (const page of source.listContainers().byPage({ maxPageSize: 5000 })) {
+    for (const item of page.containerItems) if (item.deleted !== true) containers.push(item.name);
+  }
+  return containers;
+}
+
+export function createPlanReconciliationActivity(deps: PlanDeps): (input: unknown) => Promise<ReconciliationPlan> {
+  return async (raw) => {
+    const input = planInputSchema.parse(raw ?? {});
+    const selection = selectContainers(await lakeContainers(deps.source.service), input.containers, deps.settings);
+    return {
+      account: deps.source.accountName,
+      backupAccount: deps.backup.accountName,
+      snapshots: deps.settings.snapshots,
+      parallelism: deps.settings.reconcileParallelism,
+      containers: selection.selected,
+      refused: selection.refused,
+      excluded: selection.excluded,
+      notFound: selection.notFound,
+    };
+  };
+}
+
+registerActivity(Activities.planReconciliation, ({ clients, settings }) => createPlanReconciliationActivity({ source: clients.source, backup: clients.backup, settings }));
