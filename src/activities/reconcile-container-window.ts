@@ -14,6 +14,7 @@ import { MAX_ORPHAN_SAMPLES, type ReconcileCounts, windowInputSchema, type Windo
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
 import { createBackupQueueSender } from "../storage/backup-queue";
+import { recordDeletions } from "../storage/deletion-record";
 import { type SnapshotFn, takeSnapshot } from "../storage/process-source-page";
 import { type ReconciledBlob, reconcileWindow } from "../storage/reconcile-window";
 
@@ -71,6 +72,16 @@ export function createReconcileContainerWindowActivity(deps: ReconcileContainerW
           .filter((b) => b.backup === "missing" || b.backup === "outdated")
           .map((b) => backupRequestFor(deps.source.accountName, input.container, b, "reconcile", requestedAt));
     counts.requests = await sender.send(requests);
+    if (!options.dryRun && result.newOrphans.length > 0) {
+      const deletions = await recordDeletions(
+        deps.backup.service.getContainerClient(input.backupContainer),
+        result.newOrphans,
+        requestedAt,
+        deps.snapshotConcurrency,
+      );
+      counts.deletionsRecorded = deletions.recorded;
+      counts.deletionsRefused = deletions.refused;
+    }
     counts.orphans = result.orphans.length;
     counts.sourceListRequests = result.sourceListRequests;
     counts.backupListRequests = result.backupListRequests;

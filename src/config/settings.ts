@@ -35,6 +35,8 @@ export interface Settings {
   readonly backupStorage: StorageConnection;
   /** The Functions host's own account: task hub and the backup request queue. */
   readonly functionStorage: StorageConnection;
+  /** Optional: the account a restore writes to with `target.account: "restore"` (the lake account is lost). */
+  readonly restoreStorage?: StorageConnection;
   readonly taskHubName: string;
   readonly backupQueue: string;
   readonly copyEngine: CopyEngine;
@@ -58,6 +60,8 @@ export interface Settings {
   readonly copyPollSeconds: number;
   /** A copy still running after this is cancelled and the backup fails. */
   readonly copyTimeoutMinutes: number;
+  /** Blobs restored in parallel by one restore batch. */
+  readonly restoreConcurrency: number;
 }
 
 export class ConfigurationError extends Error {
@@ -143,6 +147,7 @@ const scalarSettings = z.object({
   RECONCILE_PARALLELISM: optional(integer(1, 64)).default(4),
   COPY_POLL_SECONDS: optional(integer(1, 3600)).default(15),
   COPY_TIMEOUT_MINUTES: optional(integer(1, 7 * 24 * 60)).default(120),
+  RESTORE_CONCURRENCY: optional(integer(1, 256)).default(32),
 });
 
 const ADF_REQUIRED = ["ADF_SUBSCRIPTION_ID", "ADF_RESOURCE_GROUP", "ADF_FACTORY", "ADF_PIPELINE"] as const;
@@ -158,6 +163,10 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
   const sourceStorage = connection(resolveConnection(env, "SourceStorage", { blob: true, queue: false }));
   const backupStorage = connection(resolveConnection(env, "BackupStorage", { blob: true, queue: false }));
   const functionStorage = connection(resolveConnection(env, "AzureWebJobsStorage", { blob: true, queue: true }));
+  // Optional: resolved (and its problems reported) only when some RestoreStorage setting is present.
+  const restoreStorage = hasConnection(env, "RestoreStorage")
+    ? connection(resolveConnection(env, "RestoreStorage", { blob: true, queue: false }))
+    : undefined;
 
   // Each setting is parsed on its own, so one bad value does not hide the problems of the others.
   const s = {} as Record<string, unknown>;
@@ -170,10 +179,17 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
   if (env.COPY_ENGINE?.trim() === "adf") {
     for (const key of ADF_REQUIRED) if (env[key] === undefined || env[key].trim() === "") problems.push(`${key}: missing (required when COPY_ENGINE=adf)`);
   }
+  if (restoreStorage !== undefined && restoreStorage.accountName === backupStorage?.accountName) {
+    problems.push("RestoreStorage: must not be the backup account (restored blobs would mix with the backups)");
+  }
   if (problems.length > 0 || !sourceStorage || !backupStorage || !functionStorage) {
     throw new ConfigurationError(problems);
   }
-  return buildSettings(scalars, sourceStorage, backupStorage, functionStorage);
+  return { ...buildSettings(scalars, sourceStorage, backupStorage, functionStorage), ...(restoreStorage !== undefined && { restoreStorage }) };
+}
+
+function hasConnection(env: Readonly<Record<string, string | undefined>>, name: string): boolean {
+  return Object.entries(env).some(([key, value]) => (key === name || key.startsWith(`${name}__`)) && value !== undefined && value.trim() !== "");
 }
 
 function buildSettings(
@@ -214,5 +230,6 @@ function buildSettings(
     reconcileParallelism: s.RECONCILE_PARALLELISM,
     copyPollSeconds: s.COPY_POLL_SECONDS,
     copyTimeoutMinutes: s.COPY_TIMEOUT_MINUTES,
+    restoreConcurrency: s.RESTORE_CONCURRENCY,
   };
 }

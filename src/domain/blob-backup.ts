@@ -55,6 +55,8 @@ export const BackupMetadata = {
   contentMd5: "backup_source_content_md5",
   copiedAt: "backup_copied_at",
   engine: "backup_engine",
+  /** Written by reconciliation on the backup blob when it first finds the source blob gone (restore honours it). */
+  deletedAt: "backup_source_deleted_at",
 } as const;
 
 /** The exact source version a copy reads, as resolved from the request and the source account. */

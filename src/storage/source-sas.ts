@@ -51,3 +51,21 @@ export async function sourceReadUrl(
       : generateBlobSASQueryParameters(values, await delegationKey(account, expiresOn), account.accountName).toString();
   return `${client.url}${client.url.includes("?") ? "&" : "?"}${sas}`;
 }
+
+/** URL of one blob version with a read SAS (`sr=bv`) valid until `expiresOn`, for accounts with blob versioning. Never log it. */
+export async function versionReadUrl(account: BlobAccount, container: string, blob: string, versionId: string, expiresOn: Date): Promise<string> {
+  const client = account.service.getContainerClient(container).getBlobClient(blob).withVersion(versionId);
+  const values = {
+    containerName: container,
+    blobName: blob,
+    versionId,
+    permissions: BlobSASPermissions.parse("r"),
+    startsOn: new Date(Date.now() - SKEW_MS),
+    expiresOn,
+  };
+  const sas =
+    account.sharedKey !== undefined
+      ? generateBlobSASQueryParameters(values, account.sharedKey).toString()
+      : generateBlobSASQueryParameters(values, await delegationKey(account, expiresOn), account.accountName).toString();
+  return `${client.url}${client.url.includes("?") ? "&" : "?"}${sas}`;
+}
