@@ -9,7 +9,7 @@ import type { OrchestrationContext } from "durable-functions";
 
 import { type BatchResult, type RestoreCounts, zeroRestoreCounts } from "../../src/domain/restore-contracts";
 import { Activities } from "../../src/function-names";
-import { restoreOrchestrator, type RestoreInput } from "../../src/orchestrators/restore";
+import { type RestoreInput,restoreOrchestrator } from "../../src/orchestrators/restore";
 
 interface Scheduled {
   readonly name: string;
@@ -56,7 +56,7 @@ const next = (token: string) => ({ cursor: { continuationToken: token }, targetC
 function step(gen: Generator<Scheduled, unknown, unknown>, value?: unknown): Scheduled {
   const r = gen.next(value);
   assert.equal(r.done, false, "the orchestration schedules another activity");
-  return r.value as Scheduled;
+  return r.value;
 }
 
 describe("restore orchestration", () => {

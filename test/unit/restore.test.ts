@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { isCallerVisibleInstance } from "../../src/durable/status-response";
+import { isValidContainerName } from "../../src/domain/names";
 import {
   type BackupVersion,
   chooseVersion,
@@ -13,7 +13,7 @@ import {
   restoreInstanceId,
   restoreReportBlobs,
 } from "../../src/domain/restore";
-import { isValidContainerName } from "../../src/domain/names";
+import { isCallerVisibleInstance } from "../../src/durable/status-response";
 
 const now = new Date("2026-11-30T12:00:00.000Z");
 
