@@ -19,9 +19,11 @@ export async function getBlobVersions(request: HttpRequest): Promise<HttpRespons
   if (!isValidContainerName(container)) {
     return httpError(400, "InvalidContainerName", `"${container}" is not a valid container name: ${CONTAINER_NAME_RULE}`);
   }
-  const unknown = [...request.query.keys()].filter((k) => !ALLOWED_QUERY.has(k));
+  // Read from the URL itself: the host's query map keeps one value per key, so a repeated `blob` would go unseen.
+  const query = new URL(request.url).searchParams;
+  const unknown = [...new Set(query.keys())].filter((k) => !ALLOWED_QUERY.has(k));
   if (unknown.length > 0) return httpError(400, "InvalidQuery", `unknown query parameter(s): ${unknown.join(", ")} (only blob)`);
-  const blob = request.query.getAll("blob");
+  const blob = query.getAll("blob");
   if (blob.length !== 1 || blob[0] === undefined || !isValidBlobName(blob[0])) {
     return httpError(400, "InvalidQuery", "give the blob's name once, URL-encoded: ?blob=<name> (1–1024 characters)");
   }
