@@ -24,7 +24,7 @@ import {
 } from "../domain/restore-contracts";
 import { backupVersionOf, groupBackupVersions, type NameVersions } from "./backup-versions";
 import { isContainerNotFound, listCompletePage, listNameEntries } from "./list-source-page";
-import { restoreVersion } from "./restore-copy";
+import { type RestoreCopyOptions, restoreVersion } from "./restore-copy";
 import { readTargetBlob, readTargetWindow } from "./restore-target";
 
 export interface RestoreBatchDeps {
@@ -34,6 +34,8 @@ export interface RestoreBatchDeps {
   /** Container of the backup account that receives the reports. */
   readonly reportsContainer: string;
   readonly concurrency: number;
+  /** Copy thresholds (tests use small ones to cover the staged path cheaply). */
+  readonly copyOptions?: RestoreCopyOptions;
 }
 
 /** The account a restore writes to: the lake, or RestoreStorage. */
@@ -156,7 +158,7 @@ export async function restoreBatch(deps: RestoreBatchDeps, input: BatchInput): P
     counts.planned += 1;
     counts.plannedBytes += version.contentLength;
     if (options.dryRun) return { ...line, outcome: "planned", version: chosen(version) };
-    const written = await restoreVersion(deps.backup, options.backupContainer, version, targetContainer, name, decision.conditions);
+    const written = await restoreVersion(deps.backup, options.backupContainer, version, targetContainer, name, decision.conditions, deps.copyOptions);
     if (written.kind === "lostRace") return { ...skipped("concurrentWrite", version), reason: `concurrentWrite: ${written.reason}` };
     if (written.kind === "failed") {
       counts.failed += 1;

@@ -18,13 +18,22 @@ import type { BackupVersion, WriteConditions } from "../domain/restore";
 import { errorCodeOf, isPreconditionFailed, statusOf } from "./rest-errors";
 import { sourceReadUrl, versionReadUrl } from "./source-sas";
 
-/** Up to this size a version is staged as one block, whose MD5 the service checks while it reads the source. */
-export const SINGLE_BLOCK_MAX_BYTES = 256 * 1024 * 1024;
-/** Range size above SINGLE_BLOCK_MAX_BYTES (Put Block From URL allows 4000 MiB; smaller ranges run in parallel). */
-export const RANGE_BYTES = 64 * 1024 * 1024;
-const RANGE_PARALLELISM = 4;
-/** Above this, a blob whose MD5 the service could not check is verified by length only (hashing would run too long). */
-export const MAX_HASHED_BYTES = 1024 * 1024 * 1024;
+export interface RestoreCopyOptions {
+  /** Up to this size a version is staged as one block, whose MD5 the service checks while it reads the source. */
+  readonly singleBlockMaxBytes: number;
+  /** Range size above that (Put Block From URL allows 4000 MiB; smaller ranges run in parallel). */
+  readonly rangeBytes: number;
+  readonly rangeParallelism: number;
+  /** Above this, a blob whose MD5 the service could not check is verified by length only (hashing would run too long). */
+  readonly maxHashedBytes: number;
+}
+
+export const DEFAULT_RESTORE_COPY_OPTIONS: RestoreCopyOptions = {
+  singleBlockMaxBytes: 256 * 1024 * 1024,
+  rangeBytes: 64 * 1024 * 1024,
+  rangeParallelism: 4,
+  maxHashedBytes: 1024 * 1024 * 1024,
+};
 /** The read SAS lives this long: one copy, plus ten minutes a GiB for staged ranges. */
 const SAS_MINUTES = 15;
 
@@ -59,15 +68,21 @@ function blockIds(version: BackupVersion, target: string, count: number): string
   return Array.from({ length: count }, (_, i) => Buffer.from(`${prefix}-${String(i).padStart(6, "0")}`).toString("base64"));
 }
 
-async function stage(target: BlockBlobClient, url: string, version: BackupVersion, targetName: string): Promise<{ ids: string[]; md5Checked: boolean }> {
-  if (version.contentLength <= SINGLE_BLOCK_MAX_BYTES) {
+async function stage(
+  target: BlockBlobClient,
+  url: string,
+  version: BackupVersion,
+  targetName: string,
+  options: RestoreCopyOptions,
+): Promise<{ ids: string[]; md5Checked: boolean }> {
+  if (version.contentLength <= options.singleBlockMaxBytes) {
     const [id = ""] = blockIds(version, targetName, 1);
     await target.stageBlockFromURL(id, url, 0, version.contentLength, {
       ...(version.contentMd5 !== undefined && { sourceContentMD5: Buffer.from(version.contentMd5, "base64") }),
     });
     return { ids: [id], md5Checked: version.contentMd5 !== undefined };
   }
-  const count = Math.ceil(version.contentLength / RANGE_BYTES);
+  const count = Math.ceil(version.contentLength / options.rangeBytes);
   const ids = blockIds(version, targetName, count);
   // A retried activity resumes: ranges already staged (same id, same size) are not read again.
   const staged = new Map<string, number>();
@@ -81,14 +96,14 @@ async function stage(target: BlockBlobClient, url: string, version: BackupVersio
   const worker = async (): Promise<void> => {
     while (next < count) {
       const i = next++;
-      const offset = i * RANGE_BYTES;
-      const length = Math.min(RANGE_BYTES, version.contentLength - offset);
+      const offset = i * options.rangeBytes;
+      const length = Math.min(options.rangeBytes, version.contentLength - offset);
       const id = ids[i] ?? "";
       if (staged.get(id) === length) continue;
       await target.stageBlockFromURL(id, url, offset, length);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(RANGE_PARALLELISM, count) }, worker));
+  await Promise.all(Array.from({ length: Math.min(options.rangeParallelism, count) }, worker));
   return { ids, md5Checked: false };
 }
 
@@ -102,7 +117,7 @@ async function hashBlob(target: BlockBlobClient, etag: string): Promise<string> 
 }
 
 /** Reads the written blob back (pinned to our write's ETag): length, and MD5 where the source has one. */
-async function verify(target: BlockBlobClient, etag: string, version: BackupVersion, md5Checked: boolean): Promise<RestoreWriteResult> {
+async function verify(target: BlockBlobClient, etag: string, version: BackupVersion, md5Checked: boolean, maxHashedBytes: number): Promise<RestoreWriteResult> {
   let p;
   try {
     p = await target.getProperties({ conditions: { ifMatch: etag } });
@@ -121,7 +136,7 @@ async function verify(target: BlockBlobClient, etag: string, version: BackupVers
     return { kind: "failed", reason: `verification: the restored blob's Content-MD5 ${property ?? "(none)"} differs from the backup's ${version.contentMd5}` };
   }
   if (md5Checked) return { kind: "restored", bytes: version.contentLength, note: "length and MD5 checked (the service checked the bytes it read)" };
-  if (version.contentLength > MAX_HASHED_BYTES) {
+  if (version.contentLength > maxHashedBytes) {
     return { kind: "restored", bytes: version.contentLength, note: "length checked (too large to hash; staged in ranges)" };
   }
   const md5 = await hashBlob(target, etag);
@@ -146,16 +161,17 @@ export async function restoreVersion(
   target: ContainerClient,
   targetName: string,
   conditions: WriteConditions,
+  copyOptions: RestoreCopyOptions = DEFAULT_RESTORE_COPY_OPTIONS,
 ): Promise<RestoreWriteResult> {
   const blob = target.getBlockBlobClient(targetName);
   const options = { metadata: { ...version.metadata }, blobHTTPHeaders: headersOf(version), conditions };
   try {
     if (version.contentLength === 0) {
       const written = await blob.upload("", 0, options);
-      return await verify(blob, written.etag ?? "", version, true);
+      return await verify(blob, written.etag ?? "", version, true, copyOptions.maxHashedBytes);
     }
     const url = await readUrl(backup, backupContainer, version);
-    const { ids, md5Checked } = await stage(blob, url, version, targetName);
+    const { ids, md5Checked } = await stage(blob, url, version, targetName, copyOptions);
     // The backup blob itself (not a snapshot or version) can be replaced by a newer backup while we read it. Its MD5,
     // checked by the service, proves we read the version we chose; without one, its ETag must be unchanged.
     if (version.snapshot === undefined && version.versionId === undefined && !md5Checked) {
@@ -165,7 +181,7 @@ export async function restoreVersion(
       }
     }
     const committed = await blob.commitBlockList(ids, options);
-    return await verify(blob, committed.etag ?? "", version, md5Checked);
+    return await verify(blob, committed.etag ?? "", version, md5Checked, copyOptions.maxHashedBytes);
   } catch (err) {
     if (isLostRace(err)) return { kind: "lostRace", reason: `the target changed before our write (${errorCodeOf(err) ?? statusOf(err) ?? "conflict"}); that write is kept` };
     const code = errorCodeOf(err);
