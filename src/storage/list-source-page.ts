@@ -6,6 +6,9 @@
  * continuation token is the last blob *name*, so the rest of that name's entries are never listed. So the last name of
  * a page that has a successor is re-listed on its own (prefix = that name, exact matches only) and handed back as
  * `skipName`: the next call drops any entries of that name that the service still returns at the start of its page.
+ *
+ * The scan takes the entries reduced to what change detection needs (`listSourcePage`); restore lists the backup
+ * container the same way and keeps the SDK items (`listCompletePage`), whose metadata carries each version's record.
  */
 import { type BlobItem, type ContainerClient, type ContainerListBlobFlatSegmentResponse, RestError } from "@azure/storage-blob";
 
