@@ -5,6 +5,7 @@
  */
 import {
   BlobSASPermissions,
+  type BlobSASSignatureValues,
   generateBlobSASQueryParameters,
   type UserDelegationKey,
 } from "@azure/storage-blob";
@@ -26,6 +27,13 @@ async function delegationKey(account: BlobAccount, expiresOn: Date): Promise<Use
   return key;
 }
 
+/** The SAS query: signed with the account key where there is one, else with a user delegation key. */
+async function sign(account: BlobAccount, values: BlobSASSignatureValues, expiresOn: Date): Promise<string> {
+  return account.sharedKey !== undefined
+    ? generateBlobSASQueryParameters(values, account.sharedKey).toString()
+    : generateBlobSASQueryParameters(values, await delegationKey(account, expiresOn), account.accountName).toString();
+}
+
 /** URL of the blob (or of its snapshot) with a read SAS valid until `expiresOn`. Never log it. */
 export async function sourceReadUrl(
   account: BlobAccount,
@@ -45,11 +53,7 @@ export async function sourceReadUrl(
     startsOn: new Date(Date.now() - SKEW_MS),
     expiresOn,
   };
-  const sas =
-    account.sharedKey !== undefined
-      ? generateBlobSASQueryParameters(values, account.sharedKey).toString()
-      : generateBlobSASQueryParameters(values, await delegationKey(account, expiresOn), account.accountName).toString();
-  return `${client.url}${client.url.includes("?") ? "&" : "?"}${sas}`;
+  return `${client.url}${client.url.includes("?") ? "&" : "?"}${await sign(account, values, expiresOn)}`;
 }
 
 /** URL of one blob version with a read SAS (`sr=bv`) valid until `expiresOn`, for accounts with blob versioning. Never log it. */
@@ -63,9 +67,5 @@ export async function versionReadUrl(account: BlobAccount, container: string, bl
     startsOn: new Date(Date.now() - SKEW_MS),
     expiresOn,
   };
-  const sas =
-    account.sharedKey !== undefined
-      ? generateBlobSASQueryParameters(values, account.sharedKey).toString()
-      : generateBlobSASQueryParameters(values, await delegationKey(account, expiresOn), account.accountName).toString();
-  return `${client.url}${client.url.includes("?") ? "&" : "?"}${sas}`;
+  return `${client.url}${client.url.includes("?") ? "&" : "?"}${await sign(account, values, expiresOn)}`;
 }
