@@ -86,7 +86,16 @@ export function writesFirst(lines: readonly RestoreLine[]): RestoreLine[] {
   return [...lines.filter(isWrite), ...lines.filter((l) => !isWrite(l))];
 }
 
-export const listingCursorSchema = z.strictObject({ continuationToken: z.string().optional(), skipName: z.string().optional() });
+/** Where the backup listing resumes: the page's token, the name the previous page completed, and — when a batch stopped
+ * inside a page (byte budget) — the last name it took. */
+export const listingCursorSchema = z.strictObject({
+  continuationToken: z.string().optional(),
+  skipName: z.string().optional(),
+  after: z.string().optional(),
+});
+
+/** Bytes one batch copies at most (one larger blob is still taken alone), so a batch stays well within an activity's time. */
+export const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 ** 3;
 
 /** What the batch activity needs from the plan (no `blobs`: a batch gets its own names). */
 export const batchOptionsSchema = z.strictObject({
@@ -100,6 +109,7 @@ export const batchOptionsSchema = z.strictObject({
   inPlace: z.boolean(),
   /** Listing page size; the service's maximum unless a test asks for many small pages. */
   pageSize: z.number().int().min(1).max(5000).optional(),
+  maxBatchBytes: z.number().int().min(1).optional(),
 });
 export type BatchOptions = z.infer<typeof batchOptionsSchema>;
 

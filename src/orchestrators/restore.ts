@@ -61,6 +61,8 @@ export const restoreInputSchema = z.strictObject({
   accounts: z.strictObject({ source: z.string(), backup: z.string(), target: z.string() }),
   /** Listing page size; tests use small pages to cover paging cheaply. */
   pageSize: z.number().int().min(1).max(5000).optional(),
+  /** Bytes one batch copies at most (DEFAULT_MAX_BATCH_BYTES). */
+  maxBatchBytes: z.number().int().min(1).optional(),
   namesPerBatch: z.number().int().min(1).max(1000).default(DEFAULT_NAMES_PER_BATCH),
   batchesPerExecution: z.number().int().min(1).max(1000).default(DEFAULT_BATCHES_PER_EXECUTION),
   progress: progressSchema.optional(),
@@ -199,6 +201,7 @@ export const restoreOrchestrator: OrchestrationHandler = function* (context: Orc
         dryRun: plan.dryRun,
         inPlace: plan.inPlace,
         ...(input.pageSize !== undefined && { pageSize: input.pageSize }),
+        ...(input.maxBatchBytes !== undefined && { maxBatchBytes: input.maxBatchBytes }),
       },
       source:
         batchNames !== undefined

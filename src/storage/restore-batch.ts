@@ -8,13 +8,23 @@
  * target listing request; per restored blob, the two writes of the copy and one read to verify it.
  */
 import type { BlobAccount, Clients } from "../config/clients";
+import { compareBlobNames } from "../domain/backup-join";
 import { mapBounded } from "../domain/map-bounded";
 import { isValidBlobName } from "../domain/names";
-import { type BackupVersion, chooseVersion, decideTarget, type RestoreSkipReason, type TargetBlob, targetName } from "../domain/restore";
+import {
+  type BackupVersion,
+  chooseVersion,
+  decideTarget,
+  type RestoreSkipReason,
+  type TargetBlob,
+  targetName,
+  type WriteConditions,
+} from "../domain/restore";
 import {
   type BatchInput,
   type BatchResult,
   type ChosenVersion,
+  DEFAULT_MAX_BATCH_BYTES,
   MAX_SAMPLES,
   type RestoreCounts,
   type RestoreLine,
@@ -104,7 +114,9 @@ async function gather(deps: RestoreBatchDeps, input: BatchInput): Promise<Gather
     include,
   );
   if (page.kind === "containerNotFound") return "backupContainerNotFound";
-  const groups = groupBackupVersions(page.items);
+  // A batch that stopped inside this page (byte budget) took the names up to `after`.
+  const after = source.cursor.after;
+  const groups = groupBackupVersions(page.items).filter((g) => after === undefined || compareBlobNames(g.name, after) > 0);
   const last = groups[groups.length - 1];
   // Prepending the target prefix keeps the names' order, so the target listing is read over the same range.
   const window =
@@ -132,42 +144,76 @@ async function gather(deps: RestoreBatchDeps, input: BatchInput): Promise<Gather
   };
 }
 
+/** What one name comes to before any write: a finished line (skipped, or planned in a dry run), or a write to do. */
+type Planned =
+  | { readonly kind: "line"; readonly line: RestoreLine; readonly skip?: RestoreSkipReason }
+  | { readonly kind: "write"; readonly name: string; readonly target: string; readonly version: BackupVersion; readonly conditions: WriteConditions };
+
+function plan(group: NameVersions, targets: ReadonlyMap<string, TargetBlob>, options: BatchInput["options"]): Planned {
+  const target = targetName(options.target.prefix, group.name);
+  const skipped = (reason: RestoreSkipReason, version?: BackupVersion): Planned => ({
+    kind: "line",
+    skip: reason,
+    line: { name: group.name, target, outcome: "skipped", reason, ...(version !== undefined && { version: chosen(version) }) },
+  });
+  if (!isValidBlobName(target)) return skipped("nameTooLong");
+  const choice = chooseVersion(group.versions, options.asOf);
+  if (choice.kind === "skipped") return skipped(choice.reason, choice.version);
+  const decision = decideTarget(choice.version, targets.get(target), options.overwrite, options.inPlace);
+  if (decision.kind === "skipped") return skipped(decision.reason, choice.version);
+  if (options.dryRun) return { kind: "line", line: { name: group.name, target, outcome: "planned", version: chosen(choice.version) } };
+  return { kind: "write", name: group.name, target, version: choice.version, conditions: decision.conditions };
+}
+
+/**
+ * How many of the planned names this batch writes: all of them, unless their bytes exceed the batch's budget — then
+ * the names up to the budget (at least one), and the next batch starts after the last one taken.
+ */
+function withinBudget(planned: readonly Planned[], maxBytes: number): number {
+  let bytes = 0;
+  for (let i = 0; i < planned.length; i += 1) {
+    const p = planned[i];
+    if (p?.kind !== "write") continue;
+    if (bytes > 0 && bytes + p.version.contentLength > maxBytes) return i;
+    bytes += p.version.contentLength;
+  }
+  return planned.length;
+}
+
 export async function restoreBatch(deps: RestoreBatchDeps, input: BatchInput): Promise<BatchResult> {
   const gathered = await gather(deps, input);
   if (gathered === "backupContainerNotFound") return { kind: "backupContainerNotFound" };
-  const { options } = input;
+  const { options, source } = input;
   const counts: RestoreCounts = zeroRestoreCounts();
   counts.backupListRequests = gathered.backupListRequests;
   counts.targetListRequests = gathered.targetListRequests;
   const targetContainer = deps.target.service.getContainerClient(options.target.container);
 
-  const lines = await mapBounded(gathered.groups, deps.concurrency, async (group): Promise<RestoreLine> => {
-    counts.considered += 1;
-    const name = targetName(options.target.prefix, group.name);
-    const line = { name: group.name, target: name };
-    const skipped = (reason: RestoreSkipReason, version?: BackupVersion): RestoreLine => {
-      counts.skipped[reason] += 1;
-      return { ...line, outcome: "skipped", reason, ...(version !== undefined && { version: chosen(version) }) };
-    };
-    if (!isValidBlobName(name)) return skipped("nameTooLong");
-    const choice = chooseVersion(group.versions, options.asOf);
-    if (choice.kind === "skipped") return skipped(choice.reason, choice.version);
-    const version = choice.version;
-    const decision = decideTarget(version, gathered.targets.get(name), options.overwrite, options.inPlace);
-    if (decision.kind === "skipped") return skipped(decision.reason, version);
-    counts.planned += 1;
-    counts.plannedBytes += version.contentLength;
-    if (options.dryRun) return { ...line, outcome: "planned", version: chosen(version) };
-    const written = await restoreVersion(deps.backup, options.backupContainer, version, targetContainer, name, decision.conditions, deps.copyOptions);
-    if (written.kind === "lostRace") return { ...skipped("concurrentWrite", version), reason: `concurrentWrite: ${written.reason}` };
-    if (written.kind === "failed") {
-      counts.failed += 1;
-      return { ...line, outcome: "failed", reason: written.reason, version: chosen(version) };
-    }
-    counts.restored += 1;
-    counts.bytes += written.bytes;
-    return { ...line, outcome: "restored", reason: written.note, version: chosen(version) };
+  const all = gathered.groups.map((g) => plan(g, gathered.targets, options));
+  const taken = source.kind === "listing" ? withinBudget(all, options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES) : all.length;
+  const results = await mapBounded(all.slice(0, taken), deps.concurrency, async (p): Promise<{ line: RestoreLine; skip?: RestoreSkipReason }> => {
+    if (p.kind === "line") return p.line.outcome === "skipped" ? { line: p.line, skip: p.skip } : { line: p.line };
+    const { version } = p;
+    const written = await restoreVersion(deps.backup, options.backupContainer, version, targetContainer, p.target, p.conditions, deps.copyOptions);
+    const line = { name: p.name, target: p.target, version: chosen(version) };
+    if (written.kind === "lostRace") return { line: { ...line, outcome: "skipped", reason: `concurrentWrite: ${written.reason}` }, skip: "concurrentWrite" };
+    if (written.kind === "failed") return { line: { ...line, outcome: "failed", reason: written.reason } };
+    return { line: { ...line, outcome: "restored", reason: written.note } };
   });
+  for (const [i, { line, skip }] of results.entries()) {
+    counts.considered += 1;
+    if (all[i]?.kind === "write" || line.outcome === "planned") {
+      counts.planned += 1;
+      counts.plannedBytes += line.version?.contentLength ?? 0;
+    }
+    if (line.outcome === "restored") {
+      counts.restored += 1;
+      counts.bytes += line.version?.contentLength ?? 0;
+    }
+    if (line.outcome === "failed") counts.failed += 1;
+    if (skip !== undefined) counts.skipped[skip] += 1;
+  }
+  const lines = results.map((r) => r.line);
 
   const detailsStaged = lines.length > 0;
   if (detailsStaged) {
@@ -176,12 +222,19 @@ export async function restoreBatch(deps: RestoreBatchDeps, input: BatchInput): P
     // A retried batch stages the same block id again, replacing its earlier lines.
     await details.stageBlock(detailsBlockId(input.details.block), body, Buffer.byteLength(body));
   }
+  const last = gathered.groups[taken - 1];
+  // Stopped inside the page (byte budget): the next batch lists the same page again, and the target from where this
+  // batch started, and goes on after the last name taken.
+  const next =
+    taken < all.length && source.kind === "listing" && last !== undefined
+      ? { cursor: { ...source.cursor, after: last.name }, targetCursor: source.targetCursor }
+      : gathered.next;
   return {
     kind: "batch",
     counts,
     samples: writesFirst(lines).slice(0, MAX_SAMPLES),
     failures: lines.filter((l) => l.outcome === "failed").slice(0, MAX_SAMPLES),
-    ...(gathered.next !== undefined && { next: gathered.next }),
+    ...(next !== undefined && { next }),
     detailsStaged,
   };
 }

@@ -13,7 +13,9 @@ import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
 import type { BlobAccount } from "../../src/config/clients";
 import { BackupMetadata } from "../../src/domain/blob-backup";
 import type { BackupVersion } from "../../src/domain/restore";
+import { addRestoreCounts, type BatchInput, zeroRestoreCounts } from "../../src/domain/restore-contracts";
 import { backupVersionOf } from "../../src/storage/backup-versions";
+import { restoreBatch } from "../../src/storage/restore-batch";
 import { restoreVersion } from "../../src/storage/restore-copy";
 import { addPipelinePolicy } from "../support/scan-fixtures";
 
@@ -136,5 +138,57 @@ describe("restoring one version", () => {
     const result = await restoreVersion(backupAccount, "copies", version, target, "busy.csv", { ifNoneMatch: "*" }, SMALL);
     assert.equal(result.kind, "lostRace");
     assert.equal((await target.getBlobClient("busy.csv").downloadToBuffer()).toString(), "producer");
+  });
+});
+
+describe("restore batches", () => {
+  it("stop inside a page at the byte budget and go on after the last name taken: every blob restored once", async () => {
+    const source = backupAccount.service.getContainerClient("budget");
+    await source.create();
+    const names = Array.from({ length: 7 }, (_, i) => `p/${i}.bin`);
+    for (const name of names) {
+      await source.getBlockBlobClient(name).upload(Buffer.alloc(100, 1), 100, {
+        metadata: { [BackupMetadata.etag]: `"0x${name.length}"`, [BackupMetadata.lastModified]: "2026-11-01T00:00:00.000Z" },
+      });
+    }
+    await backupAccount.service.getContainerClient("backup-reports").createIfNotExists();
+    await lakeService.getContainerClient("budget-target").create();
+    const lakeAccount: BlobAccount = { accountName: azurite.accounts.lake.name, service: lakeService };
+    let cursor: Extract<BatchInput["source"], { kind: "listing" }> = { kind: "listing", cursor: {}, targetCursor: {} };
+    let totals = zeroRestoreCounts();
+    const taken: number[] = [];
+    for (let batch = 0; ; batch += 1) {
+      assert.ok(batch < 20, "the cursor advances");
+      const result = await restoreBatch(
+        { backup: backupAccount, target: lakeAccount, reportsContainer: "backup-reports", concurrency: 4 },
+        {
+          options: {
+            backupContainer: "budget",
+            history: "snapshot",
+            asOf: new Date().toISOString(),
+            target: { account: "lake", container: "budget-target" },
+            overwrite: "never",
+            dryRun: false,
+            inPlace: false,
+            pageSize: 5,
+            maxBatchBytes: 250,
+          },
+          source: cursor,
+          details: { blob: "restore/budget.blobs.jsonl", block: batch },
+        },
+      );
+      assert.equal(result.kind, "batch");
+      if (result.kind !== "batch") return;
+      totals = addRestoreCounts(totals, result.counts);
+      taken.push(result.counts.considered);
+      if (result.next === undefined) break;
+      cursor = { kind: "listing", ...result.next };
+    }
+    assert.deepEqual(taken, [2, 2, 1, 2], "pages of 5 and 2, at most 250 bytes (two blobs) a batch");
+    assert.equal(totals.restored, 7);
+    assert.equal(totals.considered, 7);
+    const restored = [];
+    for await (const b of lakeService.getContainerClient("budget-target").listBlobsFlat()) restored.push(b.name);
+    assert.deepEqual(restored, names);
   });
 });
