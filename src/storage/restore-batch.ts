@@ -84,9 +84,11 @@ async function gather(deps: RestoreBatchDeps, input: BatchInput): Promise<Gather
   const include = { versions: options.history === "versioning" };
   if (source.kind === "names") {
     let groups: NameVersions[];
+    let backupListRequests = 0;
     try {
       groups = await mapBounded(source.names, deps.concurrency, async (name) => {
-        const { items } = await listNameEntries(backupContainer, name, include);
+        const { items, requests } = await listNameEntries(backupContainer, name, include);
+        backupListRequests += requests;
         return { name, versions: items.filter((i) => i.deleted !== true).map(backupVersionOf) };
       });
     } catch (err) {
@@ -100,7 +102,7 @@ async function gather(deps: RestoreBatchDeps, input: BatchInput): Promise<Gather
       const found = await readTargetBlob(targetContainer, name);
       if (found !== undefined) targets.set(name, found);
     });
-    return { groups, targets, backupListRequests: groups.length, targetListRequests: 0 };
+    return { groups, targets, backupListRequests, targetListRequests: 0 };
   }
 
   const page = await listCompletePage(
