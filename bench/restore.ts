@@ -138,8 +138,8 @@ export async function run(args: readonly string[]): Promise<void> {
       printTable(`restore: a container of ${n} blobs of ${size} B into a new container, concurrency ${concurrency}`, baseline, rows);
       console.log(
         `\nThe restore ran at ${perSecond(restored.ms)} blobs/s against ${perSecond(raw.ms)} for the same copies done raw ` +
-          `(${((raw.ms / restored.ms) * 100).toFixed(0)}% of the raw rate, ${(restored.ms / raw.ms).toFixed(2)}× the time) in ${report.batches} batches; ` +
-          `the difference is the verification read per blob, the target listing, the per-blob report and the orchestration.`,
+          `(${((raw.ms / restored.ms) * 100).toFixed(0)}% of the raw rate, ${(restored.ms / raw.ms).toFixed(2)}× the time) in ${report.batches} batches. ` +
+          `It does more: a verification read per blob, the backup and target listings, the per-blob report and the orchestration.`,
       );
       if (report.counts.restored !== n || report.counts.failed !== 0) console.log(`warning: restored ${report.counts.restored} of ${n}, ${report.counts.failed} failed`);
     } finally {
