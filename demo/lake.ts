@@ -127,3 +127,14 @@ export async function verifyContainer(lake: BlobServiceClient, backup: BlobServi
   const orphans = [...backupBlobs.keys()].filter((n) => !live.has(n)).length;
   return { container, blobs: live.size, directoryMarkers, snapshots, verified, backupHistory, orphans, problems };
 }
+
+/** Every blob under `prefix` with its bytes (the demo's "before" picture of a partition). */
+export async function readPartition(container: ContainerClient, prefix: string): Promise<Map<string, Buffer>> {
+  const names: string[] = [];
+  for await (const blob of container.listBlobsFlat({ prefix })) names.push(blob.name);
+  const out = new Map<string, Buffer>();
+  await mapBounded(names, 16, async (name) => {
+    out.set(name, await container.getBlobClient(name).downloadToBuffer());
+  });
+  return out;
+}

@@ -1,6 +1,7 @@
 /**
  * The demo's story: seed a lake, back it up the way producer pipelines do, change it, lose a backup and a request on
- * purpose, and let reconciliation repair it — checking the backup account after every step.
+ * purpose, let reconciliation repair it, then overwrite a partition by mistake and restore it as of the moment before —
+ * checking the backup account (and the restored bytes) after every step.
  */
 import { BlobServiceClient } from "@azure/storage-blob";
 import { QueueClient } from "@azure/storage-queue";
@@ -10,10 +11,11 @@ import { type LocalHost, startLocalHost } from "../local-host";
 import type { BlobBackupOutput } from "../src/domain/blob-backup";
 import type { ContainerScanOutput } from "../src/domain/container-scan";
 import type { ReconciliationReport } from "../src/domain/reconciliation";
+import type { RestoreReport } from "../src/domain/restore-contracts";
 import { totalSkipped } from "../src/domain/skip-counts";
 import { adfEngineSettings, type AdfFake, FAKE_FACTORY, startAdfFake } from "../test/support/adf-fake/fake";
 import { type FinalStatus, startAndFollow } from "./http";
-import { type ContainerCheck, lakeLayout, type SeedBlob, upload, verifyContainer } from "./lake";
+import { type ContainerCheck, lakeLayout, readPartition, type SeedBlob, upload, verifyContainer } from "./lake";
 
 export type Engine = "server" | "adf";
 
@@ -33,6 +35,11 @@ const started = Date.now();
 const clock = () => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s`;
 const say = (line: string) => console.log(`${clock()}  ${line}`);
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+/** Waits until the wall clock is in the next second (one-second last-modified resolution). */
+const nextSecond = async (): Promise<void> => {
+  const next = Math.floor(Date.now() / 1000) * 1000 + 1000;
+  while (Date.now() < next) await new Promise((r) => setTimeout(r, next - Date.now() + 5));
+};
 
 function check(ok: boolean, what: string): void {
   if (!ok) throw new CheckFailed(what);
@@ -187,8 +194,60 @@ export async function runScenario(options: ScenarioOptions): Promise<void> {
   const repairBackup = await settle(host, queue, reconcileAt);
   const finalChecks = await verifyAll(lake, backup, containers, "after reconciliation");
 
+  // ── 6. A producer overwrites a partition by mistake; restore it as of the moment before ────────────────────────
+  const restored = await restorePartition(host, lake, queue, "raw", "ingest/2026/11/21/");
+  await verifyAll(lake, backup, ["raw"], "after the restore and the producer's next scan");
+
   await assertNoFailedBackups(host);
-  printSummary(options.engine, containers, finalChecks, first, firstBackup, second, secondBackup, repairBackup);
+  printSummary(options.engine, containers, finalChecks, first, firstBackup, second, secondBackup, repairBackup, restored);
+}
+
+interface RestoreRound {
+  readonly partition: string;
+  readonly blobs: number;
+  readonly ms: number;
+}
+
+/**
+ * The bad day: a producer rewrites every file of a partition with wrong data and, as producers do, calls its starter,
+ * so the wrong versions are backed up too. The partition is restored in place as of the moment before the mistake,
+ * then compared byte for byte with what it held.
+ */
+async function restorePartition(host: LocalHost, lake: BlobServiceClient, queue: QueueClient, container: string, partition: string): Promise<RestoreRound> {
+  console.log(`\n── a producer overwrites ${container}/${partition} by mistake (and backs the mistake up); restore it as of the moment before`);
+  const c = lake.getContainerClient(container);
+  const before = await readPartition(c, partition);
+  // Last-modified times have one-second resolution: the moment must fall strictly between the two versions.
+  await nextSecond();
+  const asOf = new Date().toISOString();
+  await nextSecond();
+  await upload(c, [...before.keys()].map((name) => ({ name, content: "order_id,amount\n-1,WRONG\n" })));
+  say(`overwrote ${before.size} blobs of ${container}/${partition}; the moment before: ${asOf}`);
+  const mistake = await scanAll(host, [container]);
+  check(mistake.outputs.get(container)?.changed === before.size, `the producer's scan backed the ${before.size} wrong versions up too (the backup keeps the good ones as history)`);
+  await settle(host, queue, mistake.postedAt);
+
+  console.log(`\n── POST /api/restore { container: "${container}", prefix: "${partition}", asOf, target: { container: "${container}" }, overwrite: "always" } and follow Location`);
+  const t0 = Date.now();
+  const status = await startAndFollow(
+    `${host.baseUrl}/api/restore`,
+    { container, prefix: partition, asOf, target: { container }, overwrite: "always" },
+    (s) => say(`  restore: ${summariseProgress(s)}`),
+  );
+  expectCompleted(status, "restore");
+  const report = status.output as RestoreReport;
+  const ms = Date.now() - t0;
+  say(`restore: ${report.counts.considered} considered, ${report.counts.restored} restored (${report.counts.bytes} bytes), ${report.counts.failed} failed in ${secs(ms)}; report ${report.reportBlob ?? "?"}`);
+  check(report.status === "completed" && report.counts.restored === before.size, `all ${before.size} blobs of the partition restored and verified (length, MD5)`);
+  const after = await readPartition(c, partition);
+  const same = [...before].filter(([name, bytes]) => after.get(name)?.equals(bytes) === true).length;
+  check(same === before.size && after.size === before.size, `${container}/${partition} is byte for byte what it was at ${asOf} (${same}/${before.size} blobs)`);
+
+  console.log("\n── the producer's next scan backs the restored versions up");
+  const rescan = await scanAll(host, [container]);
+  check(rescan.outputs.get(container)?.changed === before.size, `the ${before.size} restored blobs are new versions in the lake, requested for backup`);
+  await settle(host, queue, rescan.postedAt);
+  return { partition: `${container}/${partition}`, blobs: before.size, ms };
 }
 
 // ── steps ─────────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -304,6 +363,7 @@ function printSummary(
   second: ScanRound,
   secondBackup: BackupRound,
   repair: BackupRound,
+  restored: RestoreRound,
 ): void {
   const timing = (round: ScanRound, backups: BackupRound, c: string): Timing => ({ scanMs: round.scanMs.get(c) ?? 0, backupMs: backups.doneMs.get(c) ?? 0 });
   const fmt = (t: Timing) => `${secs(t.scanMs)} · ${secs(t.backupMs)}`;
@@ -328,6 +388,7 @@ function printSummary(
   for (const r of rows) console.log(line(r));
   const repaired = Object.values(repair.outcomes).reduce((a, b) => a + b, 0);
   console.log(`\nreconciliation: repaired ${repaired} backups (1 deleted backup, 1 change without a producer call) in ${secs(Math.max(0, ...repair.doneMs.values()))}`);
+  console.log(`restore: ${restored.blobs} blobs of ${restored.partition} restored in place as of the moment before a bad overwrite, verified byte for byte, in ${secs(restored.ms)}`);
   console.log(`times from the producer's POST: "scan" until its Location reported Completed, "backed up" until the container's last backup finished`);
   console.log(`total ${secs(Date.now() - started)} — every check held.`);
 }

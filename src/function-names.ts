@@ -13,6 +13,10 @@ export const Triggers = {
   httpGetStatus: "HttpGetInstanceStatus",
   /** BACKUP_QUEUE. */
   queueStartBlobBackup: "QueueCreateBlobBackupADFv2",
+  /** POST /api/restore. */
+  httpStartRestore: "HttpStartRestore",
+  /** GET /api/containers/{container}/versions?blob= — what the backup and the lake hold of one blob. */
+  httpGetBlobVersions: "HttpGetBlobVersions",
 } as const;
 
 export const Orchestrators = {
@@ -20,6 +24,7 @@ export const Orchestrators = {
   reconciliation: "ReconciliationOrchestrator",
   containerReconciliation: "ContainerReconciliationOrchestrator",
   blobBackup: "BlobBackupOrchestrator",
+  restore: "RestoreOrchestrator",
 } as const;
 
 /** Activity names; each feature adds its own here. */
@@ -41,6 +46,10 @@ export const Activities = {
   planReconciliation: "PlanReconciliation",
   reconcileContainerWindow: "ReconcileContainerWindow",
   writeReconciliationReport: "WriteReconciliationReport",
+  // Restore.
+  prepareRestore: "PrepareRestore",
+  restoreBatch: "RestoreBatch",
+  writeRestoreReport: "WriteRestoreReport",
 } as const;
 
 /** External events raised by starters. */

@@ -20,6 +20,7 @@ import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
 import { containerClient } from "../storage/addressed-clients";
 import { createBackupQueueSender } from "../storage/backup-queue";
+import { recordDeletions } from "../storage/deletion-record";
 import { type SnapshotFn, snapshotsOf } from "../storage/process-source-page";
 import { type ReconciledBlob, reconcileWindow } from "../storage/reconcile-window";
 
@@ -93,6 +94,16 @@ export function createReconcileContainerWindowActivity(deps: ReconcileContainerW
     const sent = await sender.send(requests);
     counts.requests = sent.sent;
     counts.skipped.invalidRequest += sent.invalid;
+    if (!options.dryRun && result.newOrphans.length > 0) {
+      const deletions = await recordDeletions(
+        containerClient(deps.backup.service, input.backupContainer),
+        result.newOrphans,
+        requestedAt,
+        deps.snapshotConcurrency,
+      );
+      counts.deletionsRecorded = deletions.recorded;
+      counts.deletionsRefused = deletions.refused;
+    }
     counts.orphans = result.orphans.length;
     counts.sourceListRequests = result.sourceListRequests;
     counts.backupListRequests = result.backupListRequests;

@@ -29,6 +29,8 @@ export interface BlobAccount {
 export interface Clients {
   readonly source: BlobAccount;
   readonly backup: BlobAccount;
+  /** The RestoreStorage account, when configured. */
+  readonly restore?: BlobAccount;
   /** The backup request queue, on the function storage account. */
   readonly backupQueue: QueueClient;
   /** Only when COPY_ENGINE=adf. */
@@ -102,6 +104,7 @@ export function createClients(settings: Settings): Clients {
   return {
     source: blobAccount(settings.sourceStorage),
     backup: blobAccount(settings.backupStorage),
+    ...(settings.restoreStorage !== undefined && { restore: blobAccount(settings.restoreStorage) }),
     backupQueue: queueService(settings.functionStorage).getQueueClient(settings.backupQueue),
     ...(settings.copyEngine === "adf" && settings.adf !== undefined && { adf: adfClient(settings.adf) }),
   };

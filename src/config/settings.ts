@@ -13,6 +13,7 @@ import {
   STAGING_CONTAINER,
 } from "../domain/names";
 import { resolveConnection, type Resolved, type StorageConnection } from "./connection";
+import { connectionSection } from "./setting-sections";
 
 export type CopyEngine = "server" | "adf";
 export type SnapshotMode = "auto" | "on" | "off";
@@ -36,6 +37,8 @@ export interface Settings {
   readonly backupStorage: StorageConnection;
   /** The Functions host's own account: task hub and the backup request queue. */
   readonly functionStorage: StorageConnection;
+  /** Optional: the account a restore writes to with `target.account: "restore"` (the lake account is lost). */
+  readonly restoreStorage?: StorageConnection;
   readonly backupQueue: string;
   readonly copyEngine: CopyEngine;
   readonly adf?: AdfSettings;
@@ -58,6 +61,8 @@ export interface Settings {
   readonly copyPollSeconds: number;
   /** A copy still running after this is cancelled and the backup fails. */
   readonly copyTimeoutMinutes: number;
+  /** Blobs restored in parallel by one restore batch. */
+  readonly restoreConcurrency: number;
 }
 
 export class ConfigurationError extends Error {
@@ -149,6 +154,7 @@ const scalarSettings = z.object({
   RECONCILE_PARALLELISM: optional(integer(1, 64)).default(4),
   COPY_POLL_SECONDS: optional(integer(1, 3600)).default(15),
   COPY_TIMEOUT_MINUTES: optional(integer(1, MAX_COPY_TIMEOUT_MINUTES)).default(MAX_COPY_TIMEOUT_MINUTES),
+  RESTORE_CONCURRENCY: optional(integer(1, 256)).default(32),
 });
 
 const ADF_REQUIRED = ["ADF_SUBSCRIPTION_ID", "ADF_RESOURCE_GROUP", "ADF_FACTORY", "ADF_PIPELINE"] as const;
@@ -164,6 +170,10 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
   const sourceStorage = connection(resolveConnection(env, "SourceStorage", { blob: true, queue: false }));
   const backupStorage = connection(resolveConnection(env, "BackupStorage", { blob: true, queue: false }));
   const functionStorage = connection(resolveConnection(env, "AzureWebJobsStorage", { blob: true, queue: true }));
+  // Optional: resolved (and its problems reported) only when some RestoreStorage setting is present.
+  const restoreStorage = connectionSection(env, "RestoreStorage") !== undefined
+    ? connection(resolveConnection(env, "RestoreStorage", { blob: true, queue: false }))
+    : undefined;
 
   // Each setting is parsed on its own, so one bad value does not hide the problems of the others.
   const s = {} as Record<string, unknown>;
@@ -177,10 +187,13 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     for (const key of ADF_REQUIRED) if (env[key] === undefined || env[key].trim() === "") problems.push(`${key}: missing (required when COPY_ENGINE=adf)`);
   }
   problems.push(...accountProblems(sourceStorage, backupStorage, env.COPY_ENGINE?.trim() === "adf"));
+  if (restoreStorage !== undefined && restoreStorage.accountName === backupStorage?.accountName) {
+    problems.push("RestoreStorage: must not be the backup account (restored blobs would mix with the backups)");
+  }
   if (problems.length > 0 || !sourceStorage || !backupStorage || !functionStorage) {
     throw new ConfigurationError(problems);
   }
-  return buildSettings(scalars, sourceStorage, backupStorage, functionStorage);
+  return { ...buildSettings(scalars, sourceStorage, backupStorage, functionStorage), ...(restoreStorage !== undefined && { restoreStorage }) };
 }
 
 /**
@@ -240,5 +253,6 @@ function buildSettings(
     reconcileParallelism: s.RECONCILE_PARALLELISM,
     copyPollSeconds: s.COPY_POLL_SECONDS,
     copyTimeoutMinutes: s.COPY_TIMEOUT_MINUTES,
+    restoreConcurrency: s.RESTORE_CONCURRENCY,
   };
 }

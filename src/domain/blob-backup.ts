@@ -71,6 +71,8 @@ export const BackupMetadata = {
   engine: "backup_engine",
   /** The copy request that wrote this blob: a backup whose write response was lost recognises its own copy by it. */
   requestId: "backup_request_id",
+  /** Written by reconciliation on the backup blob when it first finds the source blob gone (restore honours it). */
+  deletedAt: "backup_source_deleted_at",
 } as const;
 
 /** The exact source version a copy reads, as resolved from the request and the source account. */

@@ -32,6 +32,10 @@ export const reconcileCountsSchema = z.strictObject({
   requests: count,
   /** Backup blobs whose source blob no longer exists (never deleted by us). */
   orphans: count,
+  /** Orphans seen for the first time: their deletion time written on the backup blob, for restore. */
+  deletionsRecorded: count,
+  /** Orphans whose deletion the backup account refused to record (e.g. an immutability policy). */
+  deletionsRefused: count,
   skipped: skipCountsSchema,
   sourceListRequests: count,
   backupListRequests: count,
@@ -50,6 +54,8 @@ export function zeroCounts(): ReconcileCounts {
     outdated: 0,
     requests: 0,
     orphans: 0,
+    deletionsRecorded: 0,
+    deletionsRefused: 0,
     skipped: zeroSkipCounts(),
     sourceListRequests: 0,
     backupListRequests: 0,

@@ -6,11 +6,19 @@
  * continuation token is the last blob *name*, so the rest of that name's entries are never listed. So the last name of
  * a page that has a successor is re-listed on its own (prefix = that name, exact matches only) and handed back as
  * `skipName`: the next call drops any entries of that name that the service still returns at the start of its page.
+ *
+ * The scan takes the entries reduced to what change detection needs (`listSourcePage`); restore lists the backup
+ * container the same way and keeps the SDK items (`listCompletePage`), whose metadata carries each version's record.
  */
 import { type BlobItem, type ContainerClient, type ContainerListBlobFlatSegmentResponse, RestError } from "@azure/storage-blob";
 
 import { isDirectoryMarker, type ListedEntry } from "../domain/change-detection";
 import { canonicalEtag } from "../domain/etag";
+
+/** What a listing includes besides the base blobs: snapshots always, blob versions when asked (versioned accounts). */
+export interface ListInclude {
+  readonly versions?: boolean;
+}
 
 export interface ListPageInput {
   readonly prefix?: string;
@@ -62,9 +70,15 @@ async function firstPage(
   prefix: string | undefined,
   continuationToken: string | undefined,
   maxPageSize: number,
+  include: ListInclude,
 ): Promise<{ items: BlobItem[]; token?: string }> {
   const pages = container
-    .listBlobsFlat({ includeSnapshots: true, includeMetadata: true, ...(prefix !== undefined && prefix !== "" && { prefix }) })
+    .listBlobsFlat({
+      includeSnapshots: true,
+      includeMetadata: true,
+      ...(include.versions === true && { includeVersions: true }),
+      ...(prefix !== undefined && prefix !== "" && { prefix }),
+    })
     .byPage({ maxPageSize, ...(continuationToken !== undefined && { continuationToken }) });
   const next: IteratorResult<ContainerListBlobFlatSegmentResponse, unknown> = await pages.next();
   if (next.done === true) return { items: [] };
@@ -73,9 +87,13 @@ async function firstPage(
 }
 
 /** All entries of exactly `name` (names it is a prefix of are listed after it, so reading stops at the first one). */
-async function relistName(container: ContainerClient, name: string): Promise<{ items: BlobItem[]; requests: number }> {
+export async function listNameEntries(
+  container: ContainerClient,
+  name: string,
+  include: ListInclude = {},
+): Promise<{ items: BlobItem[]; requests: number }> {
   for (const size of [RELIST_SMALL, RELIST_LARGE]) {
-    const page = await firstPage(container, name, undefined, size);
+    const page = await firstPage(container, name, undefined, size, include);
     const exact = page.items.filter((i) => i.name === name);
     if (page.token === undefined || exact.length < page.items.length) {
       return { items: exact, requests: size === RELIST_SMALL ? 1 : 2 };
@@ -85,7 +103,7 @@ async function relistName(container: ContainerClient, name: string): Promise<{ i
   const items: BlobItem[] = [];
   let requests = 2;
   for await (const page of container
-    .listBlobsFlat({ includeSnapshots: true, includeMetadata: true, prefix: name })
+    .listBlobsFlat({ includeSnapshots: true, includeMetadata: true, ...(include.versions === true && { includeVersions: true }), prefix: name })
     .byPage({ maxPageSize: RELIST_LARGE })) {
     requests += 1;
     const all = page.segment.blobItems;
@@ -95,10 +113,22 @@ async function relistName(container: ContainerClient, name: string): Promise<{ i
   return { items, requests };
 }
 
-export async function listSourcePage(container: ContainerClient, input: ListPageInput): Promise<ListPageResult> {
+export type CompletePageResult =
+  | { readonly kind: "containerNotFound" }
+  | {
+      readonly kind: "page";
+      /** Every entry of every name in this page, as the SDK lists it (metadata included). */
+      readonly items: readonly BlobItem[];
+      readonly continuationToken?: string;
+      readonly skipName?: string;
+      readonly listRequests: number;
+    };
+
+/** One page whose names are complete (see the top of this file); the raw SDK items, for callers that need metadata. */
+export async function listCompletePage(container: ContainerClient, input: ListPageInput, include: ListInclude = {}): Promise<CompletePageResult> {
   let page: { items: BlobItem[]; token?: string };
   try {
-    page = await firstPage(container, input.prefix, input.continuationToken, input.pageSize ?? 5000);
+    page = await firstPage(container, input.prefix, input.continuationToken, input.pageSize ?? 5000, include);
   } catch (err) {
     if (isContainerNotFound(err)) return { kind: "containerNotFound" };
     throw err;
@@ -108,16 +138,28 @@ export async function listSourcePage(container: ContainerClient, input: ListPage
   let skipName = input.skipName;
   const last = page.items[page.items.length - 1]?.name;
   if (page.token !== undefined && last !== undefined && last !== input.skipName) {
-    const relisted = await relistName(container, last);
+    const relisted = await listNameEntries(container, last, include);
     listRequests += relisted.requests;
     items = [...items.filter((i) => i.name !== last), ...relisted.items];
     skipName = last;
   }
   return {
     kind: "page",
-    entries: items.map(toListedEntry),
+    items,
     ...(page.token !== undefined && { continuationToken: page.token }),
     ...(page.token !== undefined && skipName !== undefined && { skipName }),
     listRequests,
+  };
+}
+
+export async function listSourcePage(container: ContainerClient, input: ListPageInput): Promise<ListPageResult> {
+  const page = await listCompletePage(container, input);
+  if (page.kind === "containerNotFound") return page;
+  return {
+    kind: "page",
+    entries: page.items.map(toListedEntry),
+    ...(page.continuationToken !== undefined && { continuationToken: page.continuationToken }),
+    ...(page.skipName !== undefined && { skipName: page.skipName }),
+    listRequests: page.listRequests,
   };
 }

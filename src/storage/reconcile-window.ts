@@ -8,6 +8,8 @@ import type { ContainerClient } from "@azure/storage-blob";
 
 import { type BackupCursor, type BackupState, backupState, compareBlobNames, joinBackupPage } from "../domain/backup-join";
 import type { HeldVersion } from "../domain/blob-backup";
+import { canonicalEtag } from "../domain/etag";
+import { needsDeletionRecord,type OrphanEntry } from "./deletion-record";
 import { isContainerNotFound } from "./list-source-page";
 import { type ProcessPageInput, processSourcePage, type SnapshotOfPage, type SourceBlobVersion } from "./process-source-page";
 
@@ -35,6 +37,8 @@ export type ReconcileWindowResult =
       readonly kind: "window";
       readonly blobs: readonly ReconciledBlob[];
       readonly orphans: readonly string[];
+      /** Orphans whose deletion is not recorded on the backup blob yet (src/storage/deletion-record.ts). */
+      readonly newOrphans: readonly OrphanEntry[];
       /** Absent when the source listing is complete. */
       readonly source?: SourceCursor;
       readonly backup: BackupCursor;
@@ -48,6 +52,7 @@ export type ReconcileWindowResult =
 export interface BackupWindow {
   readonly held: Map<string, HeldVersion>;
   readonly orphans: string[];
+  readonly newOrphans: OrphanEntry[];
   readonly cursor: BackupCursor;
   readonly listRequests: number;
 }
@@ -57,7 +62,7 @@ async function readBackupPage(
   prefix: string | undefined,
   token: string | undefined,
   pageSize: number,
-): Promise<{ items: { name: string; metadata?: Record<string, string> }[]; token?: string } | "containerNotFound"> {
+): Promise<{ items: { name: string; etag: string; metadata?: Record<string, string> }[]; token?: string } | "containerNotFound"> {
   try {
     const pages = container
       .listBlobsFlat({ includeMetadata: true, ...(prefix !== undefined && prefix !== "" && { prefix }) })
@@ -67,13 +72,22 @@ async function readBackupPage(
     const value = first.value;
     const next = value.continuationToken;
     return {
-      items: value.segment.blobItems.map((b) => ({ name: b.name, ...(b.metadata !== undefined && { metadata: b.metadata }) })),
+      items: value.segment.blobItems.map((b) => ({ name: b.name, etag: b.properties.etag ?? "", ...(b.metadata !== undefined && { metadata: b.metadata }) })),
       ...(next !== undefined && next !== "" && { token: next }),
     };
   } catch (err) {
     if (isContainerNotFound(err)) return "containerNotFound";
     throw err;
   }
+}
+
+/** The page's orphans whose backup blob does not record the deletion yet, with the ETag and metadata listed. */
+function newlySeen(items: readonly { name: string; etag: string; metadata?: Record<string, string> }[], orphans: readonly string[]): OrphanEntry[] {
+  if (orphans.length === 0) return [];
+  const names = new Set(orphans);
+  return items
+    .filter((i) => names.has(i.name) && needsDeletionRecord(i.metadata))
+    .map((i) => ({ name: i.name, etag: canonicalEtag(i.etag), metadata: i.metadata ?? {} }));
 }
 
 /** Reads the backup listing from `cursor` through `windowEnd` (undefined: to the end), joining it with `sourceNames`. */
@@ -87,6 +101,7 @@ export async function joinBackupWindow(
 ): Promise<BackupWindow> {
   const held = new Map<string, HeldVersion>();
   const orphans: string[] = [];
+  const newOrphans: OrphanEntry[] = [];
   let token = cursor.token;
   let after = cursor.after;
   let listRequests = 0;
@@ -94,18 +109,19 @@ export async function joinBackupWindow(
     const page = await readBackupPage(container, prefix, token, pageSize);
     listRequests += 1;
     // No backup container yet: nothing is backed up, and the backup orchestrations will create it.
-    if (page === "containerNotFound") return { held, orphans, cursor: {}, listRequests };
+    if (page === "containerNotFound") return { held, orphans, newOrphans, cursor: {}, listRequests };
     const joined = joinBackupPage(page.items, sourceNames, after, windowEnd);
     for (const [name, version] of joined.held) held.set(name, version);
     orphans.push(...joined.orphans);
+    newOrphans.push(...newlySeen(page.items, joined.orphans));
     const lastConsumed = joined.consumed > 0 ? page.items[joined.consumed - 1]?.name : undefined;
     if (lastConsumed !== undefined && (after === undefined || compareBlobNames(lastConsumed, after) > 0)) after = lastConsumed;
     if (joined.reachedEnd) {
       // The next window starts inside this page: it reads the page again from the same token.
-      return { held, orphans, cursor: { ...(token !== undefined && { token }), ...(after !== undefined && { after }) }, listRequests };
+      return { held, orphans, newOrphans, cursor: { ...(token !== undefined && { token }), ...(after !== undefined && { after }) }, listRequests };
     }
     if (page.token === undefined) {
-      return { held, orphans, cursor: { ...(after !== undefined && { after }) }, listRequests };
+      return { held, orphans, newOrphans, cursor: { ...(after !== undefined && { after }) }, listRequests };
     }
     token = page.token;
   }
@@ -150,13 +166,14 @@ export async function reconcileWindow(
   // A window with no names and more to come has nothing to join yet; the backup cursor stays where it is.
   const backupWindow =
     !sourceDone && windowEnd === undefined
-      ? { held: new Map<string, HeldVersion>(), orphans: [], cursor: input.backup, listRequests: 0 }
+      ? { held: new Map<string, HeldVersion>(), orphans: [], newOrphans: [], cursor: input.backup, listRequests: 0 }
       : await joinBackupWindow(backup, input.prefix, input.backup, new Set(blobs.map((b) => b.name)), windowEnd, input.pageSize ?? 5000);
 
   return {
     kind: "window",
     blobs: blobs.map((b) => (b.outcome === "skipped" ? b : { ...b, backup: backupState(b.etag, backupWindow.held.get(b.name)) })),
     orphans: backupWindow.orphans,
+    newOrphans: backupWindow.newOrphans,
     ...(!sourceDone && { source: cursor }),
     backup: backupWindow.cursor,
     done: sourceDone,

@@ -6,6 +6,7 @@
  */
 import {
   BlobSASPermissions,
+  type BlobSASSignatureValues,
   generateBlobSASQueryParameters,
   SASProtocol,
   type UserDelegationKey,
@@ -39,10 +40,30 @@ async function delegationKey(account: BlobAccount, expiresOn: Date): Promise<Use
 }
 
 /**
- * URL of the blob (or of its snapshot) with a read SAS valid until `expiresOn`. Never log it. A SAS signed with a user
- * delegation key is valid only while the key is, so one that would outlive the longest key the service grants is
+ * The SAS query: signed with the account key where there is one, else with a user delegation key. A SAS signed with a
+ * user delegation key is valid only while the key is, so one that would outlive the longest key the service grants is
  * refused here rather than handed out with a validity it does not have.
  */
+async function sign(account: BlobAccount, values: BlobSASSignatureValues, expiresOn: Date): Promise<string> {
+  if (account.sharedKey !== undefined) return generateBlobSASQueryParameters(values, account.sharedKey).toString();
+  if (expiresOn.getTime() > Date.now() + MAX_DELEGATION_KEY_MS) {
+    throw new Error(`a SAS signed with a user delegation key cannot be valid beyond 7 days (asked until ${expiresOn.toISOString()})`);
+  }
+  return generateBlobSASQueryParameters(values, await delegationKey(account, expiresOn), account.accountName).toString();
+}
+
+/** HTTPS only, except on loopback (Azurite, local development); a plain-http endpoint elsewhere gets no SAS. */
+function protocolFor(account: BlobAccount, url: string): SASProtocol {
+  const loopback = isLoopbackUrl(url);
+  if (new URL(url).protocol !== "https:" && !loopback) {
+    throw new Error(`refusing to issue a SAS for ${account.accountName} over plain http: use its https endpoint`);
+  }
+  return loopback ? SASProtocol.HttpsAndHttp : SASProtocol.Https;
+}
+
+const withQuery = (url: string, query: string): string => `${url}${url.includes("?") ? "&" : "?"}${query}`;
+
+/** URL of the blob (or of its snapshot) with a read SAS valid until `expiresOn`. Never log it. */
 export async function sourceReadUrl(
   account: BlobAccount,
   container: string,
@@ -50,28 +71,32 @@ export async function sourceReadUrl(
   snapshot: string | undefined,
   expiresOn: Date,
 ): Promise<string> {
-  if (account.sharedKey === undefined && expiresOn.getTime() > Date.now() + MAX_DELEGATION_KEY_MS) {
-    throw new Error(`a SAS signed with a user delegation key cannot be valid beyond 7 days (asked until ${expiresOn.toISOString()})`);
-  }
   const base = blobIn(account.service, container, blob);
   const client = snapshot === undefined ? base : base.withSnapshot(snapshot);
-  const loopback = isLoopbackUrl(client.url);
-  if (new URL(client.url).protocol !== "https:" && !loopback) {
-    throw new Error(`refusing to issue a SAS for ${account.accountName} over plain http: use its https endpoint`);
-  }
   const values = {
     containerName: container,
     blobName: blob,
     // A snapshot needs a blob-snapshot SAS (sr=bs); a base-blob SAS does not authorise reading a snapshot URL.
     ...(snapshot !== undefined && { snapshotTime: snapshot }),
     permissions: BlobSASPermissions.parse("r"),
-    protocol: loopback ? SASProtocol.HttpsAndHttp : SASProtocol.Https,
+    protocol: protocolFor(account, client.url),
     startsOn: new Date(Date.now() - SKEW_MS),
     expiresOn,
   };
-  const sas =
-    account.sharedKey !== undefined
-      ? generateBlobSASQueryParameters(values, account.sharedKey).toString()
-      : generateBlobSASQueryParameters(values, await delegationKey(account, expiresOn), account.accountName).toString();
-  return `${client.url}${client.url.includes("?") ? "&" : "?"}${sas}`;
+  return withQuery(client.url, await sign(account, values, expiresOn));
+}
+
+/** URL of one blob version with a read SAS (`sr=bv`) valid until `expiresOn`, for accounts with blob versioning. Never log it. */
+export async function versionReadUrl(account: BlobAccount, container: string, blob: string, versionId: string, expiresOn: Date): Promise<string> {
+  const client = blobIn(account.service, container, blob).withVersion(versionId);
+  const values = {
+    containerName: container,
+    blobName: blob,
+    versionId,
+    permissions: BlobSASPermissions.parse("r"),
+    protocol: protocolFor(account, client.url),
+    startsOn: new Date(Date.now() - SKEW_MS),
+    expiresOn,
+  };
+  return withQuery(client.url, await sign(account, values, expiresOn));
 }

@@ -140,6 +140,27 @@ describe("settings", { timeout: 30_000 }, () => {
   });
 });
 
+describe("restore settings", { timeout: 30_000 }, () => {
+  it("has no restore account unless RestoreStorage is set, and restores 32 blobs at a time by default", () => {
+    const s = loadSettings(valid);
+    assert.equal(s.restoreStorage, undefined);
+    assert.equal(s.restoreConcurrency, 32);
+  });
+
+  it("resolves RestoreStorage by the Functions conventions: a connection string, or an identity-based URI", () => {
+    assert.equal(loadSettings({ ...valid, RestoreStorage: connectionString("restore1") }).restoreStorage?.accountName, "restore1");
+    const identity = loadSettings({ ...valid, RestoreStorage__blobServiceUri: "https://lakedr.blob.core.windows.net", RestoreStorage__credential: "managedidentity" });
+    assert.equal(identity.restoreStorage?.kind, "identity");
+    assert.equal(identity.restoreStorage?.accountName, "lakedr");
+  });
+
+  it("names a bad RestoreStorage, refuses the backup account as the restore account, and bounds RESTORE_CONCURRENCY", () => {
+    assert.ok(problemsOf({ ...valid, RestoreStorage__blobServiceUri: "not a url" }).some((p) => p.startsWith("RestoreStorage__blobServiceUri")));
+    assert.ok(problemsOf({ ...valid, RestoreStorage: connectionString("backup1") }).some((p) => /RestoreStorage: must not be the backup account/.test(p)));
+    assert.ok(problemsOf({ ...valid, RESTORE_CONCURRENCY: "0" }).some((p) => p.startsWith("RESTORE_CONCURRENCY")));
+  });
+});
+
 describe("connections", { timeout: 30_000 }, () => {
   it("resolves a connection string, taking the account from AccountName", () => {
     const s = loadSettings(valid);

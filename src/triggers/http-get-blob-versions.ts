@@ -1,0 +1,61 @@
+/**
+ * GET /api/containers/{container}/versions?blob=<name> — the versions of one blob that the backup holds (source
+ * last-modified, source ETag, size, when copied, and where: the backup blob, a snapshot or a blob version) and the
+ * lake's snapshots, newest first, so an operator can pick a restore's `asOf`. `404` when neither knows the name.
+ */
+import { app, type HttpRequest, type HttpResponseInit } from "@azure/functions";
+
+import { httpError } from "../domain/http-error";
+import { backupContainerName, CONTAINER_NAME_RULE, isValidBlobName, isValidContainerName } from "../domain/names";
+import { Triggers } from "../function-names";
+import { runtime } from "../runtime";
+import { blobVersions } from "../storage/blob-versions";
+
+/** `code` carries the function key when a caller passes it in the URL. */
+const ALLOWED_QUERY = new Set(["blob", "code"]);
+
+export async function getBlobVersions(request: HttpRequest): Promise<HttpResponseInit> {
+  const container = request.params.container ?? "";
+  if (!isValidContainerName(container)) {
+    return httpError(400, "InvalidContainerName", `"${container}" is not a valid container name: ${CONTAINER_NAME_RULE}`);
+  }
+  // Read from the URL itself: the host's query map keeps one value per key, so a repeated `blob` would go unseen.
+  const query = new URL(request.url).searchParams;
+  const unknown = [...new Set(query.keys())].filter((k) => !ALLOWED_QUERY.has(k));
+  if (unknown.length > 0) return httpError(400, "InvalidQuery", `unknown query parameter(s): ${unknown.join(", ")} (only blob)`);
+  const blob = query.getAll("blob");
+  if (blob.length !== 1 || blob[0] === undefined || !isValidBlobName(blob[0])) {
+    return httpError(400, "InvalidQuery", "give the blob's name once, URL-encoded: ?blob=<name> (1–1024 characters)");
+  }
+  const name = blob[0];
+  const { settings, clients } = runtime();
+  const backupContainer = backupContainerName(settings.backupContainerTemplate, container);
+  const versions = await blobVersions(
+    clients.source.service.getContainerClient(container),
+    clients.backup.service.getContainerClient(backupContainer),
+    name,
+    settings.backupHistory,
+  );
+  if (versions.backup.length === 0 && versions.lake.length === 0) {
+    return httpError(404, "BlobNotFound", `neither the lake container ${container} nor its backup ${backupContainer} holds "${name}"`);
+  }
+  return {
+    status: 200,
+    jsonBody: {
+      container,
+      blob: name,
+      account: clients.source.accountName,
+      backupAccount: clients.backup.accountName,
+      backupContainer,
+      history: settings.backupHistory,
+      ...versions,
+    },
+  };
+}
+
+app.http(Triggers.httpGetBlobVersions, {
+  route: "containers/{container}/versions",
+  methods: ["GET"],
+  authLevel: "function",
+  handler: getBlobVersions,
+});
