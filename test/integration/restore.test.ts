@@ -19,6 +19,7 @@ import { runtime } from "../../src/runtime";
 import { followStatus, postJson } from "../support/durable-http";
 import { backUpThroughTheApp, contents, momentBetween, runRestore, text } from "../support/restore-fixtures";
 import { addPipelinePolicy } from "../support/scan-fixtures";
+import { waitFor } from "../support/wait-for";
 
 let azurite: AzuriteInstance;
 let host: LocalHost;
@@ -393,11 +394,13 @@ describe("the starter", () => {
     });
     const first = await postJson(`${host.baseUrl}/api/restore`, { container: "busy", target: { container: "busy-target" } });
     assert.equal(first.status, 202);
-    const deadline = Date.now() + 30_000;
-    while (!held) {
-      if (Date.now() > deadline) throw new Error("the first restore never listed the backup");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const firstId = ((await first.clone().json()) as { id: string }).id;
+    await waitFor(async () => ({ held, status: (await host.client.getStatus(firstId))?.runtimeStatus }), {
+      until: (seen) => seen.held,
+      describe: "the first restore to list the backup",
+      timeoutMs: 120_000,
+      intervalMs: 20,
+    });
     const second = await postJson(`${host.baseUrl}/api/restore`, { container: "busy", target: { container: "busy-target" }, dryRun: true });
     assert.equal(second.status, 409);
     const body = (await second.json()) as { error: { code: string }; statusQueryGetUri: string };
