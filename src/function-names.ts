@@ -17,6 +17,10 @@ export const Triggers = {
   httpStartRestore: "HttpStartRestore",
   /** GET /api/containers/{container}/versions?blob= — what the backup and the lake hold of one blob. */
   httpGetBlobVersions: "HttpGetBlobVersions",
+  /** POST /api/retention. */
+  httpStartRetention: "HttpStartRetention",
+  /** RETENTION_SCHEDULE. */
+  timerStartRetention: "TimerStartRetention",
 } as const;
 
 export const Orchestrators = {
@@ -25,6 +29,7 @@ export const Orchestrators = {
   containerReconciliation: "ContainerReconciliationOrchestrator",
   blobBackup: "BlobBackupOrchestrator",
   restore: "RestoreOrchestrator",
+  retention: "RetentionOrchestrator",
 } as const;
 
 /** Activity names; each feature adds its own here. */
@@ -50,6 +55,11 @@ export const Activities = {
   prepareRestore: "PrepareRestore",
   restoreBatch: "RestoreBatch",
   writeRestoreReport: "WriteRestoreReport",
+  // Retention.
+  planRetention: "PlanRetention",
+  retainContainerWindow: "RetainContainerWindow",
+  purgeFinishedInstances: "PurgeFinishedInstances",
+  writeRetentionReport: "WriteRetentionReport",
 } as const;
 
 /** External events raised by starters. */

@@ -171,8 +171,17 @@ export class DurableApi {
       .sort((a, b) => a.createdTime.localeCompare(b.createdTime) || a.instanceId.localeCompare(b.instanceId));
   }
 
-  /** Bulk purge (the client's purgeInstanceHistoryBy): terminal instances matching the filters. */
+  /**
+   * Bulk purge (the client's purgeInstanceHistoryBy): terminal instances matching the filters. As the extension's
+   * HttpApiHandler (HandleDeleteHistoryWithFiltersRequestAsync): `createdTimeFrom` is required (400 without it),
+   * `createdTimeTo` defaults to now, and nothing purged is a 404 (which the client reads as 0 deleted).
+   */
   #purgeMatching(res: ServerResponse, q: URLSearchParams): boolean {
+    const from = q.get("createdTimeFrom");
+    if (from === null || Number.isNaN(Date.parse(from))) {
+      sendJson(res, 400, "Please provide value for 'createdTimeFrom' parameter.");
+      return true;
+    }
     let deleted = 0;
     for (const inst of this.#matching(q)) if (TERMINAL.has(inst.runtimeStatus)) deleted += this.engine.purge(inst.instanceId);
     if (deleted === 0) return this.#notFound(res, "no terminal instance matches");

@@ -15,6 +15,7 @@ import type { BlobAccount } from "../config/clients";
 import { backupRequestFor } from "../domain/backup-request";
 import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
 import { type SnapshotMode, snapshotModeProblem } from "../domain/container-scan";
+import type { LakeSnapshotPolicy } from "../domain/lake-snapshots";
 import { MAX_ORPHAN_SAMPLES, type ReconcileCounts, windowInputSchema, type WindowResult, zeroCounts } from "../domain/reconciliation";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
@@ -33,6 +34,11 @@ export interface ReconcileContainerWindowDeps {
   readonly policy: ContainerPolicy;
   /** SNAPSHOTS. */
   readonly snapshots: SnapshotMode;
+  /**
+   * LAKE_SNAPSHOTS. With `none` a backed-up blob keeps no lake snapshot, so snapshotting every blob without one would
+   * snapshot the whole lake each run: reconciliation then repairs with ETag-pinned requests (the join decides).
+   */
+  readonly lakeSnapshots?: LakeSnapshotPolicy;
   /** Fault injection in tests; the real conditional snapshot otherwise. */
   readonly snapshot?: SnapshotFn;
   readonly now?: () => Date;
@@ -72,7 +78,7 @@ export function createReconcileContainerWindowActivity(deps: ReconcileContainerW
       {
         ...(options.prefix !== undefined && { prefix: options.prefix }),
         ...(options.pageSize !== undefined && { pageSize: options.pageSize }),
-        snapshots: options.snapshots,
+        snapshots: deps.lakeSnapshots?.mode === "none" ? "off" : options.snapshots,
         snapshotsRefused: input.snapshotsRefused,
         dryRun: options.dryRun,
         concurrency: deps.snapshotConcurrency,
@@ -127,4 +133,5 @@ registerActivity(Activities.reconcileContainerWindow, ({ clients, settings }) =>
     snapshotConcurrency: settings.snapshotConcurrency,
     policy: settings,
     snapshots: settings.snapshots,
+    lakeSnapshots: settings.lakeSnapshots,
   }));

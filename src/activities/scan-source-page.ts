@@ -19,12 +19,14 @@ import { backupState } from "../domain/backup-join";
 import { type BackupRequest, backupRequestFor } from "../domain/backup-request";
 import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
 import { scanPageInputSchema, type ScanPageResult, type SnapshotMode, snapshotModeProblem } from "../domain/container-scan";
+import type { LakeSnapshotPolicy } from "../domain/lake-snapshots";
+import { mapBounded } from "../domain/map-bounded";
 import { zeroSkipCounts } from "../domain/skip-counts";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
 import { containerClient } from "../storage/addressed-clients";
 import { createBackupQueueSender } from "../storage/backup-queue";
-import { processSourcePage, type SnapshotFn, snapshotsOf } from "../storage/process-source-page";
+import { processSourcePage, type SnapshotFn, snapshotListed, snapshotsOf, type SourceBlobVersion } from "../storage/process-source-page";
 import { joinBackupWindow } from "../storage/reconcile-window";
 
 export interface ScanSourcePageDeps {
@@ -37,6 +39,11 @@ export interface ScanSourcePageDeps {
   readonly policy: ContainerPolicy;
   /** SNAPSHOTS. */
   readonly snapshots: SnapshotMode;
+  /**
+   * LAKE_SNAPSHOTS. With `none` a backed-up blob keeps no snapshot, so the lake cannot tell an unchanged blob from a
+   * new one: the page is joined with the backup listing first, and only versions the backup lacks are snapshotted.
+   */
+  readonly lakeSnapshots?: LakeSnapshotPolicy;
   /** Fault injection in tests; the real conditional snapshot otherwise. */
   readonly snapshot?: SnapshotFn;
   readonly now?: () => Date;
@@ -52,6 +59,10 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
     const modeProblem = snapshotModeProblem(deps.snapshots, input.snapshots);
     if (modeProblem !== undefined) return { kind: "refused", reason: modeProblem };
     const container = containerClient(deps.source.service, input.container);
+    const snapshotsWanted = input.snapshots !== "off" && input.snapshotsRefused !== true;
+    // LAKE_SNAPSHOTS=none: classify first (no snapshot), join with the backup, then snapshot what it lacks.
+    const backupDecides = snapshotsWanted && deps.lakeSnapshots?.mode === "none" && deps.backup !== undefined;
+    const snap = snapshotsOf(deps, input.container);
     const result = await processSourcePage(
       container,
       {
@@ -61,11 +72,11 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
         ...(input.pageSize !== undefined && { pageSize: input.pageSize }),
         snapshots: input.snapshots,
         snapshotsRefused: input.snapshotsRefused,
-        dryRun: input.dryRun,
+        dryRun: input.dryRun || backupDecides,
         concurrency: deps.snapshotConcurrency,
         scanStartedAt: input.scanStartedAt,
       },
-      snapshotsOf(deps, input.container),
+      snap,
     );
     if (result.kind === "containerNotFound") return { kind: "containerNotFound", account: deps.source.accountName };
     if (result.kind === "snapshotsRefused") return { ...result, account: deps.source.accountName };
@@ -73,7 +84,7 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
     // Without snapshots every blob looks new; the backup listing tells which live versions are already backed up.
     const etagPinned = input.snapshots === "off" || input.snapshotsRefused || result.snapshotsRefusedReason !== undefined;
     const join =
-      etagPinned && deps.backup !== undefined && result.blobs.length > 0
+      (etagPinned || backupDecides) && deps.backup !== undefined && result.blobs.length > 0
         ? await joinBackupWindow(
             containerClient(deps.backup.service, target.backupContainer),
             input.prefix,
@@ -87,9 +98,27 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
 
     const skipped = zeroSkipCounts();
     const counts = { blobsSeen: result.blobs.length, new: 0, changed: 0, unchanged: 0, snapshots: 0, requestsResent: 0, alreadyBackedUp: 0 };
+    let blobs: readonly SourceBlobVersion[] = result.blobs;
+    let snapshotRequests = result.snapshotRequests;
+    let refusedReason = result.snapshotsRefusedReason;
+    if (backupDecides) {
+      // A blob without a lake snapshot whose live ETag the backup records is unchanged; the others are snapshotted now.
+      blobs = await mapBounded(result.blobs, deps.snapshotConcurrency, async (blob): Promise<SourceBlobVersion> => {
+        if (!blob.requestBackup || blob.snapshot !== undefined) return blob;
+        if (backedUp(blob.name, blob.etag)) return { ...blob, outcome: "unchanged", requestBackup: false };
+        if (input.dryRun || refusedReason !== undefined) return blob;
+        snapshotRequests += 1;
+        const taken = await snapshotListed(container, blob, snap);
+        if (taken.kind === "taken") return { ...blob, snapshot: taken.id, snapshotted: true };
+        if (taken.kind === "skipped") return { ...blob, outcome: "skipped", skipReason: taken.reason, requestBackup: false };
+        refusedReason ??= taken.reason;
+        return input.snapshots === "on" ? { ...blob, requestBackup: false } : blob;
+      });
+      if (refusedReason !== undefined && input.snapshots === "on") return { kind: "snapshotsRefused", reason: refusedReason, account: deps.source.accountName };
+    }
     const requestedAt = now().toISOString();
     const requests: BackupRequest[] = [];
-    for (const blob of result.blobs) {
+    for (const blob of blobs) {
       if (blob.outcome === "skipped") skipped[blob.skipReason ?? "noLiveBlob"] += 1;
       else counts[blob.outcome] += 1;
       if (blob.snapshotted) counts.snapshots += 1;
@@ -113,11 +142,11 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
         skipped,
         requests: sent.sent,
         listRequests: result.listRequests,
-        snapshotRequests: result.snapshotRequests,
+        snapshotRequests,
         backupListRequests: join?.listRequests ?? 0,
       },
       ...(join !== undefined && { backupCursor: join.cursor }),
-      ...(result.snapshotsRefusedReason !== undefined && { snapshotsRefusedReason: result.snapshotsRefusedReason }),
+      ...(refusedReason !== undefined && { snapshotsRefusedReason: refusedReason }),
     };
   };
 }
@@ -130,4 +159,5 @@ registerActivity(Activities.scanSourcePage, ({ clients, settings }) =>
     snapshotConcurrency: settings.snapshotConcurrency,
     policy: settings,
     snapshots: settings.snapshots,
+    lakeSnapshots: settings.lakeSnapshots,
   }));

@@ -27,7 +27,7 @@ export function reportBlobName(instanceId: string, startedAt: string, suffix = "
 type Written = "written" | "same" | "taken";
 
 /** Uploads `body` as `name` unless a blob of that name exists; says whether an existing one holds the same content. */
-async function uploadNew(container: ContainerClient, name: string, body: string): Promise<Written> {
+export async function uploadNew(container: ContainerClient, name: string, body: string): Promise<Written> {
   const blob = blockBlobClient(container, name);
   try {
     await blob.upload(body, Buffer.byteLength(body), {

@@ -5,6 +5,7 @@
 import { Cron } from "croner";
 import { z } from "zod";
 
+import { type LakeSnapshotPolicy, lakeSnapshotPolicySchema } from "../domain/lake-snapshots";
 import {
   CONTAINER_NAME_RULE,
   isValidBackupContainerTemplate,
@@ -63,6 +64,17 @@ export interface Settings {
   readonly copyTimeoutMinutes: number;
   /** Blobs restored in parallel by one restore batch. */
   readonly restoreConcurrency: number;
+  /** Which lake snapshots are deleted once their version is verified in the backup (LAKE_SNAPSHOTS). */
+  readonly lakeSnapshots: LakeSnapshotPolicy;
+  /** Backup history versions older than this many days are pruned; undefined keeps every version. */
+  readonly backupRetentionDays?: number;
+  /** Versions of each blob kept whatever their age (the current backup always counts as one). */
+  readonly backupMinVersions: number;
+  /** Backups of deleted lake blobs are deleted this many days after the deletion was recorded; undefined keeps them. */
+  readonly orphanRetentionDays?: number;
+  /** Finished orchestration instances older than this many days are purged from the task hub. */
+  readonly instanceRetentionDays: number;
+  readonly retentionSchedule: string;
 }
 
 export class ConfigurationError extends Error {
@@ -113,6 +125,9 @@ export const DEFAULT_BACKUP_QUEUE = "backup-requests";
 /** Nightly at 02:00 (UTC unless WEBSITE_TIME_ZONE says otherwise). */
 export const DEFAULT_RECONCILE_SCHEDULE = "0 0 2 * * *";
 
+/** Weekly, Sunday 03:00 (after the nightly reconciliation). */
+export const DEFAULT_RETENTION_SCHEDULE = "0 0 3 * * 0";
+
 const nonBlank = z.string().min(1, "must not be empty");
 
 /**
@@ -155,6 +170,12 @@ const scalarSettings = z.object({
   COPY_POLL_SECONDS: optional(integer(1, 3600)).default(15),
   COPY_TIMEOUT_MINUTES: optional(integer(1, MAX_COPY_TIMEOUT_MINUTES)).default(MAX_COPY_TIMEOUT_MINUTES),
   RESTORE_CONCURRENCY: optional(integer(1, 256)).default(32),
+  LAKE_SNAPSHOTS: optional(lakeSnapshotPolicySchema).default({ mode: "newest" }),
+  BACKUP_RETENTION_DAYS: optional(integer(1, 36_500)),
+  BACKUP_MIN_VERSIONS: optional(integer(1, 10_000)).default(1),
+  ORPHAN_RETENTION_DAYS: optional(integer(0, 36_500)),
+  INSTANCE_RETENTION_DAYS: optional(integer(1, 36_500)).default(30),
+  RETENTION_SCHEDULE: optional(ncrontab).default(DEFAULT_RETENTION_SCHEDULE),
 });
 
 const ADF_REQUIRED = ["ADF_SUBSCRIPTION_ID", "ADF_RESOURCE_GROUP", "ADF_FACTORY", "ADF_PIPELINE"] as const;
@@ -254,5 +275,11 @@ function buildSettings(
     copyPollSeconds: s.COPY_POLL_SECONDS,
     copyTimeoutMinutes: s.COPY_TIMEOUT_MINUTES,
     restoreConcurrency: s.RESTORE_CONCURRENCY,
+    lakeSnapshots: s.LAKE_SNAPSHOTS,
+    ...(s.BACKUP_RETENTION_DAYS !== undefined && { backupRetentionDays: s.BACKUP_RETENTION_DAYS }),
+    backupMinVersions: s.BACKUP_MIN_VERSIONS,
+    ...(s.ORPHAN_RETENTION_DAYS !== undefined && { orphanRetentionDays: s.ORPHAN_RETENTION_DAYS }),
+    instanceRetentionDays: s.INSTANCE_RETENTION_DAYS,
+    retentionSchedule: s.RETENTION_SCHEDULE,
   };
 }

@@ -165,6 +165,29 @@ export function snapshotsOf(deps: { readonly source: BlobAccount; readonly snaps
   return (name, etag) => take(client, name, etag);
 }
 
+export type SnapshotListedResult =
+  | { readonly kind: "taken"; readonly id: string }
+  /** Changed or deleted since it was listed: not snapshotted in a state nobody classified. */
+  | { readonly kind: "skipped"; readonly reason: SkipReason }
+  /** The account refuses blob snapshots (isSnapshotRefusal), described. */
+  | { readonly kind: "refused"; readonly reason: string };
+
+/** Snapshots listed blob `base` conditionally on its listed ETag; other failures throw. */
+export async function snapshotListed(container: ContainerClient, base: Pick<ListedEntry, "name" | "etag">, snapshot: SnapshotOfPage): Promise<SnapshotListedResult> {
+  try {
+    return { kind: "taken", id: await snapshot(base.name, base.etag) };
+  } catch (err) {
+    if (err instanceof RestError && (err.statusCode === 412 || err.statusCode === 404)) {
+      // Changed or deleted after it was listed: the next scan (or reconciliation) picks up the new version.
+      // A 412 can also mean "deleted" (Azurite answers 412 for a missing blob); one HEAD, only in this rare case.
+      const gone = err.statusCode === 404 || !(await blobClient(container, base.name).exists());
+      return { kind: "skipped", reason: gone ? "deletedSinceListing" : "changedSinceListing" };
+    }
+    if (isSnapshotRefusal(err)) return { kind: "refused", reason: describeError(err) };
+    throw err;
+  }
+}
+
 export async function processSourcePage(container: ContainerClient, input: ProcessPageInput, snapshot: SnapshotOfPage): Promise<ProcessPageResult> {
   const listed = await listSourcePage(container, input);
   if (listed.kind === "containerNotFound") return listed;
@@ -192,25 +215,14 @@ export async function processSourcePage(container: ContainerClient, input: Proce
     }
     if (input.dryRun) return { ...version(base), outcome: c.kind, snapshotted: false, requestBackup: true };
     if (!snapshotsOff) {
-      try {
-        snapshotRequests += 1;
-        const id = await snapshot(base.name, base.etag);
-        return { ...version(base), snapshot: id, outcome: c.kind, snapshotted: true, requestBackup: true };
-      } catch (err) {
-        if (err instanceof RestError && (err.statusCode === 412 || err.statusCode === 404)) {
-          // Changed or deleted after it was listed: not snapshotted in a state we did not classify; the next scan
-          // (or reconciliation) picks up the new version.
-          // A 412 can also mean "deleted" (Azurite answers 412 for a missing blob); one HEAD, only in this rare case.
-          const gone = err.statusCode === 404 || !(await blobClient(container, base.name).exists());
-          const reason: SkipReason = gone ? "deletedSinceListing" : "changedSinceListing";
-          return { ...version(base), outcome: "skipped", skipReason: reason, snapshotted: false, requestBackup: false };
-        }
-        if (!isSnapshotRefusal(err)) throw err;
-        refusal ??= describeError(err);
-        snapshotsOff = true;
-        if (input.snapshots === "on") {
-          return { ...version(base), outcome: c.kind, snapshotted: false, requestBackup: false };
-        }
+      snapshotRequests += 1;
+      const taken = await snapshotListed(container, base, snapshot);
+      if (taken.kind === "taken") return { ...version(base), snapshot: taken.id, outcome: c.kind, snapshotted: true, requestBackup: true };
+      if (taken.kind === "skipped") return { ...version(base), outcome: "skipped", skipReason: taken.reason, snapshotted: false, requestBackup: false };
+      refusal ??= taken.reason;
+      snapshotsOff = true;
+      if (input.snapshots === "on") {
+        return { ...version(base), outcome: c.kind, snapshotted: false, requestBackup: false };
       }
     }
     // No snapshots (off, or refused in auto mode): request the live version pinned by its ETag.
