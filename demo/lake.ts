@@ -60,6 +60,8 @@ export interface ContainerCheck {
   readonly directoryMarkers: number;
   /** Snapshots in the lake container. */
   readonly snapshots: number;
+  /** The most snapshots any one lake blob carries (LAKE_SNAPSHOTS=newest keeps at most one once backed up). */
+  readonly maxSnapshotsPerBlob: number;
   /** Blobs whose backup holds the current version (metadata ETag and snapshot, length, the source's own metadata). */
   readonly verified: number;
   /** Older backup versions kept as snapshots of backup blobs (history). */
@@ -125,7 +127,8 @@ export async function verifyContainer(lake: BlobServiceClient, backup: BlobServi
     else problems.push(`${container}/${name}: ${why}`);
   }
   const orphans = [...backupBlobs.keys()].filter((n) => !live.has(n)).length;
-  return { container, blobs: live.size, directoryMarkers, snapshots, verified, backupHistory, orphans, problems };
+  const maxSnapshotsPerBlob = Math.max(0, ...[...snapshotsOf.values()].map((ids) => ids.length));
+  return { container, blobs: live.size, directoryMarkers, snapshots, maxSnapshotsPerBlob, verified, backupHistory, orphans, problems };
 }
 
 /** Every blob under `prefix` with its bytes (the demo's "before" picture of a partition). */

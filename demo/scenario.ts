@@ -12,6 +12,7 @@ import type { BlobBackupOutput } from "../src/domain/blob-backup";
 import type { ContainerScanOutput } from "../src/domain/container-scan";
 import type { ReconciliationReport } from "../src/domain/reconciliation";
 import type { RestoreReport } from "../src/domain/restore-contracts";
+import type { RetentionReport } from "../src/domain/retention";
 import { totalSkipped } from "../src/domain/skip-counts";
 import { adfEngineSettings, type AdfFake, FAKE_FACTORY, startAdfFake } from "../test/support/adf-fake/fake";
 import { type FinalStatus, startAndFollow } from "./http";
@@ -129,7 +130,7 @@ export async function runScenario(options: ScenarioOptions): Promise<void> {
     if (markers > 0) check(out?.skipped.directory === markers, `${c}: ${markers} directory markers skipped`);
   }
   const firstBackup = await settle(host, queue, first.postedAt);
-  await verifyAll(lake, backup, containers, "after the first scans");
+  const firstChecks = await verifyAll(lake, backup, containers, "after the first scans");
 
   // ── 4. Change the lake; a second scan picks up only the changes ─────────────────────────────────────────────────
   console.log("\n── change the lake: modify some blobs, add others");
@@ -167,6 +168,13 @@ export async function runScenario(options: ScenarioOptions): Promise<void> {
   const modifiedTotal = Object.values(changes).reduce((n, ch) => n + ch.modified.length, 0);
   const historyTotal = secondChecks.reduce((n, r) => n + r.backupHistory, 0);
   check(historyTotal === modifiedTotal, `the ${modifiedTotal} replaced backup versions are kept as snapshots in the backup account`);
+  const firstSnapshots = firstChecks.reduce((n, r) => n + r.snapshots, 0);
+  const secondSnapshots = secondChecks.reduce((n, r) => n + r.snapshots, 0);
+  const addedTotal = Object.values(changes).reduce((n, ch) => n + ch.added.length, 0);
+  check(
+    secondChecks.every((r) => r.maxSnapshotsPerBlob <= 1) && secondSnapshots === firstSnapshots + addedTotal,
+    `lake snapshots stay bounded: at most 1 per blob (${firstSnapshots} → ${secondSnapshots}, +${addedTotal} new blobs; each changed blob's older snapshot went once its new version was verified in the backup)`,
+  );
 
   // ── 5. Lose a backup and a request on purpose; reconciliation repairs both ──────────────────────────────────────
   console.log("\n── lose things on purpose: a backup blob is deleted, a blob changes without a producer call (no request sent)");
@@ -198,8 +206,34 @@ export async function runScenario(options: ScenarioOptions): Promise<void> {
   const restored = await restorePartition(host, lake, queue, "raw", "ingest/2026/11/21/");
   await verifyAll(lake, backup, ["raw"], "after the restore and the producer's next scan");
 
+  // ── 7. Retention: lake snapshots, backup history, orphans, the task hub ────────────────────────────────────────
+  const retention = await retentionRound(host, backup);
+
   await assertNoFailedBackups(host);
-  printSummary(options.engine, containers, finalChecks, first, firstBackup, second, secondBackup, repairBackup, restored);
+  printSummary(options.engine, containers, finalChecks, first, firstBackup, second, secondBackup, repairBackup, restored, retention);
+}
+
+/** A dry run, then the real run; both report per container what goes and what stays, and why. */
+async function retentionRound(host: LocalHost, backup: BlobServiceClient): Promise<RetentionReport> {
+  console.log("\n── POST /api/retention { dryRun: true }, then POST /api/retention, and follow Location");
+  const dry = await startAndFollow(`${host.baseUrl}/api/retention`, { dryRun: true }, (s) => say(`  retention (dry run): ${summariseProgress(s)}`));
+  expectCompleted(dry, "retention dry run");
+  const run = await startAndFollow(`${host.baseUrl}/api/retention`, undefined, (s) => say(`  retention: ${summariseProgress(s)}`));
+  expectCompleted(run, "retention");
+  const report = run.output as RetentionReport;
+  const t = report.totals;
+  const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+  say(
+    `retention report (${report.policy.lakeSnapshots}; backup history kept: ${report.policy.backupRetentionDays === undefined ? "all" : `${report.policy.backupRetentionDays} days`}): ` +
+      `lake snapshots ${sum(t.snapshots.kept)} kept (${t.snapshots.kept.newest} newest), ${sum(t.snapshots.deleted)} deleted; ` +
+      `backup versions ${sum(t.versions.kept)} kept, ${sum(t.versions.deleted)} deleted; orphans ${sum(t.orphans)}; ` +
+      `finished instances older than ${report.policy.instanceRetentionDays} days purged: ${report.instances.instances}`,
+  );
+  check(sum(t.snapshots.deleted) === 0 && sum(t.versions.deleted) === 0, "nothing left to delete: the backups already released the older lake snapshots, and the defaults keep all backup history");
+  check((dry.output as RetentionReport).totals.blobs === t.blobs, `the dry run saw the same ${t.blobs} blobs and wrote nothing`);
+  const reportName = report.reportBlob ?? "";
+  check(reportName !== "" && (await backup.getContainerClient("backup-reports").getBlobClient(reportName.replace(/^backup-reports\//, "")).exists()), `its report is in the backup account: ${reportName}`);
+  return report;
 }
 
 interface RestoreRound {
@@ -364,6 +398,7 @@ function printSummary(
   secondBackup: BackupRound,
   repair: BackupRound,
   restored: RestoreRound,
+  retention: RetentionReport,
 ): void {
   const timing = (round: ScanRound, backups: BackupRound, c: string): Timing => ({ scanMs: round.scanMs.get(c) ?? 0, backupMs: backups.doneMs.get(c) ?? 0 });
   const fmt = (t: Timing) => `${secs(t.scanMs)} · ${secs(t.backupMs)}`;
@@ -389,6 +424,8 @@ function printSummary(
   const repaired = Object.values(repair.outcomes).reduce((a, b) => a + b, 0);
   console.log(`\nreconciliation: repaired ${repaired} backups (1 deleted backup, 1 change without a producer call) in ${secs(Math.max(0, ...repair.doneMs.values()))}`);
   console.log(`restore: ${restored.blobs} blobs of ${restored.partition} restored in place as of the moment before a bad overwrite, verified byte for byte, in ${secs(restored.ms)}`);
+  const deleted = Object.values(retention.totals.snapshots.deleted).reduce((a, b) => a + b, 0);
+  console.log(`retention: ${retention.totals.blobs} blobs, ${retention.totals.snapshots.kept.newest} lake snapshots kept (the newest of each blob), ${deleted} deleted; report ${retention.reportBlob ?? "(none)"}`);
   console.log(`times from the producer's POST: "scan" until its Location reported Completed, "backed up" until the container's last backup finished`);
   console.log(`total ${secs(Date.now() - started)} — every check held.`);
 }
