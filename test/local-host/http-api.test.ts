@@ -116,6 +116,22 @@ describe("local host: HTTP", { timeout: 120_000 }, () => {
     assert.ok(((await completed.json()) as { runtimeStatus: string }[]).every((s) => s.runtimeStatus === "Completed"));
   });
 
+  it("purges by filter as the extension's HTTP API does: createdTimeFrom required, only finished instances, 404 when none", async () => {
+    const from = new Date(Date.now() - 60_000).toISOString();
+    await host.client.startNew("Approval", { instanceId: "purge-running" });
+    const done = await host.client.startNew("Counter", { instanceId: "purge-done", input: 1 });
+    await host.waitForIdle();
+    const purge = (qs: string) => fetch(`${host.baseUrl}/runtime/webhooks/durabletask/instances/?${qs}`, { method: "DELETE" });
+    assert.equal((await purge("runtimeStatus=Completed")).status, 400, "createdTimeFrom is required (HandleDeleteHistoryWithFiltersRequestAsync)");
+    // No status filter and no createdTimeTo (defaults to now): still only the finished instance goes.
+    const purged = await purge(`createdTimeFrom=${encodeURIComponent(from)}`);
+    assert.equal(purged.status, 200);
+    assert.ok(((await purged.json()) as { instancesDeleted: number }).instancesDeleted >= 1);
+    assert.equal(await host.client.getStatus(done), undefined);
+    assert.equal((await host.client.getStatus("purge-running"))?.runtimeStatus, "Running");
+    assert.equal((await purge(`createdTimeFrom=${encodeURIComponent(from)}&runtimeStatus=Completed`)).status, 404, "nothing left: 404, which the client reads as 0");
+  });
+
   it("routes HTTP triggers by template and answers unknown routes with a 404 JSON body", async () => {
     const echo = await fetch(`${host.baseUrl}/api/echo/a/b%20c?q=1`);
     assert.equal(echo.status, 200);
