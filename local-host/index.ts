@@ -248,10 +248,18 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     functions: registry.all().map((f) => f.name),
     async waitForIdle(opts = {}) {
       const settled = () => engine.isQuiescent() && (!clock.virtual || engine.pendingTimers() === 0) && pollers.every((p) => p.idle);
-      // Two consecutive settled observations: a poll or a pump may be between ticks.
-      await until(() => settled(), opts.timeoutMs ?? 30_000, "the host to become idle");
-      await new Promise((r) => setTimeout(r, 20));
-      await until(() => settled(), opts.timeoutMs ?? 30_000, "the host to become idle");
+      // Two consecutive settled observations: a poll or a pump may be between ticks. And every watched queue empty: a
+      // message enqueued after a poller's last empty poll is not in its `idle` yet.
+      const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+      for (;;) {
+        await until(() => settled(), Math.max(0, deadline - Date.now()), "the host to become idle");
+        await new Promise((r) => setTimeout(r, 20));
+        await until(() => settled(), Math.max(0, deadline - Date.now()), "the host to become idle");
+        const queued = await Promise.all(pollers.map((p) => p.queued()));
+        if (queued.every((n) => n === 0) && settled()) return;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for the host to become idle: ${queued.reduce((a, b) => a + b, 0)} queue message(s) not taken`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
     },
     stats: () => ({ ...engine.stats }),
     advanceTime(ms: number) {

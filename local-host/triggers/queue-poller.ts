@@ -58,6 +58,14 @@ export class QueuePoller {
     return this.#inFlight === 0 && this.#lastPollFound === 0 && this.#retrying.size === 0;
   }
 
+  /**
+   * Messages in the queue, visible or not. `idle` only knows the last poll: a message enqueued just after an empty
+   * poll is seen at the next one, so "idle" also needs the queue itself to be empty.
+   */
+  async queued(): Promise<number> {
+    return (await this.#queue.getProperties()).approximateMessagesCount ?? 0;
+  }
+
   async start(): Promise<void> {
     await this.#queue.createIfNotExists();
     this.#schedule(0);

@@ -14,6 +14,7 @@ import { type BackupHistoryEntry, decideBackupVersions, type RetentionRules, typ
 import { groupByName, type NameGroup } from "../domain/change-detection";
 import { decideLakeSnapshots, type LakeSnapshotPolicy } from "../domain/lake-snapshots";
 import { mapBounded } from "../domain/map-bounded";
+import { isValidBlobName } from "../domain/names";
 import { addRetentionCounts, MAX_RETENTION_SAMPLES, type RetentionCounts, type RetentionCursor, zeroRetentionCounts } from "../domain/retention";
 import { blobClient } from "./addressed-clients";
 import { deleteEntry } from "./delete-entry";
@@ -169,6 +170,8 @@ async function retainName(
 ): Promise<{ counts: RetentionCounts; deleted: boolean }> {
   const counts = zeroRetentionCounts();
   let deleted = false;
+  // A name the app cannot address safely (names.ts) was never snapshotted or backed up by it: left alone.
+  if (!isValidBlobName(name)) return { counts, deleted };
   if (group !== undefined) {
     counts.blobs = 1;
     if (group.snapshots.length > 0) {

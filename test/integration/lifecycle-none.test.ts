@@ -14,6 +14,7 @@ import type { ReconciliationReport } from "../../src/domain/reconciliation";
 import { Orchestrators } from "../../src/function-names";
 import { followStatus, postJson } from "../support/durable-http";
 import { containerCounts, type LifecycleHarness, startLifecycleHarness } from "../support/lifecycle-fixtures";
+import { putRawBlob } from "../support/raw-blob";
 
 let h: LifecycleHarness;
 
@@ -92,5 +93,15 @@ describe("lifecycle through the local host (LAKE_SNAPSHOTS=none)", { timeout: 60
     const report = await h.retain({ containers: ["leftover"] });
     assert.equal(containerCounts(report, "leftover").snapshots.deleted.backedUp, 1);
     assert.deepEqual(await h.snapshotCounts(c), { "l.csv": 0 });
+  });
+
+  it("the retention run leaves a name the app cannot address safely alone, and finishes the container", async () => {
+    await h.lakeContainer("unsafe", { "fine.csv": "f" });
+    await putRawBlob(h.azurite, h.azurite.accounts.lake, "unsafe", "a/%2E%2E/%2E%2E/elsewhere.csv", "planted");
+    await h.backUp("unsafe");
+    const report = await h.retain({ containers: ["unsafe"] });
+    const counts = containerCounts(report, "unsafe");
+    assert.equal(counts.blobs, 1, "only the addressable name is counted");
+    assert.equal(await h.lake.getContainerClient("unsafe").getBlobClient("fine.csv").exists(), true);
   });
 });

@@ -47,6 +47,14 @@ describe("local host: queue triggers", { timeout: 120_000 }, () => {
     assert.equal(left.peekedMessageItems.length, 0);
   });
 
+  it("waitForIdle waits for a message enqueued right after an empty poll (the queue decides, not the last poll)", async () => {
+    await host.waitForIdle();
+    const before = seen.ok.length;
+    await queue("ok-queue").sendMessage(Buffer.from(JSON.stringify({ late: true })).toString("base64"));
+    await host.waitForIdle();
+    assert.equal(seen.ok.length, before + 1, "handled before waitForIdle returned");
+  });
+
   it("retries a failing message and moves it unchanged to the poison queue after maxDequeueCount", async () => {
     const text = Buffer.from(JSON.stringify({ broken: true })).toString("base64");
     await queue("failing-queue").sendMessage(text);
