@@ -24,6 +24,7 @@ export const Orchestrators = {
   reconciliation: "ReconciliationOrchestrator",
   containerReconciliation: "ContainerReconciliationOrchestrator",
   blobBackup: "BlobBackupOrchestrator",
+  blobBatchBackup: "BlobBatchBackupOrchestrator",
   restore: "RestoreOrchestrator",
 } as const;
 
@@ -42,6 +43,9 @@ export const Activities = {
   cancelAdfCopyRun: "CancelAdfCopyRun",
   commitAdfStagedCopy: "CommitAdfStagedCopy",
   verifyBlobBackup: "VerifyBlobBackup",
+  // Batched backups of small versions.
+  copyBlobBatch: "CopyBlobBatch",
+  requestBlobBackups: "RequestBlobBackups",
   // Reconciliation (issue 6).
   planReconciliation: "PlanReconciliation",
   reconcileContainerWindow: "ReconcileContainerWindow",
