@@ -6,8 +6,8 @@
 import * as df from "durable-functions";
 
 import type { BlobBackupInput } from "../domain/blob-backup";
-import type { BlobBatchInput } from "../domain/blob-batch-backup";
 import { existingInstanceAction } from "../domain/blob-backup-instance";
+import type { BlobBatchInput } from "../domain/blob-batch-backup";
 import { describeError } from "../domain/errors";
 import { Orchestrators } from "../function-names";
 

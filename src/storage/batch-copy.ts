@@ -6,12 +6,12 @@
  */
 import type { BlobAccount } from "../config/clients";
 import type { Settings } from "../config/settings";
+import { serverCopy } from "../copy/server-copy";
 import { type BackupRequest, requestsOf } from "../domain/backup-request";
 import { leaseRenewSeconds, type SourceVersion } from "../domain/blob-backup";
 import { type BatchCopyInput, type VersionOutcome, versionRequestId } from "../domain/blob-batch-backup";
 import { describeError } from "../domain/errors";
 import { mapBounded } from "../domain/map-bounded";
-import { serverCopy } from "../copy/server-copy";
 import { blobIn } from "./addressed-clients";
 import { type BackupTarget } from "./backup-target";
 import { whileLeaseRenewed } from "./lease-renewal";
