@@ -40,7 +40,7 @@ export const blobBatchBackupOrchestrator: OrchestrationHandler = function* (cont
   const { batch } = blobBatchInputSchema.parse(context.df.getInput());
   const started = context.df.currentUtcDateTime;
   const copiedAt = started.toISOString();
-  const { versions, ...head } = batch;
+  const { v: _message, versions, ...head } = batch;
   const chunks = chunksOf(versions);
   context.df.setCustomStatus({ phase: "copy", versions: versions.length, activities: chunks.length });
 

@@ -28,9 +28,18 @@ export interface BatchCopyDeps {
 /** Copies every version of the chunk into `target`; outcomes in the order of `input.versions`. */
 export async function copyBatch(deps: BatchCopyDeps, target: BackupTarget, input: BatchCopyInput): Promise<VersionOutcome[]> {
   const requests = requestsOf({ v: 2, ...input });
-  return mapBounded(requests, deps.settings.batchCopyConcurrency, (request) =>
-    copyOneOfBatch(deps, target, request, versionRequestId(input.requestId, request.blob, request.etag, request.snapshot), input.copiedAt),
-  );
+  // A version listed twice would get the same request id twice, and each copy would take the other's write for its
+  // own: the first entry copies, the others are skipped.
+  const first = new Map<string, number>();
+  requests.forEach((r, i) => {
+    const key = versionRequestId(input.requestId, r.blob, r.etag, r.snapshot);
+    if (!first.has(key)) first.set(key, i);
+  });
+  return mapBounded(requests, deps.settings.batchCopyConcurrency, (request, i) => {
+    const requestId = versionRequestId(input.requestId, request.blob, request.etag, request.snapshot);
+    if (first.get(requestId) !== i) return Promise.resolve<VersionOutcome>({ status: "Skipped", reason: "a duplicate of another entry of this batch" });
+    return copyOneOfBatch(deps, target, request, requestId, input.copiedAt);
+  });
 }
 
 /** One version of a batch, start to end; never throws (a failure is a hand-off to the single-blob backup). */

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import type { BackupBatch, BackupRequest } from "../../src/domain/backup-request";
-import { BATCH_CHUNK_VERSIONS, type BatchCopyInput, type BlobBatchOutput, type RequestBackupsInput, type VersionOutcome } from "../../src/domain/blob-batch-backup";
+import { BATCH_CHUNK_VERSIONS, type BatchCopyInput, batchCopyInputSchema, type BlobBatchOutput, type RequestBackupsInput, requestBackupsInputSchema, type VersionOutcome } from "../../src/domain/blob-batch-backup";
 import { Activities } from "../../src/function-names";
 import { blobBatchBackupOrchestrator } from "../../src/orchestrators/blob-batch-backup";
 import { type Answer, runOrchestration, type Scheduled } from "../support/orchestrator-driver";
@@ -31,10 +31,12 @@ function batchOf(count: number): BackupBatch {
 }
 
 /** Copies everything except the blobs `outcome` decides for. */
+/** Copies everything except the blobs `outcome` decides for; the input must be what the activity parses. */
 function copier(outcome: (blob: string) => VersionOutcome | undefined = () => undefined) {
-  return (input: BatchCopyInput): Answer => ({
-    result: { outcomes: input.versions.map((v) => outcome(v.blob) ?? { status: "Copied", bytes: v.contentLength }) },
-  });
+  return (raw: BatchCopyInput): Answer => {
+    const input = batchCopyInputSchema.parse(raw);
+    return { result: { outcomes: input.versions.map((v) => outcome(v.blob) ?? { status: "Copied", bytes: v.contentLength }) } };
+  };
 }
 
 const activities = (scheduled: readonly Scheduled[], name: string) =>
@@ -71,7 +73,7 @@ describe("batch backup orchestrator", { timeout: 30_000 }, () => {
       activities: {
         [Activities.copyBlobBatch]: copier((blob) => (failing.has(blob) ? { status: "HandedOff", reason: `transient failure: 503 on ${blob}` } : undefined)),
         [Activities.requestBlobBackups]: (input: RequestBackupsInput) => {
-          handed = input;
+          handed = requestBackupsInputSchema.parse(input);
           return { result: { sent: input.requests.length } };
         },
       },
@@ -101,7 +103,7 @@ describe("batch backup orchestrator", { timeout: 30_000 }, () => {
           return call.attempt === 1 ? { error: "worker lost" } : copier()(input);
         },
         [Activities.requestBlobBackups]: (input: RequestBackupsInput) => {
-          handed = input;
+          handed = requestBackupsInputSchema.parse(input);
           return { result: { sent: input.requests.length } };
         },
       },
