@@ -202,6 +202,30 @@ describe("batched backups through the local host (server engine, lease mode, vir
     }
   });
 
+  it("moves a batch for another account or with an unsafe name to the poison queue with the reason, starting nothing", async () => {
+    const poison = new QueueClient(azurite.settings.AzureWebJobsStorage, `${QUEUE}-poison`);
+    const version = { blob: "x", etag: '"0x1"', lastModified: "2026-11-30T00:00:00.000Z", contentLength: 1 };
+    const head = { v: 2, account: azurite.accounts.lake.name, container: "batch-refused", reason: "producer", requestedAt: "2026-11-30T00:00:01.000Z" };
+    const bad = [
+      { ...head, account: azurite.accounts.backup.name, versions: [version] },
+      { ...head, versions: [version, { ...version, blob: "a/../../etc" }] },
+    ];
+    for (const m of bad) await queue.sendMessage(Buffer.from(JSON.stringify(m)).toString("base64"));
+    const reasons = await waitFor(
+      async () => {
+        const peeked = await poison.peekMessages({ numberOfMessages: 32 });
+        return peeked.peekedMessageItems
+          .map((p) => JSON.parse(Buffer.from(p.messageText, "base64").toString("utf8")) as { reason: string; message: { container?: string } })
+          .filter((p) => p.message.container === "batch-refused")
+          .map((p) => p.reason);
+      },
+      { until: (r) => r.length === 2, describe: "both batches in the poison queue", timeoutMs: 60_000 },
+    );
+    assert.ok(reasons.some((r) => /is not the configured lake account/.test(r)), reasons.join(" | "));
+    assert.ok(reasons.some((r) => /^invalid backup batch: versions\.1\.blob/.test(r)), reasons.join(" | "));
+    assert.equal((await host.client.listInstances()).filter((i) => JSON.stringify(i.input).includes("batch-refused")).length, 0);
+  });
+
   it("backs up tricky names exactly, byte for byte", async () => {
     const { lake, backup } = await containers("batch-names");
     const names = ["a", "a/b", "a0", "with space", "ünï/código 語", "100%", "50%25", "#hash", "?q=1", "a/b/c#d?e"];
