@@ -31,7 +31,7 @@ export function backupDestinationOf(settings: BackupDestinationSettings, sourceC
   return { container: decision.backupContainer, history: settings.backupHistory };
 }
 
-export type TargetDecision =
+export type BackupTargetDecision =
   | { readonly kind: "write"; readonly conditions: BlobRequestConditions }
   | { readonly kind: "skipped"; readonly reason: string }
   /** The backup blob already holds this version, written by this very copy request (a retry after a lost response). */
@@ -44,7 +44,7 @@ export async function prepareTarget(
   version: SourceVersion,
   history: BackupHistory,
   requestId: string,
-): Promise<TargetDecision> {
+): Promise<BackupTargetDecision> {
   let properties;
   try {
     properties = await target.getProperties();

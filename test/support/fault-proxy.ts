@@ -149,7 +149,7 @@ const ERRORS = {
 } as const;
 
 /** Classifies a request. Azurite's copy-source check is its own HTTP client (axios), which no SDK request is. */
-export function classify(endpoint: "blob" | "queue", method: string, url: URL, headers: http.IncomingHttpHeaders): ProxyOperation | "internal" {
+export function classifyProxyRequest(endpoint: "blob" | "queue", method: string, url: URL, headers: http.IncomingHttpHeaders): ProxyOperation | "internal" {
   if (endpoint === "queue") return "queue";
   if (headers["x-ms-version"] === undefined && /^axios\//.test(headers["user-agent"] ?? "")) return "internal";
   const comp = url.searchParams.get("comp");
@@ -255,7 +255,7 @@ export async function startFaultProxy(azurite: AzuriteInstance, options: FaultPr
   const handle = (endpoint: "blob" | "queue", upstreamPort: number) => async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const method = req.method ?? "GET";
     const url = new URL(req.url ?? "/", `http://${HOST}`);
-    const operation = classify(endpoint, method, url, req.headers);
+    const operation = classifyProxyRequest(endpoint, method, url, req.headers);
     counts[operation].requests += 1;
     counts[operation].byMethod[method] = (counts[operation].byMethod[method] ?? 0) + 1;
     let fault: "serverBusy" | "internalError" | "lostResponse" | undefined;
