@@ -87,7 +87,7 @@ export function flattenActions(actions: unknown): Action[] {
 }
 
 /** What must stay the same between replays: the kind of action and its target. */
-export function actionSignature(a: Action): string {
+export function actionSignature(a: Pick<Action, "actionType" | "functionName" | "externalEventName">): string {
   switch (a.actionType) {
     case ActionType.CallActivity:
     case ActionType.CallActivityWithRetry:
