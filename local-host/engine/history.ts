@@ -1,6 +1,6 @@
 /**
  * History events in the shape the durable-functions library reads (the .NET extension's JSON), plus the action types
- * it returns. See shared/reference/durable-host.md §2.
+ * it returns (durable-functions' lib/src/history and lib/src/actions).
  */
 export const EventType = {
   ExecutionStarted: 0,

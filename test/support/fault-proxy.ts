@@ -9,8 +9,8 @@
  * - `latency`: a delay before forwarding and/or before answering (`Infinity` holds the request until `release()`).
  *
  * Requests are forwarded unchanged, `Host` included: shared-key signatures cover the path and the `x-ms-*` headers, and
- * Azurite accepts a copy source only when its host:port equals the request's `Host` (see
- * /work/shared/reference/azurite.md). So the app's copy-source URLs, built from its proxied clients, point at the proxy
+ * Azurite accepts a copy source only when its host:port equals the request's `Host` (Azurite
+ * 3.37.0's copy-source check). So the app's copy-source URLs, built from its proxied clients, point at the proxy
  * too, and Azurite's own check of a copy source (an HTTP HEAD it sends to that URL) comes back through the proxy. That
  * check is the service reading its own data, which in Azure never crosses the client's network path: it is counted as
  * `internal` and never faulted. Faults on the copy itself are selected with `copy`.
