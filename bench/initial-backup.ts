@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- initial-backup [--n 10000] [--size 1024] [--large-count 64] [--large-mib 64] [--transfers 4]`:
+ * `npm run bench -- initial-backup [--n 10000] [--size 1024] [--large-count 64] [--large-mib 64] [--transfers 4]
+ * [--copy-concurrency 16] [--batch-max-bytes 8388608] [--case small|large]`:
  * what adopting the app on an existing lake costs, next to rclone in the same run on the same Azurite.
  *
  * 0. How to copy a small blob here: server-side Copy Blob From URL vs read-then-write (GET + PUT), concurrency 16.
@@ -82,6 +83,14 @@ async function rcloneCopy(azurite: AzuriteInstance, container: string, target: s
   for await (const _ of source.listBlobsFlat()) listed += 1;
   if (copied !== listed) throw new Error(`rclone copied ${copied} of ${listed} blobs`);
   return ms;
+}
+
+/** The app's settings, with the batching settings a sweep passes (`--copy-concurrency`, `--batch-max-bytes`). */
+function appSettings(azurite: AzuriteInstance, args: readonly string[]): Record<string, string> {
+  const settings: Record<string, string> = { ...azurite.settings, RECONCILE_SCHEDULE: "0 0 2 * * *" };
+  if (args.includes("--copy-concurrency")) settings.BATCH_COPY_CONCURRENCY = String(option(args, "copy-concurrency", 16));
+  if (args.includes("--batch-max-bytes")) settings.BATCH_MAX_BLOB_BYTES = String(option(args, "batch-max-bytes", 8 * 1024 * 1024));
+  return settings;
 }
 
 /** The lake account as the app's SAS signer takes it, built without the app's runtime (not yet configured here). */
@@ -189,7 +198,7 @@ async function smallBlobs(args: readonly string[]): Promise<void> {
     const rcloneTarget = `${name}-rclone`;
     const rclone1 = hasRclone ? await rcloneCopy(azurite, name, rcloneTarget, transfers) : undefined;
 
-    const host = await startLocalHost({ settings: { ...azurite.settings, RECONCILE_SCHEDULE: "0 0 2 * * *" }, queuePollMs: 50, timerSchedules: false, log: () => undefined });
+    const host = await startLocalHost({ settings: appSettings(azurite, args), queuePollMs: 50, timerSchedules: false, log: () => undefined });
     try {
       const counts = countRequests();
       const backup = backupService.getContainerClient(name);
@@ -242,7 +251,7 @@ async function largeBlobs(args: readonly string[]): Promise<void> {
     const names = Array.from({ length: count }, (_, i) => `large/part-${String(i).padStart(4, "0")}.bin`);
     await mapBounded(names, 4, (n) => lake.getBlockBlobClient(n).uploadData(payload, { blockSize: 8 * 1024 * 1024, concurrency: 4 }));
 
-    const host = await startLocalHost({ settings: { ...azurite.settings, RECONCILE_SCHEDULE: "0 0 2 * * *" }, queuePollMs: 50, timerSchedules: false, log: () => undefined });
+    const host = await startLocalHost({ settings: appSettings(azurite, args), queuePollMs: 50, timerSchedules: false, log: () => undefined });
     try {
       const counts = countRequests();
       const before = { ...counts };
