@@ -202,6 +202,25 @@ describe("batched backups through the local host (server engine, lease mode, vir
     }
   });
 
+  it("hands a version that turns out to be large to its own blob backup, which copies it", async () => {
+    const { lake, backup } = await containers("batch-large");
+    const req = (name: string, v: Version): BackupRequest => requestFor(azurite.accounts.lake.name, "batch-large", name, v);
+    const small = await writeAndSnapshot(lake, "small.bin", "small");
+    const large = await writeAndSnapshot(lake, "large.bin", Buffer.alloc(8 * 1024 * 1024, 1));
+    // The message says 1 KiB (a listing from before the blob grew, or a hand-made message): the size read decides.
+    const out = await batchOutput(await sendBatch([req("small.bin", small), { ...req("large.bin", large), contentLength: 1024 }]));
+    assert.deepEqual([out.copied, out.handedOff], [1, 1], JSON.stringify(out));
+    assert.match(out.handOffs[0]?.reason ?? "", /^large: 8388608 bytes/);
+    // The hand-off carries the request as the batch had it; the instance id does not depend on the size.
+    const id = blobBackupInstanceId(req("large.bin", large));
+    await waitFor(() => host.client.getStatus(id), { describe: `hand-off ${id} to start`, timeoutMs: 60_000 });
+    const single = await host.client.waitForCompletion(id, { timeoutMs: 120_000 });
+    assert.equal(single.runtimeStatus, "Completed", JSON.stringify(single.output));
+    assert.equal((single.output as { status: string }).status, "Copied");
+    assert.equal(await heldEtag(backup, "large.bin"), large.etag);
+    assert.equal((await backup.getBlobClient("large.bin").getProperties()).contentLength, 8 * 1024 * 1024);
+  });
+
   it("moves a batch for another account or with an unsafe name to the poison queue with the reason, starting nothing", async () => {
     const poison = new QueueClient(azurite.settings.AzureWebJobsStorage, `${QUEUE}-poison`);
     const version = { blob: "x", etag: '"0x1"', lastModified: "2026-11-30T00:00:00.000Z", contentLength: 1 };
