@@ -24,6 +24,9 @@ export const Orchestrators = {
   reconciliation: "ReconciliationOrchestrator",
   containerReconciliation: "ContainerReconciliationOrchestrator",
   blobBackup: "BlobBackupOrchestrator",
+  /** Bounded runs of a blob backup's ADF polls and copy steps, so no history grows with the length of a copy. */
+  adfRunMonitor: "AdfRunMonitorOrchestrator",
+  blobCopySteps: "BlobCopyStepsOrchestrator",
   restore: "RestoreOrchestrator",
 } as const;
 
@@ -37,6 +40,8 @@ export const Activities = {
   renewBlobLease: "RenewBlobLease",
   releaseBlobLease: "ReleaseBlobLease",
   copyBlobServerSide: "CopyBlobServerSide",
+  stageBackupBlocks: "StageBackupBlocks",
+  commitBackupBlocks: "CommitBackupBlocks",
   startAdfCopyRun: "StartAdfCopyRun",
   getAdfCopyRun: "GetAdfCopyRun",
   cancelAdfCopyRun: "CancelAdfCopyRun",

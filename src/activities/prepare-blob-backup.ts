@@ -7,8 +7,10 @@
 
 import type { BlobAccount } from "../config/clients";
 import type { Settings } from "../config/settings";
-import { type BlobBackupPlan, compareWithHeld, heldVersion, type SourceVersion } from "../domain/blob-backup";
+import { DEFAULT_SERVER_COPY_OPTIONS, type ServerCopyOptions } from "../copy/server-copy";
+import { backupMetadataProblem, type BlobBackupPlan, compareWithHeld, heldVersion, type SourceVersion } from "../domain/blob-backup";
 import { prepareBackupInputSchema, type PrepareBackupResult, prepareBackupResultSchema } from "../domain/blob-backup-activities";
+import { blockLayout, MAX_BLOCK_BLOB_BYTES } from "../domain/block-layout";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
 import { blobClient, containerClient } from "../storage/addressed-clients";
@@ -19,17 +21,34 @@ import { resolveSourceVersion } from "../storage/source-version";
 export type PlanSettings = Pick<Settings, "copyEngine" | "blobLease" | "leaseSeconds" | "copyPollSeconds" | "copyTimeoutMinutes"> &
   BackupDestinationSettings;
 
-export function planFor(settings: PlanSettings, version: SourceVersion): BlobBackupPlan {
+/** The plan, or why the version cannot be backed up. */
+export function planFor(
+  settings: PlanSettings,
+  version: SourceVersion,
+  copy: Pick<ServerCopyOptions, "syncCopyMaxBytes" | "blockBytes"> = DEFAULT_SERVER_COPY_OPTIONS,
+): BlobBackupPlan | { readonly problem: string } {
+  const metadataProblem = backupMetadataProblem(version, settings.copyEngine);
+  if (metadataProblem !== undefined) return { problem: metadataProblem };
+  let blocks;
+  if (settings.copyEngine === "server" && version.contentLength > copy.syncCopyMaxBytes) {
+    // Too large for one Copy Blob From URL, and perhaps for one activity: copied in steps of block ranges.
+    blocks = blockLayout(version.contentLength, copy.blockBytes);
+    if (blocks === undefined) return { problem: `the blob has ${version.contentLength} bytes, more than a block blob can hold (${MAX_BLOCK_BLOB_BYTES})` };
+  }
   return {
     engine: settings.copyEngine,
     // A snapshot never changes, so only a live (ETag-pinned) version is worth holding a lease on.
     ...(settings.blobLease && version.snapshot === undefined && { leaseSeconds: settings.leaseSeconds }),
     copyPollSeconds: settings.copyPollSeconds,
     copyTimeoutMinutes: settings.copyTimeoutMinutes,
+    ...(blocks !== undefined && { blocks }),
   };
 }
 
-export function createPrepareBlobBackupActivity(deps: { readonly source: BlobAccount; readonly backup: BlobAccount; readonly settings: PlanSettings }) {
+export function createPrepareBlobBackupActivity(
+  deps: { readonly source: BlobAccount; readonly backup: BlobAccount; readonly settings: PlanSettings },
+  copy: Pick<ServerCopyOptions, "syncCopyMaxBytes" | "blockBytes"> = DEFAULT_SERVER_COPY_OPTIONS,
+) {
   return async (raw: unknown): Promise<PrepareBackupResult> => {
     const input = prepareBackupInputSchema.parse(raw);
     const resolved = await resolveSourceVersion(deps.source, input.request);
@@ -46,7 +65,9 @@ export function createPrepareBlobBackupActivity(deps: { readonly source: BlobAcc
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
-    return prepareBackupResultSchema.parse({ ...resolved, plan: planFor(deps.settings, resolved.version) });
+    const plan = planFor(deps.settings, resolved.version, copy);
+    if ("problem" in plan) return { kind: "failed", reason: plan.problem };
+    return prepareBackupResultSchema.parse({ ...resolved, plan });
   };
 }
 
