@@ -45,15 +45,25 @@ export async function stageMissingBlocks(
   const missing = ids.flatMap((id, i) => (have.get(id) === blockRange(layout, size, i).count ? [] : [i]));
   let next = 0;
   let staged = 0;
+  let failed = false;
   const worker = async (): Promise<void> => {
-    while (next < missing.length && Date.now() < options.stopAt) {
+    while (!failed && next < missing.length && Date.now() < options.stopAt) {
       const i = missing[next++] ?? 0;
       const { offset, count } = blockRange(layout, size, i);
-      await target.stageBlockFromURL(ids[i] ?? "", sourceUrl, offset, count);
+      try {
+        await target.stageBlockFromURL(ids[i] ?? "", sourceUrl, offset, count);
+      } catch (err) {
+        // The other workers start no further block: the call fails as a whole once those in flight are answered, so
+        // nothing of it keeps running after the activity failed (its retry would otherwise race it).
+        failed = true;
+        throw err;
+      }
       staged++;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(options.parallelism, missing.length) }, worker));
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(options.parallelism, missing.length) }, worker));
+  const rejected = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (rejected !== undefined) throw rejected.reason;
   return { staged, alreadyStaged: ids.length - missing.length, remaining: missing.length - staged };
 }
 

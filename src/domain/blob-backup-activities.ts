@@ -139,7 +139,11 @@ export const cancelAdfRunResultSchema = z.discriminatedUnion("kind", [
 ]);
 export type CancelAdfRunResult = z.infer<typeof cancelAdfRunResultSchema>;
 
-export const verifyBackupInputSchema = z.strictObject({ version: sourceVersionSchema });
+export const verifyBackupInputSchema = z.strictObject({
+  version: sourceVersionSchema,
+  /** A copy in steps: its blocks, which verification finds committed in order with their sizes. */
+  layout: blockLayoutSchema.optional(),
+});
 export type VerifyBackupInput = z.infer<typeof verifyBackupInputSchema>;
 export const verifyBackupResultSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("verified"), bytes: z.number().int().nonnegative(), note: z.string() }),

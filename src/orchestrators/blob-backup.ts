@@ -132,7 +132,10 @@ function* backup(
 
     phase = "verify";
     context.df.setCustomStatus({ phase, engine, ...(copied.runId !== undefined && { runId: copied.runId }) });
-    const verified = verifyBackupResultSchema.parse(yield context.df.callActivityWithRetry(Activities.verifyBlobBackup, transientRetry(), { version }));
+    const verified = verifyBackupResultSchema.parse(yield context.df.callActivityWithRetry(Activities.verifyBlobBackup, transientRetry(), {
+        version,
+        ...(plan.engine === "server" && plan.blocks !== undefined && { layout: plan.blocks }),
+      }));
     const runId = copied.runId === undefined ? {} : { runId: copied.runId };
     if (verified.kind === "verified") return { outcome: { status: "Copied", reason: `${copied.reason}; verified: ${verified.note}`, bytes: verified.bytes, ...runId }, engine };
     if (verified.kind === "superseded") return { outcome: { status: "Skipped", reason: verified.reason, bytes: 0, ...runId }, engine };
