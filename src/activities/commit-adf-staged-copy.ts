@@ -8,7 +8,7 @@
 
 import type { BlobAccount } from "../config/clients";
 import { runMarkerName, STAGING_CONTAINER } from "../copy/adf-pipeline";
-import { conditionalCopy, DEFAULT_SERVER_COPY_OPTIONS, type ServerCopyOptions } from "../copy/server-copy";
+import { conditionalCopy, copyOptionsOf, DEFAULT_SERVER_COPY_OPTIONS, type ServerCopyOptions } from "../copy/server-copy";
 import { backupMetadata, heldVersion } from "../domain/blob-backup";
 import { commitStagedCopyInputSchema, type CopyResult } from "../domain/blob-backup-activities";
 import { registerActivity } from "../durable/register-activity";
@@ -68,4 +68,4 @@ export function createCommitAdfStagedCopyActivity(deps: CommitAdfStagedCopyDeps,
   };
 }
 
-registerActivity(Activities.commitAdfStagedCopy, ({ clients, settings }) => createCommitAdfStagedCopyActivity({ ...clients, settings }));
+registerActivity(Activities.commitAdfStagedCopy, ({ clients, settings }) => createCommitAdfStagedCopyActivity({ ...clients, settings }, copyOptionsOf(settings)));

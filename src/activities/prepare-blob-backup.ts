@@ -7,7 +7,7 @@
 
 import type { BlobAccount } from "../config/clients";
 import type { Settings } from "../config/settings";
-import { DEFAULT_SERVER_COPY_OPTIONS, type ServerCopyOptions } from "../copy/server-copy";
+import { copyOptionsOf, DEFAULT_SERVER_COPY_OPTIONS, type ServerCopyOptions } from "../copy/server-copy";
 import { backupMetadataProblem, type BlobBackupPlan, compareWithHeld, heldVersion, type SourceVersion } from "../domain/blob-backup";
 import { prepareBackupInputSchema, type PrepareBackupResult, prepareBackupResultSchema } from "../domain/blob-backup-activities";
 import { blockLayout, MAX_BLOCK_BLOB_BYTES } from "../domain/block-layout";
@@ -71,4 +71,4 @@ export function createPrepareBlobBackupActivity(
   };
 }
 
-registerActivity(Activities.prepareBlobBackup, ({ clients, settings }) => createPrepareBlobBackupActivity({ ...clients, settings }));
+registerActivity(Activities.prepareBlobBackup, ({ clients, settings }) => createPrepareBlobBackupActivity({ ...clients, settings }, copyOptionsOf(settings)));

@@ -9,7 +9,7 @@
 import type { BlobAccount } from "../config/clients";
 import type { Settings } from "../config/settings";
 import { stageMissingBlocks } from "../copy/block-copy";
-import { copyError, DEFAULT_SERVER_COPY_OPTIONS, type ServerCopyOptions } from "../copy/server-copy";
+import { copyError, copyOptionsOf, DEFAULT_SERVER_COPY_OPTIONS, type ServerCopyOptions } from "../copy/server-copy";
 import { leaseRenewSeconds } from "../domain/blob-backup";
 import { stageBlocksInputSchema, type StageBlocksResult, stageBlocksResultSchema } from "../domain/blob-backup-activities";
 import { blockIds } from "../domain/block-layout";
@@ -67,4 +67,4 @@ export function createStageBackupBlocksActivity(deps: StageBackupBlocksDeps, opt
   };
 }
 
-registerActivity(Activities.stageBackupBlocks, ({ clients, settings }) => createStageBackupBlocksActivity({ ...clients, settings }));
+registerActivity(Activities.stageBackupBlocks, ({ clients, settings }) => createStageBackupBlocksActivity({ ...clients, settings }, copyOptionsOf(settings)));

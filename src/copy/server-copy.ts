@@ -7,6 +7,7 @@
 import type { BlockBlobClient } from "@azure/storage-blob";
 
 import type { BlobAccount } from "../config/clients";
+import type { Settings } from "../config/settings";
 import { backupMetadata, type SourceVersion } from "../domain/blob-backup";
 import type { CopyResult } from "../domain/blob-backup-activities";
 import { blockIds, blockLayout } from "../domain/block-layout";
@@ -45,6 +46,11 @@ export const DEFAULT_SERVER_COPY_OPTIONS: ServerCopyOptions = {
   sasMinutes: 60,
   stepSeconds: 240,
 };
+
+/** The options the settings choose (COPY_BLOCK_MIB, COPY_STEP_SECONDS); the rest are the service's limits. */
+export function copyOptionsOf(settings: Pick<Settings, "copyBlockMiB" | "copyStepSeconds">): ServerCopyOptions {
+  return { ...DEFAULT_SERVER_COPY_OPTIONS, blockBytes: settings.copyBlockMiB * 1024 * 1024, stepSeconds: settings.copyStepSeconds };
+}
 
 /** One copy of one version: what it copies, its id (recorded on the backup blob) and when it was decided. */
 export interface CopyRequest {
