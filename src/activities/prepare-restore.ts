@@ -9,12 +9,16 @@
 import { z } from "zod";
 
 import type { Clients } from "../config/clients";
+import type { Settings } from "../config/settings";
 import { isValidContainerName } from "../domain/names";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { targetAccount } from "../storage/restore-batch";
+import { containerClient } from "../storage/addressed-clients";
+import { restoreSourceOf, targetAccount } from "../storage/restore-batch";
 
 export const prepareRestoreInputSchema = z.strictObject({
+  /** The lake container restored from: the backup container comes from the settings (and must be the one named). */
+  container: z.string().refine(isValidContainerName),
   backupContainer: z.string().refine(isValidContainerName),
   target: z.strictObject({ account: z.enum(["lake", "restore"]), container: z.string().refine(isValidContainerName) }),
   dryRun: z.boolean(),
@@ -27,15 +31,19 @@ export const prepareRestoreResultSchema = z.discriminatedUnion("kind", [
 ]);
 export type PrepareRestoreResult = z.infer<typeof prepareRestoreResultSchema>;
 
-export function createPrepareRestoreActivity(clients: Pick<Clients, "source" | "backup" | "restore">, reportsContainer: string): (input: unknown) => Promise<PrepareRestoreResult> {
+export function createPrepareRestoreActivity(
+  clients: Pick<Clients, "source" | "backup" | "restore">,
+  settings: Pick<Settings, "reportsContainer" | "backupContainerTemplate" | "backupHistory">,
+): (input: unknown) => Promise<PrepareRestoreResult> {
   return async (raw) => {
     const input = prepareRestoreInputSchema.parse(raw);
-    if (!(await clients.backup.service.getContainerClient(input.backupContainer).exists())) return { kind: "backupContainerNotFound" };
-    await clients.backup.service.getContainerClient(reportsContainer).createIfNotExists();
+    const { backupContainer } = restoreSourceOf(settings, input.container, input.backupContainer);
+    if (!(await containerClient(clients.backup.service, backupContainer).exists())) return { kind: "backupContainerNotFound" };
+    await containerClient(clients.backup.service, settings.reportsContainer).createIfNotExists();
     if (input.dryRun) return { kind: "ready", targetCreated: false };
-    const created = await targetAccount(clients, input.target.account).service.getContainerClient(input.target.container).createIfNotExists();
+    const created = await containerClient(targetAccount(clients, input.target.account).service, input.target.container).createIfNotExists();
     return { kind: "ready", targetCreated: created.succeeded };
   };
 }
 
-registerActivity(Activities.prepareRestore, ({ clients, settings }) => createPrepareRestoreActivity(clients, settings.reportsContainer));
+registerActivity(Activities.prepareRestore, ({ clients, settings }) => createPrepareRestoreActivity(clients, settings));

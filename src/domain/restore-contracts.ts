@@ -99,6 +99,9 @@ export const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 ** 3;
 
 /** What the batch activity needs from the plan (no `blobs`: a batch gets its own names). */
 export const batchOptionsSchema = z.strictObject({
+  /** The lake container restored from; the batch activity derives the backup container and history from the settings. */
+  container: containerName,
+  /** What the restore was started with (reported); the activity refuses a run whose settings now name another. */
   backupContainer: containerName,
   history: z.enum(["snapshot", "versioning"]),
   asOf: z.iso.datetime({ offset: true }),
