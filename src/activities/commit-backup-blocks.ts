@@ -17,13 +17,16 @@ import { Activities } from "../function-names";
 import { blobIn } from "../storage/addressed-clients";
 import { backupDestinationOf, type BackupDestinationSettings } from "../storage/backup-target";
 import { isNotFound } from "../storage/rest-errors";
+import { withSourceMetadata } from "../storage/source-version";
 
 export function createCommitBackupBlocksActivity(deps: { readonly source: BlobAccount; readonly backup: BlobAccount; readonly settings: BackupDestinationSettings }) {
   return async (raw: unknown): Promise<CommitBlocksResult> => {
     const input = commitBlocksInputSchema.parse(raw);
     const { version, layout } = input;
     const target = backupDestinationOf(deps.settings, version.container);
-    const metadata = backupMetadata(version, "server", input.copiedAt, input.requestId);
+    const withMetadata = await withSourceMetadata(deps.source, version);
+    if (withMetadata.kind === "skipped") return withMetadata;
+    const metadata = backupMetadata(withMetadata.version, "server", input.copiedAt, input.requestId);
     const ids = blockIds(version, layout);
     try {
       const result = await conditionalWrite(deps.backup, target, input, async (blob, conditions) => {

@@ -8,7 +8,7 @@
 import type { BlobAccount } from "../config/clients";
 import type { Settings } from "../config/settings";
 import { copyOptionsOf, DEFAULT_SERVER_COPY_OPTIONS, type ServerCopyOptions } from "../copy/server-copy";
-import { backupMetadataProblem, type BlobBackupPlan, compareWithHeld, heldVersion, type SourceVersion } from "../domain/blob-backup";
+import { backupMetadataProblem, type BlobBackupPlan, compareWithHeld, heldVersion, type SourceVersionWithMetadata } from "../domain/blob-backup";
 import { prepareBackupInputSchema, type PrepareBackupResult, prepareBackupResultSchema } from "../domain/blob-backup-activities";
 import { blockLayout, MAX_BLOCK_BLOB_BYTES } from "../domain/block-layout";
 import { registerActivity } from "../durable/register-activity";
@@ -24,7 +24,7 @@ export type PlanSettings = Pick<Settings, "copyEngine" | "blobLease" | "leaseSec
 /** The plan, or why the version cannot be backed up. */
 export function planFor(
   settings: PlanSettings,
-  version: SourceVersion,
+  version: SourceVersionWithMetadata,
   copy: Pick<ServerCopyOptions, "syncCopyMaxBytes" | "blockBytes"> = DEFAULT_SERVER_COPY_OPTIONS,
 ): BlobBackupPlan | { readonly problem: string } {
   const metadataProblem = backupMetadataProblem(version, settings.copyEngine);
@@ -65,9 +65,10 @@ export function createPrepareBlobBackupActivity(
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
-    const plan = planFor(deps.settings, resolved.version, copy);
+    const plan = planFor(deps.settings, { ...resolved.version, metadata: resolved.metadata }, copy);
     if ("problem" in plan) return { kind: "failed", reason: plan.problem };
-    return prepareBackupResultSchema.parse({ ...resolved, plan });
+    // The version without the lake's metadata: this result is stored in the orchestration's history.
+    return prepareBackupResultSchema.parse({ kind: "ready", version: resolved.version, plan });
   };
 }
 

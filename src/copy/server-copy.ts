@@ -16,6 +16,7 @@ import { blobIn, blockBlobClient, containerClient } from "../storage/addressed-c
 import { type BackupTarget, MAX_TARGET_ATTEMPTS, prepareTarget } from "../storage/backup-target";
 import { errorCodeOf, isPreconditionFailed, statusOf } from "../storage/rest-errors";
 import { sourceReadUrl } from "../storage/source-sas";
+import { withSourceMetadata } from "../storage/source-version";
 import { commitBlocks, stageMissingBlocks } from "./block-copy";
 
 /** The service limit of Copy Blob From URL. */
@@ -70,9 +71,11 @@ export async function serverCopy(
   options: ServerCopyOptions = DEFAULT_SERVER_COPY_OPTIONS,
 ): Promise<CopyResult> {
   const { version } = request;
+  const withMetadata = await withSourceMetadata(source, version);
+  if (withMetadata.kind === "skipped") return withMetadata;
   const url = await sourceReadUrl(source, version.container, version.blob, version.snapshot, new Date(Date.now() + options.sasMinutes * 60_000));
   const live = blobIn(source.service, version.container, version.blob);
-  return conditionalCopy(backup, target, request, backupMetadata(version, "server", request.copiedAt, request.requestId), {
+  return conditionalCopy(backup, target, request, backupMetadata(withMetadata.version, "server", request.copiedAt, request.requestId), {
     url,
     etag: version.etag,
     // A snapshot never changes; a live blob is re-checked after a block-wise copy (see stagedCopy).

@@ -93,12 +93,18 @@ export const sourceVersionSchema = z.strictObject({
   contentType: z.string().optional(),
   /** Base64, as Azure reports it; absent when the source has none (e.g. blobs uploaded in blocks). */
   contentMd5: z.string().optional(),
-  metadata: z.record(z.string(), z.string()),
 });
+/**
+ * The version as it travels between activities and the orchestration. The lake's user metadata is not part of it:
+ * activity results and inputs are stored in the orchestration history, which the management API serves, so the
+ * activities that write the backup read the source's metadata themselves (src/storage/source-version.ts).
+ */
 export type SourceVersion = z.infer<typeof sourceVersionSchema>;
+/** A version with the source's own metadata, read by the activity that needs it; never returned to the orchestration. */
+export type SourceVersionWithMetadata = SourceVersion & { readonly metadata: Readonly<Record<string, string>> };
 
 /** The metadata written on the backup blob: the source's own metadata plus the backup_source_* record. */
-export function backupMetadata(version: SourceVersion, engine: "server" | "adf", copiedAt: string, requestId: string): Record<string, string> {
+export function backupMetadata(version: SourceVersionWithMetadata, engine: "server" | "adf", copiedAt: string, requestId: string): Record<string, string> {
   // The source's own keys must not masquerade as our record.
   const own = Object.fromEntries(Object.entries(version.metadata).filter(([key]) => !key.toLowerCase().startsWith("backup_")));
   return {
@@ -127,7 +133,7 @@ export function metadataBytes(metadata: Readonly<Record<string, string>>): numbe
  * lengths: a GUID request id, an ISO time) must fit the service's limit, or the write would fail with an error the
  * operator cannot act on. Measured here, before any byte is copied.
  */
-export function backupMetadataProblem(version: SourceVersion, engine: "server" | "adf"): string | undefined {
+export function backupMetadataProblem(version: SourceVersionWithMetadata, engine: "server" | "adf"): string | undefined {
   const record = backupMetadata(version, engine, new Date(0).toISOString(), "00000000-0000-0000-0000-000000000000");
   const bytes = metadataBytes(record);
   if (bytes <= MAX_METADATA_BYTES) return undefined;

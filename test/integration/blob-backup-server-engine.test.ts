@@ -101,6 +101,18 @@ describe("blob backup, server engine (activities against Azurite)", { timeout: 6
     return entries;
   };
 
+  it("the lake's user metadata stays out of prepare's result (the orchestration history) and still reaches the backup", async () => {
+    const v = await writeAndSnapshot(lake, "private-metadata.txt", "content", { owner: "team-secret-a" });
+    const r = await prepare(req("private-metadata.txt", v));
+    assert.equal(r.kind, "ready");
+    assert.doesNotMatch(JSON.stringify(r), /team-secret-a/);
+    const version = (r as { version: SourceVersion }).version;
+    assert.equal((await copy(version)).kind, "copied");
+    const p = await backupContainer.getBlobClient("private-metadata.txt").getProperties();
+    assert.equal(p.metadata?.owner, "team-secret-a");
+    assert.equal(p.metadata?.[BackupMetadata.etag], v.etag);
+  });
+
   it("source metadata that cannot fit beside the backup's record (8 KiB in all): prepare fails the backup saying so, nothing is written", async () => {
     // 8,000 bytes of the source's own metadata: Azure would take it on the source, but not with our record beside it.
     const v = await writeAndSnapshot(lake, "fat-metadata.txt", "small content", { notes: "n".repeat(7_990) });

@@ -56,7 +56,6 @@ const snapshotVersion: SourceVersion = {
   ...(request.snapshot !== undefined && { snapshot: request.snapshot }),
   lastModified: request.lastModified,
   contentLength: request.contentLength,
-  metadata: {},
 };
 const { snapshot: _snapshot, ...liveVersion } = snapshotVersion;
 

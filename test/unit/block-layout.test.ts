@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { backupMetadata, backupMetadataProblem, MAX_METADATA_BYTES, metadataBytes, type SourceVersion } from "../../src/domain/blob-backup";
+import { backupMetadata, backupMetadataProblem, MAX_METADATA_BYTES, metadataBytes, type SourceVersionWithMetadata } from "../../src/domain/blob-backup";
 import { blockIds, blockLayout, blockRange, layoutFits, MAX_BLOCK_BLOB_BYTES, MAX_BLOCK_BYTES, MAX_BLOCKS } from "../../src/domain/block-layout";
 
 const MiB = 1024 * 1024;
@@ -55,7 +55,7 @@ describe("blockIds", { timeout: 30_000 }, () => {
 });
 
 describe("backupMetadataProblem", { timeout: 30_000 }, () => {
-  const source = (metadata: Record<string, string>): SourceVersion => ({ ...version, lastModified: "2026-01-05T07:58:59.000Z", contentLength: 1, contentMd5: "1B2M2Y8AsgTpgAmY7PhCfg==", metadata });
+  const source = (metadata: Record<string, string>): SourceVersionWithMetadata => ({ ...version, lastModified: "2026-01-05T07:58:59.000Z", contentLength: 1, contentMd5: "1B2M2Y8AsgTpgAmY7PhCfg==", metadata });
   it("counts names and values as UTF-8 bytes", () => assert.equal(metadataBytes({ ab: "é" }), 4));
   it("accepts source metadata that fits beside the record, to the byte, and refuses one byte more with a clear reason", () => {
     const record = metadataBytes(backupMetadata(source({}), "server", new Date(0).toISOString(), "00000000-0000-0000-0000-000000000000"));
