@@ -6,30 +6,13 @@
  * A container deleted a moment ago cannot be created again for a while (409 ContainerBeingDeleted): that throws, and
  * the orchestration's retries wait it out.
  */
-import { z } from "zod";
-
 import type { Clients } from "../config/clients";
 import type { Settings } from "../config/settings";
-import { isValidContainerName } from "../domain/names";
+import { prepareRestoreInputSchema, type PrepareRestoreResult } from "../domain/restore-contracts";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
 import { containerClient } from "../storage/addressed-clients";
 import { restoreSourceOf, targetAccount } from "../storage/restore-batch";
-
-export const prepareRestoreInputSchema = z.strictObject({
-  /** The lake container restored from: the backup container comes from the settings (and must be the one named). */
-  container: z.string().refine(isValidContainerName),
-  backupContainer: z.string().refine(isValidContainerName),
-  target: z.strictObject({ account: z.enum(["lake", "restore"]), container: z.string().refine(isValidContainerName) }),
-  dryRun: z.boolean(),
-});
-export type PrepareRestoreInput = z.infer<typeof prepareRestoreInputSchema>;
-
-export const prepareRestoreResultSchema = z.discriminatedUnion("kind", [
-  z.strictObject({ kind: z.literal("ready"), targetCreated: z.boolean() }),
-  z.strictObject({ kind: z.literal("backupContainerNotFound") }),
-]);
-export type PrepareRestoreResult = z.infer<typeof prepareRestoreResultSchema>;
 
 export function createPrepareRestoreActivity(
   clients: Pick<Clients, "source" | "backup" | "restore">,
