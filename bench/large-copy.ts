@@ -110,7 +110,7 @@ export async function run(args: readonly string[]): Promise<void> {
       if (status.runtimeStatus !== "Completed" || output?.status !== "Copied") {
         throw new Error(`the backup ended ${status.runtimeStatus}: ${JSON.stringify(status.output)}`);
       }
-      const steps = (await host.client.listInstances({ instanceIdPrefix: `${instanceId}:steps:` })).length;
+      const steps = (await host.client.listInstances({ instanceIdPrefix: `${instanceId}:` })).filter((s) => s.instanceId.includes(":steps:")).length;
       const baseline: Row = { name: "raw staged copy (one process)", ms: raw.ms, extra: { "MiB/s": ((mib / raw.ms) * 1000).toFixed(0), blocks: layout.count } };
       const rows: Row[] = [
         {

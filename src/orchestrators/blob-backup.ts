@@ -132,10 +132,8 @@ function* backup(
 
     phase = "verify";
     context.df.setCustomStatus({ phase, engine, ...(copied.runId !== undefined && { runId: copied.runId }) });
-    const verified = verifyBackupResultSchema.parse(yield context.df.callActivityWithRetry(Activities.verifyBlobBackup, transientRetry(), {
-        version,
-        ...(plan.engine === "server" && plan.blocks !== undefined && { layout: plan.blocks }),
-      }));
+    const verifyInput = { version, ...(plan.engine === "server" && plan.blocks !== undefined && { layout: plan.blocks }) };
+    const verified = verifyBackupResultSchema.parse(yield context.df.callActivityWithRetry(Activities.verifyBlobBackup, transientRetry(), verifyInput));
     const runId = copied.runId === undefined ? {} : { runId: copied.runId };
     if (verified.kind === "verified") return { outcome: { status: "Copied", reason: `${copied.reason}; verified: ${verified.note}`, bytes: verified.bytes, ...runId }, engine };
     if (verified.kind === "superseded") return { outcome: { status: "Skipped", reason: verified.reason, bytes: 0, ...runId }, engine };
@@ -200,7 +198,8 @@ function* steppedCopy(context: OrchestrationContext, copy: CopyRequest, layout: 
   let found: number | undefined;
   for (let round = 1; round <= MAX_STAGE_ROUNDS; round++) {
     for (;;) {
-      const id = `${context.df.instanceId}:steps:${monitors++}`;
+      // Unique per execution (the request id is a newGuid): a restarted backup never reuses a finished child's id.
+      const id = `${context.df.instanceId}:${copy.requestId}:steps:${monitors++}`;
       const staged = stageBlocksResultSchema.parse(yield context.df.callSubOrchestrator(Orchestrators.blobCopySteps, stage, id));
       if (staged.kind === "skipped") return { status: "Skipped", reason: staged.reason, bytes: 0 };
       if (staged.kind === "failed") return { status: "Failed", reason: staged.reason, bytes: 0 };
@@ -272,7 +271,7 @@ function* adfCopy(context: OrchestrationContext, copy: CopyRequest, plan: BlobBa
       deadline: deadline.toISOString(),
       ...state,
     };
-    const polled = adfRunMonitorOutputSchema.parse(yield context.df.callSubOrchestrator(Orchestrators.adfRunMonitor, input, `${context.df.instanceId}:adf:${monitor}`));
+    const polled = adfRunMonitorOutputSchema.parse(yield context.df.callSubOrchestrator(Orchestrators.adfRunMonitor, input, `${context.df.instanceId}:${copy.requestId}:adf:${monitor}`));
     if (polled.leaseLost !== undefined) leaseNote ??= `lease lost during the copy: ${polled.leaseLost}`;
     switch (polled.kind) {
       case "continue":

@@ -105,9 +105,9 @@ describe("blob backup through the local host (adf engine, lease mode)", { timeou
     assert.equal(lease.leaseState, "available", "no lease left behind");
     // The polls and renewals of the run happen in AdfRunMonitor sub-orchestrations (<id>:adf:<n>): their activities count too.
     const names = (status.historyEvents ?? []).filter((e) => e.EventType === "TaskScheduled").map((e) => e.Name);
-    const monitors = (status.historyEvents ?? []).filter((e) => e.EventType === "SubOrchestrationInstanceCreated").length;
-    for (let n = 0; n < monitors; n++) {
-      const child = await lane.host.status(`${id}:adf:${n}`);
+    const monitors = (status.historyEvents ?? []).filter((e) => e.EventType === "SubOrchestrationInstanceCreated");
+    for (const monitor of monitors) {
+      const child = await lane.host.status(monitor.InstanceId ?? "");
       names.push(...(child?.historyEvents ?? []).filter((e) => e.EventType === "TaskScheduled").map((e) => e.Name));
     }
     assert.ok(names.includes(Activities.acquireBlobLease) && names.includes(Activities.releaseBlobLease), names.join(","));

@@ -315,6 +315,9 @@ describe("blob backup orchestrator", { timeout: 30_000 }, () => {
     assert.equal(count(names, Activities.commitBackupBlocks), 1);
     assert.equal(names.indexOf(Activities.commitBackupBlocks), names.lastIndexOf(Activities.stageBackupBlocks) + 1, "committed after the last step");
     assert.equal(result.children.length, Math.ceil(steps / COPY_STEPS_PER_MONITOR));
+    const guid = result.children[0]?.instanceId.split(":")[1] ?? "";
+    assert.match(guid, /^[0-9a-f-]{36}$/, "child ids carry the execution's request id (a newGuid), so a restarted backup never reuses one");
+    assert.deepEqual(result.children.map((c) => c.instanceId), result.children.map((_, n) => `blob-backup-test:${guid}:steps:${n}`));
     assert.ok(result.historyLength < 30, `the backup's history has ${result.historyLength} events`);
     const stage = flat(result).find((x) => x.kind === "activity" && x.name === Activities.stageBackupBlocks);
     const stageInput = (stage?.kind === "activity" ? stage.input : undefined) as StageBlocksInput;
