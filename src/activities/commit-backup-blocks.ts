@@ -1,5 +1,5 @@
 /**
- * Engine `server`, the end of a copy in steps: commits the staged blocks of the version, in order, into the backup
+ * The end of a copy in steps (engine `server`, or engine `adf` from the blob its run staged): commits the staged blocks of the version, in order, into the backup
  * blob under the conditional-write protocol (history kept, never an older version over a newer one), with the backup's
  * metadata. A live (ETag-pinned) source is re-checked just before: Put Block From URL read it without a source
  * condition, so an unchanged ETag is what proves every range came from the version resolved. Blocks that are gone
@@ -7,6 +7,7 @@
  * again and commits once more.
  */
 import type { BlobAccount } from "../config/clients";
+import { runMarkerName, STAGING_CONTAINER } from "../copy/adf-pipeline";
 import { BlocksMissing, commitBlocks } from "../copy/block-copy";
 import { conditionalWrite, SourceChanged } from "../copy/server-copy";
 import { backupMetadata } from "../domain/blob-backup";
@@ -24,9 +25,18 @@ export function createCommitBackupBlocksActivity(deps: { readonly source: BlobAc
     const input = commitBlocksInputSchema.parse(raw);
     const { version, layout } = input;
     const target = backupDestinationOf(deps.settings, version.container);
+    // Engine `adf`: the run's staging blob and marker go once the backup holds the version or the version is stale.
+    const cleanUp = async (): Promise<void> => {
+      if (input.from !== "adfStaging") return;
+      await blobIn(deps.backup.service, STAGING_CONTAINER, input.requestId).deleteIfExists();
+      await blobIn(deps.backup.service, STAGING_CONTAINER, runMarkerName(input.requestId)).deleteIfExists();
+    };
     const withMetadata = await withSourceMetadata(deps.source, version);
-    if (withMetadata.kind === "skipped") return withMetadata;
-    const metadata = backupMetadata(withMetadata.version, "server", input.copiedAt, input.requestId);
+    if (withMetadata.kind === "skipped") {
+      await cleanUp();
+      return withMetadata;
+    }
+    const metadata = backupMetadata(withMetadata.version, input.from === "source" ? "server" : "adf", input.copiedAt, input.requestId);
     const ids = blockIds(version, layout);
     try {
       const result = await conditionalWrite(deps.backup, target, input, async (blob, conditions) => {
@@ -41,6 +51,7 @@ export function createCommitBackupBlocksActivity(deps: { readonly source: BlobAc
         }
         return commitBlocks(blob, ids, metadata, conditions, version.contentType);
       });
+      if (result.kind !== "failed") await cleanUp();
       return commitBlocksResultSchema.parse(result);
     } catch (err) {
       if (err instanceof BlocksMissing) return { kind: "incomplete", reason: err.message };

@@ -30,8 +30,9 @@ export function planFor(
   const metadataProblem = backupMetadataProblem(version, settings.copyEngine);
   if (metadataProblem !== undefined) return { problem: metadataProblem };
   let blocks;
-  if (settings.copyEngine === "server" && version.contentLength > copy.syncCopyMaxBytes) {
-    // Too large for one Copy Blob From URL, and perhaps for one activity: copied in steps of block ranges.
+  if (version.contentLength > copy.syncCopyMaxBytes) {
+    // Too large for one Copy Blob From URL, and perhaps for one activity: copied in steps of block ranges (engine `adf`:
+    // from the blob its run staged).
     blocks = blockLayout(version.contentLength, copy.blockBytes);
     if (blocks === undefined) return { problem: `the blob has ${version.contentLength} bytes, more than a block blob can hold (${MAX_BLOCK_BLOB_BYTES})` };
   }

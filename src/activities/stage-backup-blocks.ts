@@ -8,6 +8,7 @@
  */
 import type { BlobAccount } from "../config/clients";
 import type { Settings } from "../config/settings";
+import { STAGING_CONTAINER } from "../copy/adf-pipeline";
 import { stageMissingBlocks } from "../copy/block-copy";
 import { copyError, copyOptionsOf, DEFAULT_SERVER_COPY_OPTIONS, type ServerCopyOptions } from "../copy/server-copy";
 import { leaseRenewSeconds } from "../domain/blob-backup";
@@ -34,9 +35,24 @@ export function createStageBackupBlocksActivity(deps: StageBackupBlocksDeps, opt
     const target = backupDestinationOf(deps.settings, version.container);
     const live = blobIn(deps.source.service, version.container, version.blob);
 
+    /** The read URL of what this copy reads, or why there is nothing to read. */
+    const readFrom = async (): Promise<{ url: string } | { skipped: string } | { failed: string }> => {
+      const expiresOn = new Date(Date.now() + options.sasMinutes * 60_000);
+      if (input.from === "source") return { url: await sourceReadUrl(deps.source, version.container, version.blob, version.snapshot, expiresOn) };
+      // The blob an ADF run staged for this request: its length must be the version's (the commit re-checks the source).
+      const name = input.requestId ?? "";
+      const staged = await blobIn(deps.backup.service, STAGING_CONTAINER, name).getProperties().then((p) => p, (err: unknown) => {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      });
+      if (staged === undefined) return { failed: `the run left no staging blob ${STAGING_CONTAINER}/${name}` };
+      if (staged.contentLength !== version.contentLength) return { failed: `the run staged ${staged.contentLength ?? "?"} bytes, the source has ${version.contentLength}` };
+      return { url: await sourceReadUrl(deps.backup, STAGING_CONTAINER, name, undefined, expiresOn) };
+    };
+
     const step = async (): Promise<StageBlocksResult> => {
       const stopAt = Date.now() + options.stepSeconds * 1000;
-      if (version.snapshot === undefined) {
+      if (input.from === "source" && version.snapshot === undefined) {
         // A live source that changed since it was resolved: no point reading more of it (the commit re-checks too).
         const etag = await live.getProperties().then((p) => p.etag, (err: unknown) => {
           if (isNotFound(err)) return undefined;
@@ -47,7 +63,10 @@ export function createStageBackupBlocksActivity(deps: StageBackupBlocksDeps, opt
       }
       const container = containerClient(deps.backup.service, target.container);
       await container.createIfNotExists();
-      const url = await sourceReadUrl(deps.source, version.container, version.blob, version.snapshot, new Date(Date.now() + options.sasMinutes * 60_000));
+      const from = await readFrom();
+      if ("skipped" in from) return { kind: "skipped", reason: from.skipped };
+      if ("failed" in from) return { kind: "failed", reason: from.failed };
+      const { url } = from;
       try {
         const progress = await stageMissingBlocks(blockBlobClient(container, version.blob), url, version.contentLength, layout, blockIds(version, layout), {
           parallelism: options.parallelism,

@@ -78,9 +78,16 @@ const layoutOfVersion = <T extends { version: { contentLength: number }; layout:
   layoutFits(input.layout, input.version.contentLength);
 const layoutProblem = { message: "the block layout does not cover the version's length", path: ["layout"] };
 
+/**
+ * Where a copy in steps reads from: the source version itself (engine `server`), or the blob an ADF run staged for
+ * this request (engine `adf`, STAGING_CONTAINER/<requestId> in the backup account).
+ */
+const stepsFrom = { from: z.enum(["source", "adfStaging"]).default("source") };
+
 export const stageBlocksInputSchema = z
-  .strictObject({ version: sourceVersionSchema, layout: blockLayoutSchema, leaseId: z.guid().optional() })
-  .refine(layoutOfVersion, layoutProblem);
+  .strictObject({ version: sourceVersionSchema, layout: blockLayoutSchema, leaseId: z.guid().optional(), ...stepsFrom, requestId: z.guid().optional() })
+  .refine(layoutOfVersion, layoutProblem)
+  .refine((input) => input.from === "source" || input.requestId !== undefined, { message: "staged ADF copies need the request id", path: ["requestId"] });
 export type StageBlocksInput = z.infer<typeof stageBlocksInputSchema>;
 export const stageBlocksResultSchema = z.discriminatedUnion("kind", [
   z.strictObject({
@@ -98,7 +105,7 @@ export const stageBlocksResultSchema = z.discriminatedUnion("kind", [
 ]);
 export type StageBlocksResult = z.infer<typeof stageBlocksResultSchema>;
 
-export const commitBlocksInputSchema = z.strictObject({ ...copyRequest, layout: blockLayoutSchema }).refine(layoutOfVersion, layoutProblem);
+export const commitBlocksInputSchema = z.strictObject({ ...copyRequest, layout: blockLayoutSchema, ...stepsFrom }).refine(layoutOfVersion, layoutProblem);
 export type CommitBlocksInput = z.infer<typeof commitBlocksInputSchema>;
 export const commitBlocksResultSchema = z.union([
   copyResultSchema,

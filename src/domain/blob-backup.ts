@@ -31,8 +31,9 @@ export const blobBackupPlanSchema = z.strictObject({
   copyPollSeconds: z.number().int().min(1),
   copyTimeoutMinutes: z.number().int().min(1),
   /**
-   * Engine `server`, a blob above the sync-copy limit: copied in steps, block ranges staged from URL across several
-   * activities and committed at the end, in this layout (src/domain/block-layout.ts).
+   * A blob above the sync-copy limit: copied in steps, block ranges staged from URL across several activities and
+   * committed at the end, in this layout (src/domain/block-layout.ts) — from the source (engine `server`) or from the
+   * blob the ADF run staged (engine `adf`).
    */
   blocks: blockLayoutSchema.optional(),
 });

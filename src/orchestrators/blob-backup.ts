@@ -132,7 +132,7 @@ function* backup(
 
     phase = "verify";
     context.df.setCustomStatus({ phase, engine, ...(copied.runId !== undefined && { runId: copied.runId }) });
-    const verifyInput = { version, ...(plan.engine === "server" && plan.blocks !== undefined && { layout: plan.blocks }) };
+    const verifyInput = { version, ...(plan.blocks !== undefined && { layout: plan.blocks }) };
     const verified = verifyBackupResultSchema.parse(yield context.df.callActivityWithRetry(Activities.verifyBlobBackup, transientRetry(), verifyInput));
     const runId = copied.runId === undefined ? {} : { runId: copied.runId };
     if (verified.kind === "verified") return { outcome: { status: "Copied", reason: `${copied.reason}; verified: ${verified.note}`, bytes: verified.bytes, ...runId }, engine };
@@ -190,8 +190,19 @@ function* serverCopy(context: OrchestrationContext, copy: CopyRequest, lease: Le
  * bounded length, each step an activity well inside the function time limit), then one commit. A commit that finds
  * blocks gone stages them again (at most MAX_STAGE_ROUNDS rounds).
  */
-function* steppedCopy(context: OrchestrationContext, copy: CopyRequest, layout: BlockLayout, lease: LeaseInput | undefined): Generator<Task, Outcome, unknown> {
-  const stage = { version: copy.version, layout, ...(lease !== undefined && { leaseId: lease.leaseId }) };
+function* steppedCopy(
+  context: OrchestrationContext,
+  copy: CopyRequest,
+  layout: BlockLayout,
+  lease: LeaseInput | undefined,
+  from: "source" | "adfStaging" = "source",
+): Generator<Task, Outcome, unknown> {
+  const stage = {
+    version: copy.version,
+    layout,
+    ...(lease !== undefined && { leaseId: lease.leaseId }),
+    ...(from === "adfStaging" && { from, requestId: copy.requestId }),
+  };
   let leaseNote: string | undefined;
   let monitors = 0;
   let sent = 0;
@@ -206,10 +217,14 @@ function* steppedCopy(context: OrchestrationContext, copy: CopyRequest, layout: 
       leaseNote ??= staged.leaseLost;
       sent += staged.staged;
       found ??= staged.alreadyStaged;
-      context.df.setCustomStatus({ phase: "copy", engine: "server", blocks: { total: layout.count, staged: layout.count - staged.remaining, sent } });
+      context.df.setCustomStatus({
+        phase: "copy",
+        engine: from === "source" ? "server" : "adf",
+        blocks: { total: layout.count, staged: layout.count - staged.remaining, sent },
+      });
       if (staged.remaining === 0) break;
     }
-    const committed = commitBlocksResultSchema.parse(yield context.df.callActivityWithRetry(Activities.commitBackupBlocks, transientRetry(), { ...copy, layout }));
+    const committed = commitBlocksResultSchema.parse(yield context.df.callActivityWithRetry(Activities.commitBackupBlocks, transientRetry(), { ...copy, layout, ...(from === "adfStaging" && { from }) }));
     const note = leaseNote === undefined ? "" : ` (lease lost during the copy: ${leaseNote})`;
     const how = `${layout.count} blocks of ${layout.blockBytes} bytes, ${sent} sent${found ? `, ${found} found staged` : ""}`;
     if (committed.kind === "copied") return { status: "Copied", reason: `copied in steps (${how})${note}`, bytes: committed.bytes };
@@ -285,6 +300,11 @@ function* adfCopy(context: OrchestrationContext, copy: CopyRequest, plan: BlobBa
       case "failed":
         return withRun({ status: "Failed", reason: polled.reason, bytes: 0 });
       case "finished":
+        if (polled.status === "Succeeded" && plan.blocks !== undefined) {
+          // A large staged blob moves into place in steps too (the same activities, reading the staging blob).
+          const moved = yield* steppedCopy(context, copy, plan.blocks, lease, "adfStaging");
+          return withRun({ ...moved, reason: moved.status === "Copied" ? `ADF run succeeded; ${moved.reason}${note()}` : moved.reason });
+        }
         if (polled.status === "Succeeded") {
           // The run wrote a staging blob; committing it is the conditional write that keeps the newest version.
           const committed = copyResultSchema.parse(yield context.df.callActivityWithRetry(Activities.commitAdfStagedCopy, transientRetry(), copy));

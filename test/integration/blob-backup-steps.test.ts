@@ -18,9 +18,11 @@ import { createStageBackupBlocksActivity } from "../../src/activities/stage-back
 import { createVerifyBlobBackupActivity } from "../../src/activities/verify-blob-backup";
 import { type Clients, createClients } from "../../src/config/clients";
 import { loadSettings, type Settings } from "../../src/config/settings";
+import { runMarkerName, STAGING_CONTAINER } from "../../src/copy/adf-pipeline";
 import { DEFAULT_SERVER_COPY_OPTIONS, type ServerCopyOptions } from "../../src/copy/server-copy";
 import { BackupMetadata, type BlobBackupPlan, type SourceVersion } from "../../src/domain/blob-backup";
 import type { BlockLayout } from "../../src/domain/block-layout";
+import { sourceReadUrl } from "../../src/storage/source-sas";
 import { requestFor, type Version } from "../support/blob-backup-fixtures";
 import { type FaultProxy, startFaultProxy } from "../support/fault-proxy";
 import { addPipelinePolicy } from "../support/scan-fixtures";
@@ -182,5 +184,35 @@ describe("blob backup, a large copy in steps (activities against Azurite through
     await blob.uploadData(Buffer.alloc(SIZE), { metadata: p.metadata ?? {}, blockSize: 4 * MiB });
     const verified = await verify(version, layout);
     assert.equal(verified.kind, "mismatch", JSON.stringify(verified));
+  });
+
+  it("engine adf: the blob a run staged moves into place in steps, with the backup's metadata; staging and marker removed", async () => {
+    const name = "big/adf-staged.bin";
+    const source = await writeSource(name, true);
+    const { version, layout } = await prepare(name, source.version);
+    // What a Succeeded run leaves: the version's bytes in STAGING_CONTAINER/<requestId>, and the run marker.
+    const requestId = randomUUID();
+    const staging = clients.backup.service.getContainerClient(STAGING_CONTAINER);
+    await staging.createIfNotExists();
+    const lakeUrl = await sourceReadUrl(clients.source, container, name, version.snapshot, new Date(Date.now() + 600_000));
+    await staging.getBlockBlobClient(requestId).syncCopyFromURL(lakeUrl);
+    await staging.getBlockBlobClient(runMarkerName(requestId)).upload("", 0);
+
+    const before = copyRequests();
+    const stepInput = { version, layout, from: "adfStaging", requestId };
+    assert.deepEqual(await createStageBackupBlocksActivity({ ...clients, settings }, options)(stepInput), {
+      kind: "staged",
+      staged: layout.count,
+      alreadyStaged: 0,
+      remaining: 0,
+    });
+    assert.equal(copyRequests() - before, layout.count);
+    const committed = await createCommitBackupBlocksActivity({ ...clients, settings })({ version, layout, from: "adfStaging", copiedAt: new Date().toISOString(), requestId });
+    assert.deepEqual(committed, { kind: "copied", bytes: SIZE });
+    assert.equal((await verify(version, layout)).kind, "verified");
+    assert.equal(await md5Of(name), source.md5);
+    assert.equal((await backupContainer.getBlobClient(name).getProperties()).metadata?.[BackupMetadata.engine], "adf");
+    assert.equal(await staging.getBlobClient(requestId).exists(), false, "staging blob removed");
+    assert.equal(await staging.getBlobClient(runMarkerName(requestId)).exists(), false, "run marker removed");
   });
 });

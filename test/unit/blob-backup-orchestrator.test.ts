@@ -352,4 +352,30 @@ describe("blob backup orchestrator", { timeout: 30_000 }, () => {
     assert.deepEqual(outcomeOf(result), { status: "Skipped", reason: "stale: the source blob changed during the copy" });
     assert.equal(count(activityNames(result), Activities.commitBackupBlocks), 0);
   });
+
+  it("engine adf, a large blob: after the run succeeded, its staged blob moves into place in steps, not in one commit", async () => {
+    const stageInputs: StageBlocksInput[] = [];
+    const result = await adfBackup(
+      { blocks: 10 },
+      {
+        stage: (_n, input) => {
+          stageInputs.push(input);
+          return { kind: "staged", staged: 10, alreadyStaged: 0, remaining: 0 };
+        },
+      },
+    );
+    const outcome = outcomeOf(result);
+    assert.equal(outcome.status, "Copied");
+    assert.match(outcome.reason, /^ADF run succeeded; copied in steps \(10 blocks of 8388608 bytes, 10 sent\); verified/);
+    const names = activityNames(result);
+    assert.equal(count(names, Activities.commitAdfStagedCopy), 0);
+    assert.equal(count(names, Activities.commitBackupBlocks), 1);
+    assert.deepEqual(
+      stageInputs.map((i) => [i.from, i.requestId !== undefined]),
+      [["adfStaging", true]],
+      "the steps read the blob the run staged for this request",
+    );
+    const commit = flat(result).find((x) => x.kind === "activity" && x.name === Activities.commitBackupBlocks);
+    assert.equal((commit?.kind === "activity" ? (commit.input as { from?: string }) : {}).from, "adfStaging");
+  });
 });
