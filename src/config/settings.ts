@@ -61,9 +61,9 @@ export interface Settings {
   readonly copyPollSeconds: number;
   /** A copy still running after this is cancelled and the backup fails. */
   readonly copyTimeoutMinutes: number;
-  /** Engine `server`, blobs above 256 MiB: the smallest block of a copy in steps (raised for blobs over 50,000 blocks). */
+  /** Blobs above 256 MiB: the smallest block of a copy in steps (raised for blobs over 50,000 blocks). */
   readonly copyBlockMiB: number;
-  /** Engine `server`, a copy in steps: a step starts no block after this many seconds (inside functionTimeout). */
+  /** A copy in steps: a step starts no block after this many seconds (inside functionTimeout). */
   readonly copyStepSeconds: number;
   /** Blobs restored in parallel by one restore batch. */
   readonly restoreConcurrency: number;
