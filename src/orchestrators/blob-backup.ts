@@ -186,8 +186,9 @@ function* serverCopy(context: OrchestrationContext, copy: CopyRequest, lease: Le
 }
 
 /**
- * Above the sync-copy limit (engine `server`; engine `adf` from the staged blob): block ranges staged in steps (BlobCopySteps sub-orchestrations of
- * bounded length, each step an activity well inside the function time limit), then one commit. A commit that finds
+ * Above the sync-copy limit (engine `server`; engine `adf` from the staged blob): block ranges staged in steps
+ * (BlobCopySteps sub-orchestrations of bounded length, each step an activity well inside the function time limit),
+ * then one commit. A commit that finds
  * blocks gone stages them again (at most MAX_STAGE_ROUNDS rounds).
  */
 function* steppedCopy(
