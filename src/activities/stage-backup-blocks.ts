@@ -1,10 +1,10 @@
 /**
  * A blob above the sync-copy limit: one step of a copy in steps (from the source, or from the blob an ADF run
- * staged). Stages the version's blocks that are not staged yet (Put Block From URL per source range; which are staged is read from the backup blob's
- * uncommitted block list, so a step after a failure or a host restart sends only what is missing), and stops starting
- * blocks after `stepSeconds`, well inside the activity's time limit. The orchestration calls it until nothing
- * remains, then commits (src/activities/commit-backup-blocks.ts). In lease mode it keeps the lease renewed while it
- * runs, as the one-call copy does.
+ * staged). Stages the version's blocks that are not staged yet (Put Block From URL per source range; which are staged
+ * is read from the backup blob's uncommitted block list, so a step after a failure or a host restart sends only what
+ * is missing), and stops starting blocks after `stepSeconds`, well inside the activity's time limit. The
+ * orchestration calls it until nothing remains, then commits (src/activities/commit-backup-blocks.ts). In lease mode
+ * it keeps the lease renewed while it runs, as the one-call copy does.
  */
 import type { BlobAccount } from "../config/clients";
 import type { Settings } from "../config/settings";
