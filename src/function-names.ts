@@ -28,6 +28,9 @@ export const Orchestrators = {
   containerReconciliation: "ContainerReconciliationOrchestrator",
   blobBackup: "BlobBackupOrchestrator",
   blobBatchBackup: "BlobBatchBackupOrchestrator",
+  /** Bounded runs of a blob backup's ADF polls and copy steps, so no history grows with the length of a copy. */
+  adfRunMonitor: "AdfRunMonitorOrchestrator",
+  blobCopySteps: "BlobCopyStepsOrchestrator",
   restore: "RestoreOrchestrator",
 } as const;
 
@@ -41,6 +44,8 @@ export const Activities = {
   renewBlobLease: "RenewBlobLease",
   releaseBlobLease: "ReleaseBlobLease",
   copyBlobServerSide: "CopyBlobServerSide",
+  stageBackupBlocks: "StageBackupBlocks",
+  commitBackupBlocks: "CommitBackupBlocks",
   startAdfCopyRun: "StartAdfCopyRun",
   getAdfCopyRun: "GetAdfCopyRun",
   cancelAdfCopyRun: "CancelAdfCopyRun",

@@ -61,6 +61,10 @@ export interface Settings {
   readonly copyPollSeconds: number;
   /** A copy still running after this is cancelled and the backup fails. */
   readonly copyTimeoutMinutes: number;
+  /** Blobs above 256 MiB: the smallest block of a copy in steps (raised for blobs over 50,000 blocks). */
+  readonly copyBlockMiB: number;
+  /** A copy in steps: a step starts no block after this many seconds (inside functionTimeout). */
+  readonly copyStepSeconds: number;
   /** Blobs restored in parallel by one restore batch. */
   readonly restoreConcurrency: number;
   /** Versions smaller than this travel and are copied in batches; larger ones get a blob backup orchestration each. */
@@ -169,6 +173,9 @@ const scalarSettings = z.object({
   RECONCILE_PARALLELISM: optional(integer(1, 64)).default(4),
   COPY_POLL_SECONDS: optional(integer(1, 3600)).default(15),
   COPY_TIMEOUT_MINUTES: optional(integer(1, MAX_COPY_TIMEOUT_MINUTES)).default(MAX_COPY_TIMEOUT_MINUTES),
+  // Put Block From URL takes at most 4000 MiB; a step must end inside the 10-minute functionTimeout with its last blocks.
+  COPY_BLOCK_MIB: optional(integer(1, 4000)).default(64),
+  COPY_STEP_SECONDS: optional(integer(10, 480)).default(240),
   RESTORE_CONCURRENCY: optional(integer(1, 256)).default(32),
   BATCH_MAX_BLOB_BYTES: optional(integer(0, MAX_BATCH_BLOB_BYTES)).default(DEFAULT_BATCH_MAX_BLOB_BYTES),
   BATCH_COPY_CONCURRENCY: optional(integer(1, 256)).default(16),
@@ -271,6 +278,8 @@ function buildSettings(
     reconcileParallelism: s.RECONCILE_PARALLELISM,
     copyPollSeconds: s.COPY_POLL_SECONDS,
     copyTimeoutMinutes: s.COPY_TIMEOUT_MINUTES,
+    copyBlockMiB: s.COPY_BLOCK_MIB,
+    copyStepSeconds: s.COPY_STEP_SECONDS,
     restoreConcurrency: s.RESTORE_CONCURRENCY,
     batchMaxBlobBytes: s.BATCH_MAX_BLOB_BYTES,
     batchCopyConcurrency: s.BATCH_COPY_CONCURRENCY,

@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 
 import { planFor } from "../../src/activities/prepare-blob-backup";
 import { ConfigurationError, loadSettings } from "../../src/config/settings";
-import type { SourceVersion } from "../../src/domain/blob-backup";
+import type { SourceVersionWithMetadata } from "../../src/domain/blob-backup";
 
 const KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 const connectionString = (account: string) =>
@@ -26,7 +26,7 @@ const adf = {
 };
 const MiB = 1024 * 1024;
 
-function version(contentLength: number, snapshot?: string): SourceVersion {
+function version(contentLength: number, snapshot?: string): SourceVersionWithMetadata {
   return {
     account: "datalake1",
     container: "raw",
@@ -37,6 +37,12 @@ function version(contentLength: number, snapshot?: string): SourceVersion {
     contentLength,
     metadata: {},
   };
+}
+
+/** The engine a plan picks; a refused plan fails the test with its reason. */
+function engineOf(plan: ReturnType<typeof planFor>): string {
+  if ("problem" in plan) assert.fail(plan.problem);
+  return plan.engine;
 }
 
 describe("batch and ADF thresholds", { timeout: 30_000 }, () => {
@@ -59,9 +65,9 @@ describe("batch and ADF thresholds", { timeout: 30_000 }, () => {
 
   it("gives ADF only the blobs of ADF_MIN_BLOB_BYTES or more; the server engine copies the rest", () => {
     const s = loadSettings({ ...valid, ...adf, ADF_MIN_BLOB_BYTES: String(64 * MiB) });
-    assert.equal(planFor(s, version(64 * MiB - 1)).engine, "server");
-    assert.equal(planFor(s, version(64 * MiB, "2026-01-05T07:59:00.1234567Z")).engine, "adf");
-    assert.equal(planFor({ ...s, adfMinBlobBytes: 0 }, version(1)).engine, "adf");
-    assert.equal(planFor(loadSettings(valid), version(1024 * MiB)).engine, "server");
+    assert.equal(engineOf(planFor(s, version(64 * MiB - 1))), "server");
+    assert.equal(engineOf(planFor(s, version(64 * MiB, "2026-01-05T07:59:00.1234567Z"))), "adf");
+    assert.equal(engineOf(planFor({ ...s, adfMinBlobBytes: 0 }, version(1))), "adf");
+    assert.equal(engineOf(planFor(loadSettings(valid), version(1024 * MiB))), "server");
   });
 });
