@@ -12,11 +12,12 @@
 import type { QueueClient } from "@azure/storage-queue";
 
 import type { BlobAccount } from "../config/clients";
+import { DEFAULT_BATCH_MAX_BLOB_BYTES } from "../config/settings";
 import { backupRequestFor } from "../domain/backup-request";
 import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
-import { type SnapshotMode, snapshotModeProblem } from "../domain/container-scan";
 import type { LakeSnapshotPolicy } from "../domain/lake-snapshots";
-import { MAX_ORPHAN_SAMPLES, type ReconcileCounts, windowInputSchema, type WindowResult, zeroCounts } from "../domain/reconciliation";
+import { MAX_ORPHAN_SAMPLES, type ReconcileCounts, windowInputSchema, type WindowResult, zeroReconcileCounts } from "../domain/reconciliation";
+import { type SnapshotMode, snapshotModeProblem } from "../domain/snapshot-mode";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
 import { containerClient } from "../storage/addressed-clients";
@@ -30,6 +31,8 @@ export interface ReconcileContainerWindowDeps {
   readonly backup: BlobAccount;
   readonly backupQueue: QueueClient;
   readonly snapshotConcurrency: number;
+  /** BATCH_MAX_BLOB_BYTES: smaller versions are requested in batch messages (default when absent). */
+  readonly batchMaxBlobBytes?: number;
   /** CONTAINERS, EXCLUDE_CONTAINERS, BACKUP_CONTAINER_TEMPLATE, REPORTS_CONTAINER. */
   readonly policy: ContainerPolicy;
   /** SNAPSHOTS. */
@@ -45,7 +48,7 @@ export interface ReconcileContainerWindowDeps {
 }
 
 function tally(blobs: readonly ReconciledBlob[]): ReconcileCounts {
-  const counts = zeroCounts();
+  const counts = zeroReconcileCounts();
   counts.blobs = blobs.length;
   for (const blob of blobs) {
     if (blob.outcome === "skipped") counts.skipped[blob.skipReason ?? "noLiveBlob"] += 1;
@@ -57,7 +60,10 @@ function tally(blobs: readonly ReconciledBlob[]): ReconcileCounts {
 }
 
 export function createReconcileContainerWindowActivity(deps: ReconcileContainerWindowDeps): (input: unknown) => Promise<WindowResult> {
-  const sender = createBackupQueueSender(deps.backupQueue, deps.snapshotConcurrency);
+  const sender = createBackupQueueSender(deps.backupQueue, {
+    concurrency: deps.snapshotConcurrency,
+    batchMaxBlobBytes: deps.batchMaxBlobBytes ?? DEFAULT_BATCH_MAX_BLOB_BYTES,
+  });
   const now = deps.now ?? (() => new Date());
   return async (raw) => {
     const input = windowInputSchema.parse(raw);
@@ -131,6 +137,7 @@ registerActivity(Activities.reconcileContainerWindow, ({ clients, settings }) =>
     backup: clients.backup,
     backupQueue: clients.backupQueue,
     snapshotConcurrency: settings.snapshotConcurrency,
+    batchMaxBlobBytes: settings.batchMaxBlobBytes,
     policy: settings,
     snapshots: settings.snapshots,
     lakeSnapshots: settings.lakeSnapshots,

@@ -15,19 +15,21 @@
 import type { QueueClient } from "@azure/storage-queue";
 
 import type { BlobAccount } from "../config/clients";
+import { DEFAULT_BATCH_MAX_BLOB_BYTES } from "../config/settings";
 import { backupState } from "../domain/backup-join";
 import { type BackupRequest, backupRequestFor } from "../domain/backup-request";
 import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
-import { scanPageInputSchema, type ScanPageResult, type SnapshotMode, snapshotModeProblem } from "../domain/container-scan";
+import { scanPageInputSchema, type ScanPageResult } from "../domain/container-scan";
 import type { LakeSnapshotPolicy } from "../domain/lake-snapshots";
 import { mapBounded } from "../domain/map-bounded";
 import { zeroSkipCounts } from "../domain/skip-counts";
+import { type SnapshotMode, snapshotModeProblem } from "../domain/snapshot-mode";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
 import { containerClient } from "../storage/addressed-clients";
 import { createBackupQueueSender } from "../storage/backup-queue";
+import { joinBackupWindow } from "../storage/join-backup-window";
 import { processSourcePage, type SnapshotFn, snapshotListed, snapshotsOf, type SourceBlobVersion } from "../storage/process-source-page";
-import { joinBackupWindow } from "../storage/reconcile-window";
 
 export interface ScanSourcePageDeps {
   readonly source: BlobAccount;
@@ -35,6 +37,8 @@ export interface ScanSourcePageDeps {
   readonly backup?: BlobAccount;
   readonly backupQueue: QueueClient;
   readonly snapshotConcurrency: number;
+  /** BATCH_MAX_BLOB_BYTES: smaller versions are requested in batch messages (default when absent). */
+  readonly batchMaxBlobBytes?: number;
   /** CONTAINERS, EXCLUDE_CONTAINERS, BACKUP_CONTAINER_TEMPLATE, REPORTS_CONTAINER. */
   readonly policy: ContainerPolicy;
   /** SNAPSHOTS. */
@@ -50,7 +54,10 @@ export interface ScanSourcePageDeps {
 }
 
 export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: unknown) => Promise<ScanPageResult> {
-  const sender = createBackupQueueSender(deps.backupQueue, deps.snapshotConcurrency);
+  const sender = createBackupQueueSender(deps.backupQueue, {
+    concurrency: deps.snapshotConcurrency,
+    batchMaxBlobBytes: deps.batchMaxBlobBytes ?? DEFAULT_BATCH_MAX_BLOB_BYTES,
+  });
   const now = deps.now ?? (() => new Date());
   return async (raw) => {
     const input = scanPageInputSchema.parse(raw);
@@ -157,6 +164,7 @@ registerActivity(Activities.scanSourcePage, ({ clients, settings }) =>
     backup: clients.backup,
     backupQueue: clients.backupQueue,
     snapshotConcurrency: settings.snapshotConcurrency,
+    batchMaxBlobBytes: settings.batchMaxBlobBytes,
     policy: settings,
     snapshots: settings.snapshots,
     lakeSnapshots: settings.lakeSnapshots,

@@ -30,7 +30,7 @@ export function createVerifyBlobBackupActivity(deps: VerifyBlobBackupDeps) {
   return async (raw: unknown): Promise<VerifyBackupResult> => {
     const input = verifyBackupInputSchema.parse(raw);
     const destination = backupDestinationOf(deps.settings, input.version.container);
-    const verified = await verifyBackup(deps.backup, destination.container, input.version);
+    const verified = await verifyBackup(deps.backup, destination.container, input.version, input.layout);
     // Only snapshot-based backups: an ETag-pinned backup (no snapshots in this lake) has nothing to release.
     if (verified.kind !== "verified" || deps.source === undefined || input.version.snapshot === undefined) return verified;
     try {

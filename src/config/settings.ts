@@ -13,11 +13,11 @@ import {
   isValidQueueName,
   STAGING_CONTAINER,
 } from "../domain/names";
+import { type SnapshotMode, snapshotModeSchema } from "../domain/snapshot-mode";
 import { resolveConnection, type Resolved, type StorageConnection } from "./connection";
 import { connectionSection } from "./setting-sections";
 
 export type CopyEngine = "server" | "adf";
-export type SnapshotMode = "auto" | "on" | "off";
 export type BackupHistory = "snapshot" | "versioning";
 
 export interface AdfSettings {
@@ -62,6 +62,10 @@ export interface Settings {
   readonly copyPollSeconds: number;
   /** A copy still running after this is cancelled and the backup fails. */
   readonly copyTimeoutMinutes: number;
+  /** Blobs above 256 MiB: the smallest block of a copy in steps (raised for blobs over 50,000 blocks). */
+  readonly copyBlockMiB: number;
+  /** A copy in steps: a step starts no block after this many seconds (inside functionTimeout). */
+  readonly copyStepSeconds: number;
   /** Blobs restored in parallel by one restore batch. */
   readonly restoreConcurrency: number;
   /** Which lake snapshots are deleted once their version is verified in the backup (LAKE_SNAPSHOTS). */
@@ -75,6 +79,12 @@ export interface Settings {
   /** Finished orchestration instances older than this many days are purged from the task hub. */
   readonly instanceRetentionDays: number;
   readonly retentionSchedule: string;
+  /** Versions smaller than this travel and are copied in batches; larger ones get a blob backup orchestration each. */
+  readonly batchMaxBlobBytes: number;
+  /** Copies in flight in one batch copy activity. */
+  readonly batchCopyConcurrency: number;
+  /** With COPY_ENGINE=adf: blobs smaller than this are copied server-side, larger ones by an ADF pipeline run. */
+  readonly adfMinBlobBytes: number;
 }
 
 export class ConfigurationError extends Error {
@@ -136,6 +146,15 @@ const nonBlank = z.string().min(1, "must not be empty");
  */
 export const MAX_COPY_TIMEOUT_MINUTES = 120;
 
+/**
+ * Batched copies are single Copy Blob From URL calls inside one activity, so a batched version must fit one (256 MiB,
+ * the service limit); the default keeps a batch activity of 50 versions far inside the function timeout.
+ */
+export const MAX_BATCH_BLOB_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_BATCH_MAX_BLOB_BYTES = 8 * 1024 * 1024;
+/** ADF bills every copy at least a minute of 4 DIUs; below one Copy Blob From URL (256 MiB) the service copies alone. */
+export const DEFAULT_ADF_MIN_BLOB_BYTES = 256 * 1024 * 1024;
+
 const scalarSettings = z.object({
   BACKUP_QUEUE: optional(z.string().refine(isValidQueueName, { error: `must be a queue name: ${CONTAINER_NAME_RULE}` })).default(
     DEFAULT_BACKUP_QUEUE,
@@ -149,7 +168,7 @@ const scalarSettings = z.object({
   ADF_CLIENT_ID: optional(z.guid("must be a GUID (the client id of a user-assigned managed identity)")),
   BLOB_LEASE: optional(boolean).default(false),
   LEASE_SECONDS: optional(integer(15, 60)).default(30),
-  SNAPSHOTS: optional(z.enum(["auto", "on", "off"], { error: "must be auto, on or off" })).default("auto"),
+  SNAPSHOTS: optional(z.enum(snapshotModeSchema.options, { error: "must be auto, on or off" })).default("auto"),
   RECONCILE_SCHEDULE: optional(ncrontab).default(DEFAULT_RECONCILE_SCHEDULE),
   CONTAINERS: optional(containerList),
   EXCLUDE_CONTAINERS: optional(containerList).default([]),
@@ -169,6 +188,9 @@ const scalarSettings = z.object({
   RECONCILE_PARALLELISM: optional(integer(1, 64)).default(4),
   COPY_POLL_SECONDS: optional(integer(1, 3600)).default(15),
   COPY_TIMEOUT_MINUTES: optional(integer(1, MAX_COPY_TIMEOUT_MINUTES)).default(MAX_COPY_TIMEOUT_MINUTES),
+  // Put Block From URL takes at most 4000 MiB; a step must end inside the 10-minute functionTimeout with its last blocks.
+  COPY_BLOCK_MIB: optional(integer(1, 4000)).default(64),
+  COPY_STEP_SECONDS: optional(integer(10, 480)).default(240),
   RESTORE_CONCURRENCY: optional(integer(1, 256)).default(32),
   LAKE_SNAPSHOTS: optional(lakeSnapshotPolicySchema).default({ mode: "newest" }),
   BACKUP_RETENTION_DAYS: optional(integer(1, 36_500)),
@@ -176,6 +198,9 @@ const scalarSettings = z.object({
   ORPHAN_RETENTION_DAYS: optional(integer(0, 36_500)),
   INSTANCE_RETENTION_DAYS: optional(integer(1, 36_500)).default(30),
   RETENTION_SCHEDULE: optional(ncrontab).default(DEFAULT_RETENTION_SCHEDULE),
+  BATCH_MAX_BLOB_BYTES: optional(integer(0, MAX_BATCH_BLOB_BYTES)).default(DEFAULT_BATCH_MAX_BLOB_BYTES),
+  BATCH_COPY_CONCURRENCY: optional(integer(1, 256)).default(16),
+  ADF_MIN_BLOB_BYTES: optional(integer(0, Number.MAX_SAFE_INTEGER)).default(DEFAULT_ADF_MIN_BLOB_BYTES),
 });
 
 const ADF_REQUIRED = ["ADF_SUBSCRIPTION_ID", "ADF_RESOURCE_GROUP", "ADF_FACTORY", "ADF_PIPELINE"] as const;
@@ -274,6 +299,8 @@ function buildSettings(
     reconcileParallelism: s.RECONCILE_PARALLELISM,
     copyPollSeconds: s.COPY_POLL_SECONDS,
     copyTimeoutMinutes: s.COPY_TIMEOUT_MINUTES,
+    copyBlockMiB: s.COPY_BLOCK_MIB,
+    copyStepSeconds: s.COPY_STEP_SECONDS,
     restoreConcurrency: s.RESTORE_CONCURRENCY,
     lakeSnapshots: s.LAKE_SNAPSHOTS,
     ...(s.BACKUP_RETENTION_DAYS !== undefined && { backupRetentionDays: s.BACKUP_RETENTION_DAYS }),
@@ -281,5 +308,8 @@ function buildSettings(
     ...(s.ORPHAN_RETENTION_DAYS !== undefined && { orphanRetentionDays: s.ORPHAN_RETENTION_DAYS }),
     instanceRetentionDays: s.INSTANCE_RETENTION_DAYS,
     retentionSchedule: s.RETENTION_SCHEDULE,
+    batchMaxBlobBytes: s.BATCH_MAX_BLOB_BYTES,
+    batchCopyConcurrency: s.BATCH_COPY_CONCURRENCY,
+    adfMinBlobBytes: s.ADF_MIN_BLOB_BYTES,
   };
 }

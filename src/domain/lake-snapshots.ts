@@ -55,7 +55,7 @@ export function backupCopyOf(entry: { readonly metadata?: Readonly<Record<string
 /**
  * The version of lake snapshot `snapshot` is in the backup: an entry records its ETag (what reconciliation calls in
  * sync), has its length, and — when both sides carry a Content-MD5 — the same MD5. A backup written block-wise has no
- * MD5 property; its content was hashed by the verification that followed the copy.
+ * MD5 property; its content was checked by the verification that followed the copy (hash, or committed block list).
  */
 export function isInBackup(snapshot: Pick<ListedEntry, "etag" | "contentLength" | "contentMd5">, copies: readonly BackupCopy[]): boolean {
   return copies.some(

@@ -7,6 +7,7 @@ import * as df from "durable-functions";
 
 import type { BlobBackupInput } from "../domain/blob-backup";
 import { existingInstanceAction } from "../domain/blob-backup-instance";
+import type { BlobBatchInput } from "../domain/blob-batch-backup";
 import { describeError } from "../domain/errors";
 import { Orchestrators } from "../function-names";
 
@@ -21,7 +22,7 @@ export function isActive(runtimeStatus: string | undefined): boolean {
   return runtimeStatus !== undefined && ACTIVE.has(runtimeStatus);
 }
 
-export interface InstanceState {
+export interface InstanceStatusAndInput {
   readonly runtimeStatus: string;
   readonly input: unknown;
 }
@@ -45,11 +46,11 @@ export async function instanceStatus(
 }
 
 /** The instance's runtime status (and input, when asked for), or undefined when there is no such instance. */
-export async function instanceState(
+export async function instanceStatusAndInput(
   client: df.DurableClient,
   instanceId: string,
   options: { readonly showInput?: boolean } = {},
-): Promise<InstanceState | undefined> {
+): Promise<InstanceStatusAndInput | undefined> {
   const status = await instanceStatus(client, instanceId, options);
   return status === undefined ? undefined : { runtimeStatus: status.runtimeStatus, input: status.input };
 }
@@ -99,9 +100,9 @@ const startIdOf = (input: unknown): unknown => (typeof input === "object" && inp
  */
 export async function startOrJoin<I extends StartInput>(client: df.DurableClient, start: StartOrJoin<I>): Promise<StartOutcome> {
   const { orchestrator, instanceId, input, covers } = start;
-  const read = (): Promise<InstanceState | undefined> => instanceState(client, instanceId, { showInput: true });
+  const read = (): Promise<InstanceStatusAndInput | undefined> => instanceStatusAndInput(client, instanceId, { showInput: true });
   /** The outcome when `state` is another caller's instance; undefined when this start should try again. */
-  const decideOther = (state: InstanceState | undefined): StartOutcome | undefined => {
+  const decideOther = (state: InstanceStatusAndInput | undefined): StartOutcome | undefined => {
     if (state === undefined) return undefined;
     if (isActive(state.runtimeStatus)) {
       return covers(state.input) ? { kind: "joined", runtimeStatus: state.runtimeStatus } : { kind: "busy", runtimeStatus: state.runtimeStatus };
@@ -148,11 +149,20 @@ export type BlobBackupStart =
  * Two deliveries racing to start the same id: the loser reads the status again and stands down.
  */
 export async function startBlobBackup(client: df.DurableClient, instanceId: string, input: BlobBackupInput): Promise<BlobBackupStart> {
+  return startBackupInstance(client, Orchestrators.blobBackup, instanceId, input, input.request.reason);
+}
+
+/** The same for a batch of small versions (one batch backup orchestration per batch). */
+export async function startBlobBatchBackup(client: df.DurableClient, instanceId: string, input: BlobBatchInput): Promise<BlobBackupStart> {
+  return startBackupInstance(client, Orchestrators.blobBatchBackup, instanceId, input, input.batch.reason);
+}
+
+async function startBackupInstance(client: df.DurableClient, orchestrator: string, instanceId: string, input: unknown, reason: string): Promise<BlobBackupStart> {
   const existing = await instanceStatus(client, instanceId);
-  const action = existingInstanceAction(existing, input.request.reason);
+  const action = existingInstanceAction(existing, reason);
   if (action === "duplicate") return { action, runtimeStatus: existing?.runtimeStatus ?? "" };
   try {
-    await client.startNew(Orchestrators.blobBackup, { instanceId, input });
+    await client.startNew(orchestrator, { instanceId, input });
   } catch (err) {
     const again = await instanceStatus(client, instanceId).catch(() => undefined);
     if (again !== undefined && existingInstanceAction(again) === "duplicate") return { action: "duplicate", runtimeStatus: again.runtimeStatus };

@@ -11,7 +11,7 @@ import { QueueClient } from "@azure/storage-queue";
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
 import { createWriteReconciliationReportActivity, reportBlobName } from "../../src/activities/write-reconciliation-report";
 import type { BackupRequest } from "../../src/domain/backup-request";
-import { type ReconciliationReport, zeroCounts } from "../../src/domain/reconciliation";
+import { type ReconciliationReport, zeroReconcileCounts } from "../../src/domain/reconciliation";
 import { createBackupQueueSender } from "../../src/storage/backup-queue";
 import { drainRequests } from "../support/scan-fixtures";
 
@@ -36,7 +36,7 @@ const report: ReconciliationReport = {
   containers: [],
   excluded: [],
   notFound: [],
-  totals: zeroCounts(),
+  totals: zeroReconcileCounts(),
 };
 
 describe("the reconciliation report", () => {
@@ -77,8 +77,8 @@ describe("enqueueing a page of backup requests", () => {
       reason: "producer",
       requestedAt: "2026-11-30T00:00:01.000Z",
     });
-    const sent = await createBackupQueueSender(queue, 4).send([request("a"), { ...request("b"), etag: "" }, request("c")]);
-    assert.deepEqual(sent, { sent: 2, invalid: 1 });
+    const sent = await createBackupQueueSender(queue, { concurrency: 4, batchMaxBlobBytes: 1024 }).send([request("a"), { ...request("b"), etag: "" }, request("c")]);
+    assert.deepEqual(sent, { sent: 2, invalid: 1, messages: 1 });
     assert.deepEqual((await drainRequests(queue)).map((r) => r.blob).sort(), ["a", "c"]);
   });
 });
