@@ -27,6 +27,8 @@ export interface LifecycleHarness {
   /** Every entry of the container (with snapshots and metadata), by name. */
   entries(c: ContainerClient): Promise<Record<string, BlobItem[]>>;
   snapshotCounts(c: ContainerClient): Promise<Record<string, number>>;
+  /** Every entry of a backup container as `name@snapshot#etag`: any copy changes it (new ETag, a history snapshot). */
+  backupFingerprint(container: string): Promise<string[]>;
   /** The producer's starter for a container, followed to the end, then every backup it requested. */
   scan(container: string): Promise<ContainerScanOutput>;
   /** `scan`, and no backup may have failed. */
@@ -86,10 +88,14 @@ export async function startLifecycleHarness(settings: Record<string, string>): P
     async snapshotCounts(c) {
       return Object.fromEntries(Object.entries(await entries(c)).map(([name, items]) => [name, items.filter((i) => i.snapshot).length]));
     },
+    async backupFingerprint(container) {
+      const all = await entries(backup.getContainerClient(container));
+      return Object.values(all).flat().map((i) => `${i.name}@${i.snapshot ?? ""}#${i.properties.etag ?? ""}`).sort();
+    },
     scan,
     async backUp(container) {
       const output = await scan(container);
-      const failed = (await host.client.listInstances({ runtimeStatus: ["Failed"] })).filter((f) => f.name === Orchestrators.blobBackup);
+      const failed = (await host.client.listInstances({ runtimeStatus: ["Failed"] })).filter((f) => f.name === Orchestrators.blobBackup || f.name === Orchestrators.blobBatchBackup);
       assert.deepEqual(failed.map((f) => JSON.stringify(f.output)), []);
       return output;
     },
