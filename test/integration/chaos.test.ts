@@ -38,6 +38,12 @@ import { waitFor } from "../support/wait-for";
 
 const SEED = Number(process.env.CHAOS_SEED ?? "17");
 const ACTIVE = new Set(["Pending", "Running", "ContinuedAsNew", "Suspended"]);
+/**
+ * Lease mode on the versions it protects: without snapshots the scan requests live blobs pinned by ETag, and each
+ * backup leases its blob for LEASE_SECONDS (renewed every 5 s) while it copies. Scenarios with copies slower than that
+ * fail when the lease renewal is raced against the copy in the orchestrator (the copy task yielded again).
+ */
+const LEASE_MODE = { BLOB_LEASE: "true", LEASE_SECONDS: "15", SNAPSHOTS: "off" };
 
 interface Listed {
   readonly instanceId: string;
@@ -161,19 +167,21 @@ describe(`chaos through the local host (fault proxy, seed ${SEED})`, { timeout: 
     assert.deepEqual(snapshots.filter((s) => s.at > (newest.get(s.name) ?? Infinity)), [], "no older version over a newer one");
   }
 
-  it("5% of all storage requests answered 503 ServerBusy: every version backed up, nothing lost", async () => {
+  it("5% of all storage requests answered 503 ServerBusy, in lease mode with some copies slower than the renewal: every version backed up, nothing lost", async () => {
     const queue = "chaos-busy";
     const container = "chaos-busy";
     await seed(container, 150);
-    proxy.set({ all: { serverBusy: 0.05 } });
+    // 5% of every operation refused; one copy in ten also takes 6 s to answer (the lease is renewed every 5 s).
+    proxy.set({ all: { serverBusy: 0.05 }, copy: { serverBusy: 0.05, latency: { rate: 0.1, beforeAnswerMs: 6_000 } } });
     proxy.resetCounts();
     try {
-      const host = await startHost(queue);
+      const host = await startHost(queue, LEASE_MODE);
       const scan = (await start(host, `containers/${container}/backup`)) as { requests: number };
       assert.equal(scan.requests, 150);
       await settle(host, queue);
       const counts = proxy.counts();
-      assert.ok(counts.snapshot.serverBusy + counts.copy.serverBusy + counts.queue.serverBusy + counts.read.serverBusy > 10, "faults were injected");
+      assert.ok(counts.lease.serverBusy + counts.copy.serverBusy + counts.queue.serverBusy + counts.read.serverBusy > 10, "faults were injected");
+      assert.ok(counts.copy.delayed > 0, "some copies outlasted a renewal interval");
       proxy.clear();
       await assertEndState(host, queue, container);
       await host.stop();
@@ -220,7 +228,7 @@ describe(`chaos through the local host (fault proxy, seed ${SEED})`, { timeout: 
     proxy.set({ copy: { latency: { rate: 0.3, beforeAnswerMs: 7_000 } } });
     proxy.resetCounts();
     try {
-      const host = await startHost(queue, { BLOB_LEASE: "true", LEASE_SECONDS: "15", SNAPSHOTS: "off" });
+      const host = await startHost(queue, LEASE_MODE);
       const scan = (await start(host, `containers/${container}/backup`)) as { requests: number; snapshots: number };
       assert.deepEqual([scan.requests, scan.snapshots], [100, 0], "live, ETag-pinned requests: the versions lease mode protects");
       await settle(host, queue);
@@ -243,11 +251,12 @@ describe(`chaos through the local host (fault proxy, seed ${SEED})`, { timeout: 
     await seed(container, 150);
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "chaos-kill-"));
     dirs.push(stateDir);
-    // Copies answer after 300 ms, so the kill finds copies in flight; the rest of the traffic is unharmed.
-    proxy.set({ copy: { latency: { beforeAnswerMs: 300 } } });
+    // Lease mode; one copy in five answers after 6 s (past a renewal), so the kill finds copies in
+    // flight under leases; the rest of the traffic is unharmed.
+    proxy.set({ copy: { latency: { rate: 0.2, beforeAnswerMs: 6_000 } } });
     const options: HostChildOptions = { stateDir, queueMessageLeaseSeconds: 5 };
     try {
-      const first = await startHost(queue, {}, options);
+      const first = await startHost(queue, LEASE_MODE, options);
       const started = await postJson(`${first.baseUrl}/api/containers/${container}/backup`);
       assert.equal(started.status, 202, await started.clone().text());
       const scanId = ((await started.json()) as { id: string }).id;
@@ -261,7 +270,7 @@ describe(`chaos through the local host (fault proxy, seed ${SEED})`, { timeout: 
       await first.kill();
       assert.ok(inFlight > 0, "backups were running when the host was killed");
 
-      const second = await startHost(queue, {}, options);
+      const second = await startHost(queue, LEASE_MODE, options);
       const scan = await second.waitForCompletion(scanId, 300_000);
       assert.equal(scan.runtimeStatus, "Completed", JSON.stringify(scan.output));
       await settle(second, queue);
