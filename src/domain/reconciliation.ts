@@ -6,9 +6,9 @@ import { z } from "zod";
 
 import { backupCursorSchema } from "./backup-join";
 import { backupTargetOf, type ContainerPolicy } from "./container-policy";
-import { snapshotModeSchema } from "./container-scan";
 import { blobNameSchema, containerNameSchema } from "./name-schemas";
 import { addSkipCounts, skipCountsSchema, zeroSkipCounts } from "./skip-counts";
+import { snapshotModeSchema } from "./snapshot-mode";
 import { stuckBackupsReportSchema } from "./stuck-backups";
 
 const count = z.number().int().nonnegative();
@@ -44,7 +44,7 @@ export const reconcileCountsSchema = z.strictObject({
 });
 export type ReconcileCounts = z.infer<typeof reconcileCountsSchema>;
 
-export function zeroCounts(): ReconcileCounts {
+export function zeroReconcileCounts(): ReconcileCounts {
   return {
     blobs: 0,
     new: 0,
@@ -64,8 +64,8 @@ export function zeroCounts(): ReconcileCounts {
   };
 }
 
-export function addCounts(a: ReconcileCounts, b: ReconcileCounts): ReconcileCounts {
-  const sum = zeroCounts();
+export function addReconcileCounts(a: ReconcileCounts, b: ReconcileCounts): ReconcileCounts {
+  const sum = zeroReconcileCounts();
   for (const key of Object.keys(sum) as (keyof ReconcileCounts)[]) {
     if (key === "skipped") continue;
     sum[key] = a[key] + b[key];
@@ -156,6 +156,10 @@ export const reconciliationReportSchema = z.strictObject({
   reportBlob: z.string().optional(),
 });
 export type ReconciliationReport = z.infer<typeof reconciliationReportSchema>;
+
+/** The plan activity's input: only a narrowing of the containers the settings select. */
+export const planInputSchema = z.strictObject({ containers: z.array(containerNameSchema).max(5000).optional() });
+export type PlanInput = z.infer<typeof planInputSchema>;
 
 /** What one reconciliation run covers, decided from the settings by the plan activity (never by the input). */
 export const reconciliationPlanSchema = z.strictObject({

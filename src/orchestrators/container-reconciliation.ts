@@ -10,7 +10,7 @@ import { z } from "zod";
 import { describeError } from "../domain/errors";
 import { containerNameSchema } from "../domain/name-schemas";
 import {
-  addCounts,
+  addReconcileCounts,
   type ContainerReport,
   cursorSchema,
   MAX_ORPHAN_SAMPLES,
@@ -18,7 +18,7 @@ import {
   type WindowInput,
   windowOptionsSchema,
   windowResultSchema,
-  zeroCounts,
+  zeroReconcileCounts,
 } from "../domain/reconciliation";
 import { registerOrchestrator } from "../durable/register-orchestrator";
 import { STORAGE_PAGE_RETRY } from "../durable/retry-policies";
@@ -26,7 +26,7 @@ import { Activities, Orchestrators } from "../function-names";
 
 export const DEFAULT_WINDOWS_PER_EXECUTION = 25;
 
-const progressSchema = z.strictObject({
+const containerReconciliationProgressSchema = z.strictObject({
   startedAt: z.string(),
   cursor: cursorSchema,
   snapshotsRefusedReason: z.string().optional(),
@@ -34,24 +34,24 @@ const progressSchema = z.strictObject({
   totals: reconcileCountsSchema,
   orphanSamples: z.array(z.string()),
 });
-type Progress = z.infer<typeof progressSchema>;
+type ContainerReconciliationProgress = z.infer<typeof containerReconciliationProgressSchema>;
 
 export const containerReconciliationInputSchema = z.strictObject({
   container: containerNameSchema,
   backupContainer: containerNameSchema,
   options: windowOptionsSchema,
   windowsPerExecution: z.number().int().min(1).max(1000).default(DEFAULT_WINDOWS_PER_EXECUTION),
-  progress: progressSchema.optional(),
+  progress: containerReconciliationProgressSchema.optional(),
 });
 export type ContainerReconciliationInput = z.input<typeof containerReconciliationInputSchema>;
 
 export const containerReconciliation: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = containerReconciliationInputSchema.parse(context.df.getInput());
-  let progress: Progress = input.progress ?? {
+  let progress: ContainerReconciliationProgress = input.progress ?? {
     startedAt: context.df.currentUtcDateTime.toISOString(),
     cursor: { backup: {} },
     windows: 0,
-    totals: zeroCounts(),
+    totals: zeroReconcileCounts(),
     orphanSamples: [],
   };
   const report = (status: ContainerReport["status"], error?: string): ContainerReport => ({
@@ -98,7 +98,7 @@ export const containerReconciliation: OrchestrationHandler = function* (context:
       cursor: result.cursor,
       ...(refused !== undefined && { snapshotsRefusedReason: refused }),
       windows: progress.windows + 1,
-      totals: addCounts(progress.totals, result.counts),
+      totals: addReconcileCounts(progress.totals, result.counts),
       orphanSamples: [...progress.orphanSamples, ...result.orphanSamples].slice(0, MAX_ORPHAN_SAMPLES),
     };
     const t = progress.totals;

@@ -6,15 +6,15 @@
 import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
 import { z } from "zod";
 
-import type { PlanInput } from "../activities/plan-reconciliation";
 import { blobNameSchema, containerNameSchema } from "../domain/name-schemas";
 import {
-  addCounts,
+  addReconcileCounts,
   type ContainerReport,
   containerReportSchema,
+  type PlanInput,
   reconciliationPlanSchema,
   type ReconciliationReport,
-  zeroCounts,
+  zeroReconcileCounts,
 } from "../domain/reconciliation";
 import { inSync } from "../domain/stuck-backups";
 import { registerOrchestrator } from "../durable/register-orchestrator";
@@ -67,7 +67,7 @@ function failedReport(container: string, backupContainer: string, error: string,
     backupContainer,
     status: "failed",
     error,
-    counts: zeroCounts(),
+    counts: zeroReconcileCounts(),
     orphanSamples: [],
     windows: 0,
     startedAt: at,
@@ -86,7 +86,7 @@ export const reconciliation: OrchestrationHandler = function* (context: Orchestr
   const containersTotal = selected.length + plan.refused.length;
 
   const reports: ContainerReport[] = plan.refused.map((r) => failedReport(r.container, "", r.reason, startedAt));
-  let totals = zeroCounts();
+  let totals = zeroReconcileCounts();
   // Sub-orchestration ids are unique per run, so a later run never collides with an earlier run's finished children.
   const runId = startedAt.replace(/[^0-9]/g, "");
   for (let i = 0; i < selected.length; i += plan.parallelism) {
@@ -121,7 +121,7 @@ export const reconciliation: OrchestrationHandler = function* (context: Orchestr
     for (const result of results) {
       const r = containerReportSchema.parse(result);
       reports.push(r);
-      totals = addCounts(totals, r.counts);
+      totals = addReconcileCounts(totals, r.counts);
     }
   }
 

@@ -11,7 +11,7 @@ import { QueueClient } from "@azure/storage-queue";
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
 import { createWriteReconciliationReportActivity, reportBlobName } from "../../src/activities/write-reconciliation-report";
 import type { BackupRequest } from "../../src/domain/backup-request";
-import { type ReconciliationReport, zeroCounts } from "../../src/domain/reconciliation";
+import { type ReconciliationReport, zeroReconcileCounts } from "../../src/domain/reconciliation";
 import { createBackupQueueSender } from "../../src/storage/backup-queue";
 import { drainRequests } from "../support/scan-fixtures";
 
@@ -36,7 +36,7 @@ const report: ReconciliationReport = {
   containers: [],
   excluded: [],
   notFound: [],
-  totals: zeroCounts(),
+  totals: zeroReconcileCounts(),
 };
 
 describe("the reconciliation report", () => {

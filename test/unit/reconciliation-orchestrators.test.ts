@@ -17,7 +17,7 @@ import {
   type ReconciliationReport,
   type WindowInput,
   type WindowResult,
-  zeroCounts,
+  zeroReconcileCounts,
 } from "../../src/domain/reconciliation";
 import { emptyStuckReport } from "../../src/domain/stuck-backups";
 import { Activities, Orchestrators } from "../../src/function-names";
@@ -46,7 +46,7 @@ function plan(containers: readonly string[], overrides: Partial<ReconciliationPl
 }
 
 function reconcileCounts(blobs: number, requests = 0): ReconcileCounts {
-  return { ...zeroCounts(), blobs, inSync: blobs - requests, missing: requests, requests, sourceListRequests: 1, backupListRequests: 1 };
+  return { ...zeroReconcileCounts(), blobs, inSync: blobs - requests, missing: requests, requests, sourceListRequests: 1, backupListRequests: 1 };
 }
 
 function childReport(input: ContainerReconciliationInput, blobs: number, status: ContainerReport["status"] = "completed"): ContainerReport {

@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import { backupLeaseId } from "../../src/domain/backup-lease-id";
 import type { BackupRequest } from "../../src/domain/backup-request";
 import { blobBackupInstanceId } from "../../src/domain/blob-backup";
-import { type ReconciliationPlan, type ReconciliationReport, zeroCounts } from "../../src/domain/reconciliation";
+import { type ReconciliationPlan, type ReconciliationReport, zeroReconcileCounts } from "../../src/domain/reconciliation";
 import {
   emptyStuckReport,
   type FindStuckInput,
@@ -80,7 +80,7 @@ function child(input: ContainerReconciliationInput) {
       container: input.container,
       backupContainer: input.backupContainer,
       status: "completed",
-      counts: { ...zeroCounts(), ...counts },
+      counts: { ...zeroReconcileCounts(), ...counts },
       orphanSamples: [],
       windows: 1,
       startedAt: START,
