@@ -170,14 +170,14 @@ describe(`chaos through the local host (fault proxy, seed ${SEED})`, { timeout: 
   it("5% of all storage requests answered 503 ServerBusy, in lease mode with some copies slower than the renewal: every version backed up, nothing lost", async () => {
     const queue = "chaos-busy";
     const container = "chaos-busy";
-    await seed(container, 150);
+    await seed(container, 100);
     // 5% of every operation refused; one copy in ten also takes 6 s to answer (the lease is renewed every 5 s).
     proxy.set({ all: { serverBusy: 0.05 }, copy: { serverBusy: 0.05, latency: { rate: 0.1, beforeAnswerMs: 6_000 } } });
     proxy.resetCounts();
     try {
       const host = await startHost(queue, LEASE_MODE);
       const scan = (await start(host, `containers/${container}/backup`)) as { requests: number };
-      assert.equal(scan.requests, 150);
+      assert.equal(scan.requests, 100);
       await settle(host, queue);
       const counts = proxy.counts();
       assert.ok(counts.lease.serverBusy + counts.copy.serverBusy + counts.queue.serverBusy + counts.read.serverBusy > 10, "faults were injected");
@@ -193,14 +193,14 @@ describe(`chaos through the local host (fault proxy, seed ${SEED})`, { timeout: 
   it("lost responses to snapshots, copies and queue puts (applied, answer reset): no duplicate snapshot, nothing lost", async () => {
     const queue = "chaos-lost";
     const container = "chaos-lost";
-    const lakeContainer = await seed(container, 150);
+    const lakeContainer = await seed(container, 100);
     const faults: FaultPlan = { snapshot: { lostResponse: 0.05 }, copy: { lostResponse: 0.05 }, queue: { lostResponse: 0.05, methods: ["POST"] } };
     proxy.set(faults);
     proxy.resetCounts();
     try {
       const host = await startHost(queue);
       const scan = (await start(host, `containers/${container}/backup`)) as { snapshots: number };
-      assert.equal(scan.snapshots, 150);
+      assert.equal(scan.snapshots, 100);
       await settle(host, queue);
       const counts = proxy.counts();
       assert.ok(counts.snapshot.lostResponse > 0 && counts.copy.lostResponse > 0 && counts.queue.lostResponse > 0, JSON.stringify(counts));
@@ -210,7 +210,7 @@ describe(`chaos through the local host (fault proxy, seed ${SEED})`, { timeout: 
       const perBlob = new Map<string, number>();
       for await (const b of lakeContainer.listBlobsFlat({ includeSnapshots: true })) if (b.snapshot) perBlob.set(b.name, (perBlob.get(b.name) ?? 0) + 1);
       assert.deepEqual([...perBlob.values()].filter((n) => n !== 1), [], "one snapshot per blob");
-      assert.equal(perBlob.size, 150);
+      assert.equal(perBlob.size, 100);
       // A copy whose answer was lost is this backup's own: Copied, not Skipped.
       const outcomes = (await backups(host)).map((b) => (b.output as { status?: string }).status);
       assert.deepEqual([...new Set(outcomes)], ["Copied"]);
@@ -248,7 +248,7 @@ describe(`chaos through the local host (fault proxy, seed ${SEED})`, { timeout: 
   it("the host killed (SIGKILL) mid-backup and started again on its state directory: the backups resume, nothing lost", async () => {
     const queue = "chaos-kill";
     const container = "chaos-kill";
-    await seed(container, 150);
+    await seed(container, 100);
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "chaos-kill-"));
     dirs.push(stateDir);
     // Lease mode; one copy in five answers after 6 s (past a renewal), so the kill finds copies in
@@ -285,12 +285,12 @@ describe(`chaos through the local host (fault proxy, seed ${SEED})`, { timeout: 
   it("producers rewrite blobs while they are scanned and backed up: after one reconciliation every current version is backed up", async () => {
     const queue = "chaos-writers";
     const container = "chaos-writers";
-    const lakeContainer = await seed(container, 120);
+    const lakeContainer = await seed(container, 100);
     // Copies slowed a little, so rewrites land between a backup's listing, snapshot, copy and verification.
     proxy.set({ copy: { latency: { rate: 0.5, beforeForwardMs: 200 } } });
     try {
       const host = await startHost(queue);
-      const rewritten = Array.from({ length: 20 }, (_, i) => `part-${String(i * 6).padStart(4, "0")}.csv`);
+      const rewritten = Array.from({ length: 20 }, (_, i) => `part-${String(i * 5).padStart(4, "0")}.csv`);
       let writes = 0;
       const writer = (async () => {
         for (let round = 1; round <= 8; round++) {
