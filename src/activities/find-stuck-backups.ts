@@ -160,7 +160,7 @@ async function terminated(client: InstanceClient, instanceId: string, waitMs: nu
 registerActivity(
   Activities.findStuckBackups,
   ({ clients, settings }) => {
-    const activity = createFindStuckBackupsActivity({ source: clients.source, sender: createBackupQueueSender(clients.backupQueue, CONCURRENCY), settings });
+    const activity = createFindStuckBackupsActivity({ source: clients.source, sender: createBackupQueueSender(clients.backupQueue, { concurrency: CONCURRENCY, batchMaxBlobBytes: 0 }), settings });
     return (input: unknown, context: InvocationContext) => activity(input, df.getClient(context));
   },
   { durableClient: true },

@@ -8,7 +8,7 @@
  *   backup snapshot records a newer source version than the backup blob over it;
  * - no lease is left on a lake blob;
  * - the backup queue and its poison queue are empty;
- * - no blob backup instance is Pending, Running, Failed or Terminated.
+ * - no blob backup or batch backup instance is Pending, Running, Failed or Terminated.
  *
  * Reconciliation rounds: none, except with concurrent writers, where versions written after the scan listed them are
  * requested by nobody else (a producer would scan again; reconciliation is the safety net that finds them).
@@ -39,11 +39,13 @@ import { waitFor } from "../support/wait-for";
 const SEED = Number(process.env.CHAOS_SEED ?? "17");
 const ACTIVE = new Set(["Pending", "Running", "ContinuedAsNew", "Suspended"]);
 /**
- * Lease mode on the versions it protects: without snapshots the scan requests live blobs pinned by ETag, and each
- * backup leases its blob for LEASE_SECONDS (renewed every 5 s) while it copies. Scenarios with copies slower than that
+ * Lease mode on the versions it protects: without snapshots the scan requests live blobs pinned by ETag, batches are
+ * off (every version gets its own blob backup orchestration, the path that takes leases), and each backup leases its blob for LEASE_SECONDS (renewed every 5 s) while it copies. Scenarios with copies slower than that
  * fail when the lease renewal is raced against the copy in the orchestrator (the copy task yielded again).
  */
-const LEASE_MODE = { BLOB_LEASE: "true", LEASE_SECONDS: "15", SNAPSHOTS: "off" };
+const LEASE_MODE = { BLOB_LEASE: "true", LEASE_SECONDS: "15", SNAPSHOTS: "off", BATCH_MAX_BLOB_BYTES: "0" };
+/** One blob backup orchestration per version (batches off): the path that leases, and whose outcome says Copied. */
+const ONE_BY_ONE = { BATCH_MAX_BLOB_BYTES: "0" };
 
 interface Listed {
   readonly instanceId: string;
@@ -88,12 +90,12 @@ describe(`chaos through the local host (fault proxy, seed ${SEED})`, { timeout: 
     return c;
   }
 
-  /** Blob backup instances, every page of the Durable API's instance query. */
+  /** Blob backup and batch backup instances (`blob-backup-…`, `blob-batch-…`), every page of the Durable API's query. */
   async function backups(host: HostChild): Promise<Listed[]> {
     const all: Listed[] = [];
     let token: string | null = null;
     do {
-      const res: Response = await fetch(`${host.baseUrl}/runtime/webhooks/durabletask/instances?instanceIdPrefix=blob-backup-&showInput=false`, {
+      const res: Response = await fetch(`${host.baseUrl}/runtime/webhooks/durabletask/instances?instanceIdPrefix=blob-&showInput=false`, {
         headers: token === null ? {} : { "x-ms-continuation-token": token },
       });
       assert.equal(res.status, 200);
@@ -198,7 +200,7 @@ describe(`chaos through the local host (fault proxy, seed ${SEED})`, { timeout: 
     proxy.set(faults);
     proxy.resetCounts();
     try {
-      const host = await startHost(queue);
+      const host = await startHost(queue, ONE_BY_ONE);
       const scan = (await start(host, `containers/${container}/backup`)) as { snapshots: number };
       assert.equal(scan.snapshots, 100);
       await settle(host, queue);
@@ -213,6 +215,7 @@ describe(`chaos through the local host (fault proxy, seed ${SEED})`, { timeout: 
       assert.equal(perBlob.size, 100);
       // A copy whose answer was lost is this backup's own: Copied, not Skipped.
       const outcomes = (await backups(host)).map((b) => (b.output as { status?: string }).status);
+      assert.equal(outcomes.length, 100);
       assert.deepEqual([...new Set(outcomes)], ["Copied"]);
       await host.stop();
     } finally {
@@ -238,6 +241,7 @@ describe(`chaos through the local host (fault proxy, seed ${SEED})`, { timeout: 
       proxy.clear();
       await assertEndState(host, queue, container);
       const outputs = (await backups(host)).map((b) => b.output as { status: string; reason: string });
+      assert.equal(outputs.length, 100, "one blob backup per version");
       assert.deepEqual(outputs.filter((o) => o.status !== "Copied" || /lease lost/.test(o.reason)), [], "every copy Copied under its lease");
       await host.stop();
     } finally {
