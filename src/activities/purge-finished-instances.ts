@@ -12,7 +12,7 @@
 import * as df from "durable-functions";
 import { z } from "zod";
 
-import { registerClientActivity } from "../durable/register-activity";
+import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
 
 const DAY_MS = 86_400_000;
@@ -74,4 +74,12 @@ export function createPurgeFinishedInstancesActivity(): (input: unknown, client:
   };
 }
 
-registerClientActivity(Activities.purgeFinishedInstances, () => createPurgeFinishedInstancesActivity());
+// The Durable extension offers the durableClient input binding to any function, activities included.
+registerActivity(
+  Activities.purgeFinishedInstances,
+  () => {
+    const purge = createPurgeFinishedInstancesActivity();
+    return (input, context) => purge(input, df.getClient(context));
+  },
+  { durableClient: true },
+);

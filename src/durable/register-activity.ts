@@ -16,42 +16,27 @@ import * as df from "durable-functions";
 import { describedError, sanitizedError } from "../domain/errors";
 import { type Runtime, runtime } from "../runtime";
 
-export function registerActivity<R>(name: string, build: (runtime: Runtime) => (input: unknown) => Promise<R>): void {
-  let handler: ((input: unknown) => Promise<R>) | undefined;
+export function registerActivity<R>(
+  name: string,
+  build: (runtime: Runtime) => (input: unknown, context: InvocationContext) => Promise<R>,
+  options: { readonly durableClient?: boolean } = {},
+): void {
+  let handler: ((input: unknown, context: InvocationContext) => Promise<R>) | undefined;
   df.app.activity(name, {
-    handler: (input: unknown, context: InvocationContext) =>
-      described(name, context, () => {
+    // An activity that manages instances (reconciliation's look at stuck backups) reads them through the client binding.
+    ...(options.durableClient === true && { extraInputs: [df.input.durableClient()] }),
+    handler: async (input: unknown, context: InvocationContext) => {
+      try {
         handler ??= build(runtime());
-        return handler(input);
-      }),
+        return await handler(input, context);
+      } catch (err) {
+        const failure = sanitizedError(describedError(err));
+        // The activity trigger's binding data carries the orchestration's instance id.
+        const instanceId = context.triggerMetadata?.instanceId;
+        const instance = typeof instanceId === "string" || typeof instanceId === "number" ? String(instanceId) : "unknown";
+        context.error(`${name} failed (instance ${instance}): ${failure.message}`);
+        throw failure;
+      }
+    },
   });
-}
-
-/**
- * The same for an activity that needs the durable client (task hub housekeeping): the Durable extension offers the
- * `durableClient` input binding to any function, activities included.
- */
-export function registerClientActivity<R>(name: string, build: (runtime: Runtime) => (input: unknown, client: df.DurableClient) => Promise<R>): void {
-  let handler: ((input: unknown, client: df.DurableClient) => Promise<R>) | undefined;
-  df.app.activity(name, {
-    extraInputs: [df.input.durableClient()],
-    handler: (input: unknown, context: InvocationContext) =>
-      described(name, context, () => {
-        handler ??= build(runtime());
-        return handler(input, df.getClient(context));
-      }),
-  });
-}
-
-async function described<R>(name: string, context: InvocationContext, run: () => Promise<R>): Promise<R> {
-  try {
-    return await run();
-  } catch (err) {
-    const failure = sanitizedError(describedError(err));
-    // The activity trigger's binding data carries the orchestration's instance id.
-    const instanceId = context.triggerMetadata?.instanceId;
-    const instance = typeof instanceId === "string" || typeof instanceId === "number" ? String(instanceId) : "unknown";
-    context.error(`${name} failed (instance ${instance}): ${failure.message}`);
-    throw failure;
-  }
 }
