@@ -27,6 +27,7 @@ export const Orchestrators = {
   reconciliation: "ReconciliationOrchestrator",
   containerReconciliation: "ContainerReconciliationOrchestrator",
   blobBackup: "BlobBackupOrchestrator",
+  blobBatchBackup: "BlobBatchBackupOrchestrator",
   /** Bounded runs of a blob backup's ADF polls and copy steps, so no history grows with the length of a copy. */
   adfRunMonitor: "AdfRunMonitorOrchestrator",
   blobCopySteps: "BlobCopyStepsOrchestrator",
@@ -50,6 +51,9 @@ export const Activities = {
   cancelAdfCopyRun: "CancelAdfCopyRun",
   commitAdfStagedCopy: "CommitAdfStagedCopy",
   verifyBlobBackup: "VerifyBlobBackup",
+  // Batched backups of small versions.
+  copyBlobBatch: "CopyBlobBatch",
+  requestBlobBackups: "RequestBlobBackups",
   // Reconciliation.
   planReconciliation: "PlanReconciliation",
   reconcileContainerWindow: "ReconcileContainerWindow",

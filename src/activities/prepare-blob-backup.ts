@@ -19,6 +19,7 @@ import { isNotFound } from "../storage/rest-errors";
 import { resolveSourceVersion } from "../storage/source-version";
 
 export type PlanSettings = Pick<Settings, "copyEngine" | "blobLease" | "leaseSeconds" | "copyPollSeconds" | "copyTimeoutMinutes"> &
+  Partial<Pick<Settings, "adfMinBlobBytes">> &
   BackupDestinationSettings;
 
 /** The plan, or why the version cannot be backed up. */
@@ -37,7 +38,9 @@ export function planFor(
     if (blocks === undefined) return { problem: `the blob has ${version.contentLength} bytes, more than a block blob can hold (${MAX_BLOCK_BLOB_BYTES})` };
   }
   return {
-    engine: settings.copyEngine,
+    // ADF where it pays: a run costs at least a minute of 4 DIUs whatever the size, so smaller blobs are copied
+    // server-side (ADF_MIN_BLOB_BYTES).
+    engine: settings.copyEngine === "adf" && version.contentLength < (settings.adfMinBlobBytes ?? 0) ? "server" : settings.copyEngine,
     // A snapshot never changes, so only a live (ETag-pinned) version is worth holding a lease on.
     ...(settings.blobLease && version.snapshot === undefined && { leaseSeconds: settings.leaseSeconds }),
     copyPollSeconds: settings.copyPollSeconds,

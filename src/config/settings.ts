@@ -67,6 +67,12 @@ export interface Settings {
   readonly copyStepSeconds: number;
   /** Blobs restored in parallel by one restore batch. */
   readonly restoreConcurrency: number;
+  /** Versions smaller than this travel and are copied in batches; larger ones get a blob backup orchestration each. */
+  readonly batchMaxBlobBytes: number;
+  /** Copies in flight in one batch copy activity. */
+  readonly batchCopyConcurrency: number;
+  /** With COPY_ENGINE=adf: blobs smaller than this are copied server-side, larger ones by an ADF pipeline run. */
+  readonly adfMinBlobBytes: number;
 }
 
 export class ConfigurationError extends Error {
@@ -125,6 +131,15 @@ const nonBlank = z.string().min(1, "must not be empty");
  */
 export const MAX_COPY_TIMEOUT_MINUTES = 120;
 
+/**
+ * Batched copies are single Copy Blob From URL calls inside one activity, so a batched version must fit one (256 MiB,
+ * the service limit); the default keeps a batch activity of 50 versions far inside the function timeout.
+ */
+export const MAX_BATCH_BLOB_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_BATCH_MAX_BLOB_BYTES = 8 * 1024 * 1024;
+/** ADF bills every copy at least a minute of 4 DIUs; below one Copy Blob From URL (256 MiB) the service copies alone. */
+export const DEFAULT_ADF_MIN_BLOB_BYTES = 256 * 1024 * 1024;
+
 const scalarSettings = z.object({
   BACKUP_QUEUE: optional(z.string().refine(isValidQueueName, { error: `must be a queue name: ${CONTAINER_NAME_RULE}` })).default(
     DEFAULT_BACKUP_QUEUE,
@@ -162,6 +177,9 @@ const scalarSettings = z.object({
   COPY_BLOCK_MIB: optional(integer(1, 4000)).default(64),
   COPY_STEP_SECONDS: optional(integer(10, 480)).default(240),
   RESTORE_CONCURRENCY: optional(integer(1, 256)).default(32),
+  BATCH_MAX_BLOB_BYTES: optional(integer(0, MAX_BATCH_BLOB_BYTES)).default(DEFAULT_BATCH_MAX_BLOB_BYTES),
+  BATCH_COPY_CONCURRENCY: optional(integer(1, 256)).default(16),
+  ADF_MIN_BLOB_BYTES: optional(integer(0, Number.MAX_SAFE_INTEGER)).default(DEFAULT_ADF_MIN_BLOB_BYTES),
 });
 
 const ADF_REQUIRED = ["ADF_SUBSCRIPTION_ID", "ADF_RESOURCE_GROUP", "ADF_FACTORY", "ADF_PIPELINE"] as const;
@@ -263,5 +281,8 @@ function buildSettings(
     copyBlockMiB: s.COPY_BLOCK_MIB,
     copyStepSeconds: s.COPY_STEP_SECONDS,
     restoreConcurrency: s.RESTORE_CONCURRENCY,
+    batchMaxBlobBytes: s.BATCH_MAX_BLOB_BYTES,
+    batchCopyConcurrency: s.BATCH_COPY_CONCURRENCY,
+    adfMinBlobBytes: s.ADF_MIN_BLOB_BYTES,
   };
 }
