@@ -58,6 +58,7 @@ export const Activities = {
   planReconciliation: "PlanReconciliation",
   reconcileContainerWindow: "ReconcileContainerWindow",
   writeReconciliationReport: "WriteReconciliationReport",
+  findStuckBackups: "FindStuckBackups",
   // Restore.
   prepareRestore: "PrepareRestore",
   restoreBatch: "RestoreBatch",

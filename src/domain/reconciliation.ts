@@ -9,6 +9,7 @@ import { backupTargetOf, type ContainerPolicy } from "./container-policy";
 import { blobNameSchema, containerNameSchema } from "./name-schemas";
 import { addSkipCounts, skipCountsSchema, zeroSkipCounts } from "./skip-counts";
 import { snapshotModeSchema } from "./snapshot-mode";
+import { stuckBackupsReportSchema } from "./stuck-backups";
 
 const count = z.number().int().nonnegative();
 const containerName = containerNameSchema;
@@ -147,6 +148,10 @@ export const reconciliationReportSchema = z.strictObject({
   /** Containers asked for that the lake does not have. */
   notFound: z.array(z.string()),
   totals: reconcileCountsSchema,
+  /** Blob backups that failed, are stuck, or left a lease (src/domain/stuck-backups.ts), and what the run did about them. */
+  backups: stuckBackupsReportSchema.optional(),
+  /** Nothing missing, outdated, failed or stuck (`inSync` in src/domain/stuck-backups.ts). */
+  inSync: z.boolean().optional(),
   /** Where the JSON report was written in the backup account (absent in a dry run). */
   reportBlob: z.string().optional(),
 });

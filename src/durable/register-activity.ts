@@ -16,13 +16,19 @@ import * as df from "durable-functions";
 import { describedError, sanitizedError } from "../domain/errors";
 import { type Runtime, runtime } from "../runtime";
 
-export function registerActivity<R>(name: string, build: (runtime: Runtime) => (input: unknown) => Promise<R>): void {
-  let handler: ((input: unknown) => Promise<R>) | undefined;
+export function registerActivity<R>(
+  name: string,
+  build: (runtime: Runtime) => (input: unknown, context: InvocationContext) => Promise<R>,
+  options: { readonly durableClient?: boolean } = {},
+): void {
+  let handler: ((input: unknown, context: InvocationContext) => Promise<R>) | undefined;
   df.app.activity(name, {
+    // An activity that manages instances (reconciliation's look at stuck backups) reads them through the client binding.
+    ...(options.durableClient === true && { extraInputs: [df.input.durableClient()] }),
     handler: async (input: unknown, context: InvocationContext) => {
       try {
         handler ??= build(runtime());
-        return await handler(input);
+        return await handler(input, context);
       } catch (err) {
         const failure = sanitizedError(describedError(err));
         // The activity trigger's binding data carries the orchestration's instance id.

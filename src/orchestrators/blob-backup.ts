@@ -18,6 +18,7 @@
  */
 import type { OrchestrationContext, OrchestrationHandler, Task } from "durable-functions";
 
+import { backupLeaseId } from "../domain/backup-lease-id";
 import { type BackupRequest } from "../domain/backup-request";
 import {
   blobBackupInputSchema,
@@ -112,7 +113,8 @@ function* backup(
     if (plan.leaseSeconds !== undefined) {
       phase = "lease";
       context.df.setCustomStatus({ phase });
-      const wanted = { container: version.container, blob: version.blob, leaseId: context.df.newGuid(`${context.df.instanceId}:lease`) };
+      // Derived from the instance id, so reconciliation can find and release a lease this backup leaves behind.
+      const wanted = { container: version.container, blob: version.blob, leaseId: backupLeaseId(context.df.instanceId) };
       const refused = yield* acquireLease(context, wanted);
       if (refused !== undefined) return { outcome: { status: "Failed", reason: refused, bytes: 0 }, engine };
       lease = wanted;

@@ -16,8 +16,10 @@ import {
   type ReconciliationReport,
   zeroReconcileCounts,
 } from "../domain/reconciliation";
+import { inSync } from "../domain/stuck-backups";
 import { registerOrchestrator } from "../durable/register-orchestrator";
 import { STORAGE_PAGE_RETRY } from "../durable/retry-policies";
+import { findStuckBackups } from "../durable/stuck-backups-step";
 import { Activities, Orchestrators } from "../function-names";
 import type { ContainerReconciliationInput } from "./container-reconciliation";
 
@@ -123,6 +125,8 @@ export const reconciliation: OrchestrationHandler = function* (context: Orchestr
     }
   }
 
+  context.df.setCustomStatus({ phase: "checking backups", containersTotal, containersDone: reports.length });
+  const backups = yield* findStuckBackups(context, { dryRun: input.dryRun, containers: selected.map((c) => c.container), prefix: input.prefix });
   const report: ReconciliationReport = {
     instanceId: context.df.instanceId,
     account: plan.account,
@@ -135,13 +139,16 @@ export const reconciliation: OrchestrationHandler = function* (context: Orchestr
     excluded: plan.excluded,
     notFound: plan.notFound,
     totals,
+    backups,
+    inSync: inSync(reports, totals, backups),
   };
-  context.df.setCustomStatus({ phase: "writing report", containersTotal, containersDone: reports.length });
+  const stuck = { failedBackups: backups.failed, stuckBackups: backups.stuck, leasesHeld: backups.leasesHeld };
+  context.df.setCustomStatus({ phase: "writing report", containersTotal, containersDone: reports.length, ...stuck });
   if (input.dryRun) return report;
   const written = (yield context.df.callActivityWithRetry(Activities.writeReconciliationReport, STORAGE_PAGE_RETRY, { report })) as {
     reportBlob: string;
   };
-  context.df.setCustomStatus({ phase: "done", containersTotal, containersDone: reports.length });
+  context.df.setCustomStatus({ phase: "done", containersTotal, containersDone: reports.length, ...stuck });
   return { ...report, reportBlob: written.reportBlob };
 };
 

@@ -32,12 +32,29 @@ export interface HostChild {
   /** The child's stderr so far (host diagnostics), for failure messages. */
   readonly log: () => string;
   stop(): Promise<void>;
+  /** kill -9: the host dies mid-work, as a crashed worker does (only this child's PID is signalled). */
+  kill(): Promise<void>;
+}
+
+export interface HostChildOptions {
+  readonly clock?: "real" | "virtual";
+  /** The host keeps its instances here and resumes them when started again on the same directory. */
+  readonly stateDir?: string;
+  /** How long a received queue message stays invisible while its function runs (the host's default: 10 minutes). */
+  readonly queueMessageLeaseSeconds?: number;
 }
 
 /** `clock: "virtual"`: durable timers fire as soon as the host is otherwise idle (see local-host/engine/clock.ts). */
-export async function startHostChild(settings: Record<string, string>, env: Record<string, string>, options: { clock?: "real" | "virtual" } = {}): Promise<HostChild> {
+export async function startHostChild(settings: Record<string, string>, env: Record<string, string>, options: HostChildOptions = {}): Promise<HostChild> {
   const child: ChildProcess = spawn(process.execPath, [path.join(__dirname, CHILD_SCRIPT)], {
-    env: { ...process.env, ...env, LOCAL_HOST_SETTINGS: JSON.stringify(settings), LOCAL_HOST_CLOCK: options.clock ?? "real" },
+    env: {
+      ...process.env,
+      ...env,
+      LOCAL_HOST_SETTINGS: JSON.stringify(settings),
+      LOCAL_HOST_CLOCK: options.clock ?? "real",
+      ...(options.stateDir !== undefined && { LOCAL_HOST_STATE_DIR: options.stateDir }),
+      ...(options.queueMessageLeaseSeconds !== undefined && { LOCAL_HOST_QUEUE_LEASE_SECONDS: String(options.queueMessageLeaseSeconds) }),
+    },
     stdio: ["pipe", "pipe", "pipe"],
   });
   recordPid(child.pid, CHILD_SCRIPT);
@@ -78,9 +95,16 @@ export async function startHostChild(settings: Record<string, string>, env: Reco
       throw new Error(`instance ${id} vanished`);
     },
     log: () => stderr,
+    async kill() {
+      process.removeListener("exit", killOnExit);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, "exit");
+      child.kill("SIGKILL");
+      await exited;
+    },
     async stop() {
       process.removeListener("exit", killOnExit);
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       child.stdin?.end();
       const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
       await once(child, "exit");

@@ -19,6 +19,7 @@ import {
   type WindowResult,
   zeroReconcileCounts,
 } from "../../src/domain/reconciliation";
+import { emptyStuckReport } from "../../src/domain/stuck-backups";
 import { Activities, Orchestrators } from "../../src/function-names";
 import { containerReconciliation, type ContainerReconciliationInput } from "../../src/orchestrators/container-reconciliation";
 import { reconciliation, type ReconciliationInput } from "../../src/orchestrators/reconciliation";
@@ -62,6 +63,9 @@ function childReport(input: ContainerReconciliationInput, blobs: number, status:
   };
 }
 
+/** FindStuckBackups with nothing to report. */
+const noneStuck = (): Answer => ({ result: emptyStuckReport() });
+
 const subs = (scheduled: readonly Scheduled[]) => scheduled.filter((s): s is Extract<Scheduled, { kind: "subOrchestration" }> => s.kind === "subOrchestration");
 
 describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
@@ -72,6 +76,7 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
       instanceId: "reconciliation",
       startAt: START,
       activities: {
+        [Activities.findStuckBackups]: noneStuck,
         [Activities.planReconciliation]: () => plan(["alpha", "beta", "gamma"], { excluded: ["scratch"], parallelism: 2 }),
         [Activities.writeReconciliationReport]: (input: { report: ReconciliationReport }) => ({ result: { reportBlob: `backup-reports/${input.report.startedAt}.json` } }),
       },
@@ -85,6 +90,7 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
       `sub ${Orchestrators.containerReconciliation} reconciliation-20260105020000000-alpha`,
       `sub ${Orchestrators.containerReconciliation} reconciliation-20260105020000000-beta`,
       `sub ${Orchestrators.containerReconciliation} reconciliation-20260105020000000-gamma`,
+      Activities.findStuckBackups,
       Activities.writeReconciliationReport,
     ]);
     // Two at a time: gamma is scheduled only once both alpha (60 s) and beta (30 s) have answered.
@@ -110,7 +116,8 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
     const result = await runOrchestration(reconciliation, {
       input: lakeInput(),
       startAt: START,
-      activities: { [Activities.planReconciliation]: () => plan(["a-lake", "b-lake", "c-lake"], { parallelism: 1 }), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
+      activities: { [Activities.findStuckBackups]: noneStuck,
+        [Activities.planReconciliation]: () => plan(["a-lake", "b-lake", "c-lake"], { parallelism: 1 }), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
       subOrchestrations: { [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 5, input.container === "a-lake" ? "failed" : "completed") }) },
     });
     assert.equal(result.status, "Completed", result.error);
@@ -126,6 +133,7 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
       input: lakeInput(),
       startAt: START,
       activities: {
+        [Activities.findStuckBackups]: noneStuck,
         [Activities.planReconciliation]: () => plan(["okay"], { refused: [{ container: "a-much-longer-container-name", reason }] }), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
       subOrchestrations: { [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 1) }) },
     });
@@ -140,11 +148,12 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
     const result = await runOrchestration(reconciliation, {
       input: lakeInput({ dryRun: true, containers: ["alpha", "nosuch"], prefix: "2026/" }),
       startAt: START,
-      activities: { [Activities.planReconciliation]: () => plan(["alpha"], { notFound: ["nosuch"], excluded: ["beta"] }) },
+      activities: { [Activities.findStuckBackups]: noneStuck,
+        [Activities.planReconciliation]: () => plan(["alpha"], { notFound: ["nosuch"], excluded: ["beta"] }) },
       subOrchestrations: { [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 2) }) },
     });
     assert.equal(result.status, "Completed", result.error);
-    assert.deepEqual(result.trail, [Activities.planReconciliation, `sub ${Orchestrators.containerReconciliation} test-instance-20260105020000000-alpha`]);
+    assert.deepEqual(result.trail, [Activities.planReconciliation, `sub ${Orchestrators.containerReconciliation} test-instance-20260105020000000-alpha`, Activities.findStuckBackups]);
     const planned = result.scheduled.find((s) => s.kind === "activity" && s.name === Activities.planReconciliation);
     assert.deepEqual(planned?.kind === "activity" && planned.input, { containers: ["alpha", "nosuch"] });
     const child = subs(result.scheduled)[0]?.input as ContainerReconciliationInput;
@@ -157,9 +166,10 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
     const result = await runOrchestration(reconciliation, {
       input: lakeInput(),
       startAt: START,
-      activities: { [Activities.planReconciliation]: () => plan([], { excluded: ["only"] }), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
+      activities: { [Activities.findStuckBackups]: noneStuck,
+        [Activities.planReconciliation]: () => plan([], { excluded: ["only"] }), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
     });
-    assert.deepEqual(result.trail, [Activities.planReconciliation, Activities.writeReconciliationReport]);
+    assert.deepEqual(result.trail, [Activities.planReconciliation, Activities.findStuckBackups, Activities.writeReconciliationReport]);
     assert.deepEqual((result.output as ReconciliationReport).containers, []);
   });
 });

@@ -1,0 +1,134 @@
+/**
+ * What reconciliation reports about blob backups that did not finish: instances that failed (or were terminated),
+ * instances running or pending longer than the copy timeout ("stuck"), and source blobs still leased by such a backup
+ * past the lease duration. Contracts and pure rules only; the activity is src/activities/find-stuck-backups.ts.
+ */
+import { z } from "zod";
+
+import { backupRequestSchema } from "./backup-request";
+import { blobNameSchema,containerNameSchema } from "./name-schemas";
+
+const count = z.number().int().nonnegative();
+
+/** At most this many backups are listed by name in a report; the counts are always complete. */
+export const MAX_STUCK_SAMPLES = 20;
+
+/** Instance ids of blob backups start so (src/domain/blob-backup.ts, blobBackupInstanceId). */
+export const BLOB_BACKUP_ID_PREFIX = "blob-backup-";
+
+export const findStuckInputSchema = z.strictObject({
+  /** The orchestration's time: "stuck" and "past the lease duration" are measured from it. */
+  now: z.iso.datetime({ offset: true }),
+  /** Terminate stuck instances, release leases held past their duration and re-send the backups' requests. */
+  repair: z.boolean(),
+  /** Only backups of these containers (the run's selection), and of blobs under this prefix. */
+  containers: z.array(containerNameSchema).max(5000),
+  prefix: blobNameSchema.optional(),
+});
+export type FindStuckInput = z.infer<typeof findStuckInputSchema>;
+
+export const stuckBackupSchema = z.strictObject({
+  instanceId: z.string(),
+  container: z.string(),
+  blob: z.string(),
+  runtimeStatus: z.string(),
+  /** `failed`: Failed or Terminated; `stuck`: Running or Pending longer than COPY_TIMEOUT_MINUTES. */
+  why: z.enum(["failed", "stuck"]),
+  createdTime: z.string(),
+  lastUpdatedTime: z.string(),
+  /** The source blob is still leased with this backup's lease id, past the lease duration. */
+  leaseHeld: z.boolean(),
+  /** What the run did about it (absent in a dry run). */
+  action: z.enum(["requested", "terminatedAndRequested", "notTerminatedYet", "releaseFailed", "requestFailed"]).optional(),
+  /** The failure's first line, for a failed instance. */
+  error: z.string().optional(),
+});
+export type StuckBackup = z.infer<typeof stuckBackupSchema>;
+
+export const stuckBackupsReportSchema = z.strictObject({
+  failed: count,
+  stuck: count,
+  leasesHeld: count,
+  /** Requests re-sent to the backup queue (the queue trigger restarts a failed or terminated instance). */
+  requested: count,
+  terminated: count,
+  leasesReleased: count,
+  /** The first MAX_STUCK_SAMPLES backups found, failed ones first. */
+  samples: z.array(stuckBackupSchema).max(MAX_STUCK_SAMPLES),
+  /** Backups found but not listed in `samples`. */
+  more: count,
+});
+export type StuckBackupsReport = z.infer<typeof stuckBackupsReportSchema>;
+
+/** The part of a durable instance status this module reads. */
+export interface InstanceSummary {
+  readonly instanceId: string;
+  readonly runtimeStatus: string;
+  readonly createdTime: string;
+  readonly lastUpdatedTime: string;
+  readonly input: unknown;
+  readonly output?: unknown;
+}
+
+/**
+ * Whether an instance is a failed or stuck backup of the run's selection: its request (parsed from the input) when it
+ * is, undefined otherwise. `stuck` needs a creation time at or before `runningSince` (the query asks for that already;
+ * checked here too, so a backend that ignores the filter does not make a healthy backup look stuck).
+ */
+export function stuckBackupOf(
+  status: InstanceSummary,
+  selection: { readonly containers: ReadonlySet<string>; readonly prefix?: string | undefined; readonly runningSince: Date },
+): { why: StuckBackup["why"]; request: z.infer<typeof backupRequestSchema> } | undefined {
+  if (!status.instanceId.startsWith(BLOB_BACKUP_ID_PREFIX)) return undefined;
+  const parsed = z.object({ request: backupRequestSchema }).safeParse(status.input);
+  if (!parsed.success) return undefined;
+  const { request } = parsed.data;
+  if (!selection.containers.has(request.container)) return undefined;
+  if (selection.prefix !== undefined && !request.blob.startsWith(selection.prefix)) return undefined;
+  switch (status.runtimeStatus) {
+    case "Failed":
+    case "Terminated":
+      return { why: "failed", request };
+    case "Running":
+    case "Pending":
+      return Date.parse(status.createdTime) <= selection.runningSince.getTime() ? { why: "stuck", request } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** A lease of a failed backup counts once the lease duration has passed since the instance last changed. */
+export function leaseOverdue(why: StuckBackup["why"], lastUpdatedTime: string, now: Date, leaseSeconds: number): boolean {
+  if (why === "stuck") return true;
+  const last = Date.parse(lastUpdatedTime);
+  return Number.isNaN(last) || now.getTime() - last >= leaseSeconds * 1000;
+}
+
+/** The first line of a failed instance's output (the failure message), bounded. */
+export function failureLine(output: unknown): string | undefined {
+  if (typeof output !== "string" || output === "") return undefined;
+  return (output.split("\n")[0] ?? "").slice(0, 500);
+}
+
+export function emptyStuckReport(): StuckBackupsReport {
+  return { failed: 0, stuck: 0, leasesHeld: 0, requested: 0, terminated: 0, leasesReleased: 0, samples: [], more: 0 };
+}
+
+/**
+ * The run's verdict: every container reconciled, nothing missing or outdated, and no backup failed, stuck or holding
+ * a lease. A lake whose backups all hold the current versions is not "in sync" while a backup of it is stuck.
+ */
+export function inSync(
+  containers: readonly { readonly status: string }[],
+  totals: { readonly missing: number; readonly outdated: number },
+  backups: StuckBackupsReport,
+): boolean {
+  return (
+    containers.every((c) => c.status === "completed") &&
+    totals.missing === 0 &&
+    totals.outdated === 0 &&
+    backups.failed === 0 &&
+    backups.stuck === 0 &&
+    backups.leasesHeld === 0
+  );
+}
