@@ -28,7 +28,11 @@ export function planFor(
   version: SourceVersionWithMetadata,
   copy: Pick<ServerCopyOptions, "syncCopyMaxBytes" | "blockBytes"> = DEFAULT_SERVER_COPY_OPTIONS,
 ): BlobBackupPlan | { readonly problem: string } {
-  const metadataProblem = backupMetadataProblem(version, settings.copyEngine);
+  // ADF where it pays: a run costs at least a minute of 4 DIUs whatever the size, so smaller blobs are copied
+  // server-side (ADF_MIN_BLOB_BYTES).
+  const engine = settings.copyEngine === "adf" && version.contentLength < (settings.adfMinBlobBytes ?? 0) ? "server" : settings.copyEngine;
+  // The record names the engine that writes it, so the metadata budget is measured for that one.
+  const metadataProblem = backupMetadataProblem(version, engine);
   if (metadataProblem !== undefined) return { problem: metadataProblem };
   let blocks;
   if (version.contentLength > copy.syncCopyMaxBytes) {
@@ -38,9 +42,7 @@ export function planFor(
     if (blocks === undefined) return { problem: `the blob has ${version.contentLength} bytes, more than a block blob can hold (${MAX_BLOCK_BLOB_BYTES})` };
   }
   return {
-    // ADF where it pays: a run costs at least a minute of 4 DIUs whatever the size, so smaller blobs are copied
-    // server-side (ADF_MIN_BLOB_BYTES).
-    engine: settings.copyEngine === "adf" && version.contentLength < (settings.adfMinBlobBytes ?? 0) ? "server" : settings.copyEngine,
+    engine,
     // A snapshot never changes, so only a live (ETag-pinned) version is worth holding a lease on.
     ...(settings.blobLease && version.snapshot === undefined && { leaseSeconds: settings.leaseSeconds }),
     copyPollSeconds: settings.copyPollSeconds,

@@ -166,6 +166,37 @@ describe("orchestrator driver", { timeout: 30_000 }, () => {
     assert.deepEqual(run.trail, ["sub Child child-a", "sub Child child-b"]);
   });
 
+  it("runs sub-orchestrations for real when given their handlers: the child's time, output and failure reach the parent", async () => {
+    const child: OrchestrationHandler = function* (context: OrchestrationContext) {
+      const n = context.df.getInput<number>();
+      yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + 60_000));
+      if (n < 0) throw new Error("negative");
+      return (yield context.df.callActivity("Double", n)) as number;
+    };
+    const parent: OrchestrationHandler = function* (context: OrchestrationContext) {
+      const a = (yield context.df.callSubOrchestrator("Child", 2, "c-1")) as number;
+      try {
+        yield context.df.callSubOrchestrator("Child", -1, "c-2");
+      } catch (err) {
+        return { a, failed: err instanceof Error ? err.message : String(err), at: context.df.currentUtcDateTime.toISOString() };
+      }
+      return { a };
+    };
+    const run = await runOrchestration(parent, {
+      input: null,
+      startAt: "2026-01-05T08:00:00.000Z",
+      childOrchestrators: { Child: child },
+      activities: { Double: (n: number) => ({ result: n * 2 }) },
+    });
+    assert.equal(run.status, "Completed", run.error);
+    const output = run.output as { a: number; failed: string; at: string };
+    assert.equal(output.a, 4);
+    assert.match(output.failed, /negative/);
+    assert.equal(output.at, "2026-01-05T08:02:00.000Z", "each child's minute passed on the parent's clock");
+    assert.deepEqual(run.children.map((c) => [c.instanceId, c.status]), [["c-1", "Completed"], ["c-2", "Failed"]]);
+    assert.deepEqual(run.children[0]?.trail, ["timer +60s", "Double"]);
+  });
+
   it("fails the test when a task is yielded a second time", async () => {
     const twice: OrchestrationHandler = function* (context: OrchestrationContext) {
       const work = context.df.callActivity("Slow", null);
