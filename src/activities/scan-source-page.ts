@@ -15,7 +15,7 @@
 import type { QueueClient } from "@azure/storage-queue";
 
 import type { BlobAccount } from "../config/clients";
-import { backupState } from "../domain/backup-join";
+import { backupState, compareBlobNames } from "../domain/backup-join";
 import { type BackupRequest, backupRequestFor } from "../domain/backup-request";
 import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
 import { scanPageInputSchema, type ScanPageResult, type SnapshotMode, snapshotModeProblem } from "../domain/container-scan";
@@ -25,7 +25,7 @@ import { Activities } from "../function-names";
 import { containerClient } from "../storage/addressed-clients";
 import { createBackupQueueSender } from "../storage/backup-queue";
 import { processSourcePage, type SnapshotFn, snapshotsOf } from "../storage/process-source-page";
-import { joinBackupWindow } from "../storage/reconcile-window";
+import { DEFAULT_BACKUP_PAGES, joinBackupWindow } from "../storage/reconcile-window";
 
 export interface ScanSourcePageDeps {
   readonly source: BlobAccount;
@@ -71,25 +71,35 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
     if (result.kind === "snapshotsRefused") return { ...result, account: deps.source.accountName };
 
     // Without snapshots every blob looks new; the backup listing tells which live versions are already backed up.
+    // The scan needs no orphans, so its join ends at the page's last name, also on the last page.
     const etagPinned = input.snapshots === "off" || input.snapshotsRefused || result.snapshotsRefusedReason !== undefined;
     const join =
       etagPinned && deps.backup !== undefined && result.blobs.length > 0
-        ? await joinBackupWindow(
-            containerClient(deps.backup.service, target.backupContainer),
-            input.prefix,
-            input.backupCursor ?? {},
-            new Set(result.blobs.map((b) => b.name)),
-            result.continuationToken === undefined ? undefined : result.blobs[result.blobs.length - 1]?.name,
-            input.pageSize ?? 5000,
-          )
+        ? await joinBackupWindow(containerClient(deps.backup.service, target.backupContainer), {
+            ...(input.prefix !== undefined && { prefix: input.prefix }),
+            cursor: input.backupCursor ?? {},
+            sourceNames: new Set(result.blobs.map((b) => b.name)),
+            windowEnd: result.blobs[result.blobs.length - 1]?.name,
+            pageSize: input.pageSize ?? 5000,
+            maxPages: input.backupPages ?? DEFAULT_BACKUP_PAGES,
+          })
         : undefined;
     const backedUp = (name: string, etag: string): boolean => backupState(etag, join?.held.get(name)) === "inSync";
+    // A join that ran out of pages (a long run of backup names the lake no longer has) covers the page's names up to
+    // where it got: those are handled now, and the same page is listed again from there by the next call.
+    const through = join !== undefined && !join.caughtUp ? join.through : undefined;
+    const partial = join !== undefined && !join.caughtUp;
+    const blobs = partial ? result.blobs.filter((b) => through !== undefined && compareBlobNames(b.name, through) <= 0) : result.blobs;
+    const resumeSkip = through !== undefined && (input.skipName === undefined || compareBlobNames(through, input.skipName) > 0) ? through : input.skipName;
+    const next = partial
+      ? { continuationToken: input.continuationToken, skipName: resumeSkip }
+      : { continuationToken: result.continuationToken, skipName: result.skipName };
 
     const skipped = zeroSkipCounts();
-    const counts = { blobsSeen: result.blobs.length, new: 0, changed: 0, unchanged: 0, snapshots: 0, requestsResent: 0, alreadyBackedUp: 0 };
+    const counts = { blobsSeen: blobs.length, new: 0, changed: 0, unchanged: 0, snapshots: 0, requestsResent: 0, alreadyBackedUp: 0 };
     const requestedAt = now().toISOString();
     const requests: BackupRequest[] = [];
-    for (const blob of result.blobs) {
+    for (const blob of blobs) {
       if (blob.outcome === "skipped") skipped[blob.skipReason ?? "noLiveBlob"] += 1;
       else counts[blob.outcome] += 1;
       if (blob.snapshotted) counts.snapshots += 1;
@@ -106,8 +116,10 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
     skipped.invalidRequest += sent.invalid;
     return {
       kind: "page",
-      ...(result.continuationToken !== undefined && { continuationToken: result.continuationToken }),
-      ...(result.skipName !== undefined && { skipName: result.skipName }),
+      ...(next.continuationToken !== undefined && { continuationToken: next.continuationToken }),
+      ...(next.skipName !== undefined && { skipName: next.skipName }),
+      // The same page again (its first page has no token): the orchestration must not take it for the last page.
+      ...(partial && { more: true }),
       counts: {
         ...counts,
         skipped,

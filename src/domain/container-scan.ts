@@ -39,6 +39,8 @@ export const scanPageInputSchema = z.strictObject({
    * listing resumes.
    */
   backupCursor: backupCursorSchema.optional(),
+  /** Backup pages one call reads at most (ETag-pinned mode); tests use few to cover the cursor. */
+  backupPages: z.number().int().min(1).max(100).optional(),
 });
 export type ScanPageInput = z.infer<typeof scanPageInputSchema>;
 
@@ -72,6 +74,11 @@ export const scanPageResultSchema = z.discriminatedUnion("kind", [
     kind: z.literal("page"),
     continuationToken: z.string().optional(),
     skipName: z.string().optional(),
+    /**
+     * The listing is not done although `continuationToken` may be absent: the backup join did not reach the page's
+     * end, so the same page is listed again from `skipName`.
+     */
+    more: z.literal(true).optional(),
     counts: pageCountsSchema,
     /** auto mode: the account refused snapshots on this page; from here on requests are ETag-pinned. */
     snapshotsRefusedReason: z.string().optional(),
@@ -106,6 +113,8 @@ export const containerScanInputSchema = z.strictObject({
   snapshots: snapshotModeSchema,
   /** Listing page size (the service's maximum by default); smaller in tests to get many pages cheaply. */
   pageSize: z.number().int().min(1).max(5000).optional(),
+  /** Backup pages per page activity at most in ETag-pinned mode (default 20); tests use few. */
+  backupPages: z.number().int().min(1).max(100).optional(),
   pagesPerExecution: z.number().int().min(1).max(1000).default(DEFAULT_PAGES_PER_EXECUTION),
   /** A fresh id per start, so a starter can tell whether the instance that runs is its own (src/durable/instances.ts). */
   startId: z.string().max(100).optional(),

@@ -89,6 +89,8 @@ export const windowOptionsSchema = z.strictObject({
   pageSize: z.number().int().min(1).max(5000).optional(),
   /** Source pages per activity call. */
   sourcePages: z.number().int().min(1).max(20),
+  /** Backup pages per activity call at most (src/storage/reconcile-window.ts); tests use few to cover the cursor. */
+  backupPages: z.number().int().min(1).max(100).optional(),
 });
 export type WindowOptions = z.infer<typeof windowOptionsSchema>;
 

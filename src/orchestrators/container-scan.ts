@@ -62,6 +62,7 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
       dryRun: input.dryRun,
       scanStartedAt: progress.scanStartedAt,
       ...(input.pageSize !== undefined && { pageSize: input.pageSize }),
+      ...(input.backupPages !== undefined && { backupPages: input.backupPages }),
       ...(progress.backupCursor !== undefined && { backupCursor: progress.backupCursor }),
     };
     const result = scanPageResultSchema.parse(yield context.df.callActivityWithRetry(Activities.scanSourcePage, STORAGE_PAGE_RETRY, pageInput));
@@ -77,6 +78,7 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
     }
     pagesThisExecution += 1;
     const { continuationToken, skipName } = result;
+    const listed = continuationToken === undefined && result.more !== true;
     progress = {
       scanStartedAt: progress.scanStartedAt,
       ...(progress.startedAt !== undefined && { startedAt: progress.startedAt }),
@@ -94,7 +96,7 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
     };
     const t = progress.totals;
     context.df.setCustomStatus({
-      phase: continuationToken === undefined ? "done" : "scanning",
+      phase: listed ? "done" : "scanning",
       pass: progress.pass,
       pages: progress.pages,
       blobsSeen: t.blobsSeen,
@@ -103,7 +105,7 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
       skipped: totalSkipped(t.skipped),
       dryRun: input.dryRun,
     });
-    if (continuationToken === undefined) {
+    if (listed) {
       // A dry run has nothing to cover for anyone (joining starts do not ask it for another pass).
       if (input.dryRun) break;
       const rescan = progress.rescanRequested || (yield* takeRescanRequests(context));
