@@ -50,6 +50,8 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
     totals: zeroCounts(),
   };
   let pagesThisExecution = 0;
+  // Shown before the first page, so a joining start never reads a status older than this pass (coveringPass).
+  context.df.setCustomStatus({ phase: "scanning", pass: progress.pass, passesDone: progress.pass - 1, pages: progress.pages, dryRun: input.dryRun });
 
   for (;;) {
     const pageInput: ScanPageInput = {
@@ -98,6 +100,8 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
     context.df.setCustomStatus({
       phase: listed ? "done" : "scanning",
       pass: progress.pass,
+      /** Passes finished: a start covered by pass n is done once this reaches n (the status route's `?pass=n`). */
+      passesDone: listed ? progress.pass : progress.pass - 1,
       pages: progress.pages,
       blobsSeen: t.blobsSeen,
       snapshots: t.snapshots,
@@ -109,7 +113,8 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
       // A dry run has nothing to cover for anyone (joining starts do not ask it for another pass).
       if (input.dryRun) break;
       const rescan = progress.rescanRequested || (yield* takeRescanRequests(context));
-      if (!rescan) break;
+      // Starts are offered passes up to maxPasses; one joining just as the last offered pass began needs one more.
+      if (!rescan || progress.pass > input.maxPasses) break;
       // Another pass from the top; snapshots of the finished pass are not "taken by this pass".
       const { continuationToken: _done, skipName: _held, backupCursor: _backupDone, ...rest } = progress;
       const passStart = context.df.currentUtcDateTime.toISOString();
