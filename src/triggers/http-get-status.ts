@@ -36,7 +36,7 @@ export async function getInstanceStatus(request: HttpRequest, client: df.Durable
     const done = passesDone(status.customStatus, status.output);
     // Finished, or the pass covering this caller is: its request is done, whatever later joins asked for.
     if (!isActive(status.runtimeStatus) || done >= pass) {
-      if (status.runtimeStatus === "Completed" && done < pass) {
+      if (status.runtimeStatus === df.OrchestrationRuntimeStatus.Completed && done < pass) {
         return httpError(409, "ScanNotCovered", `the scan ended after ${done} pass(es), before pass ${pass} that covers this request; start it again`);
       }
       return { status: 200, jsonBody: { ...body, coveredByPass: pass, passesDone: done } };
