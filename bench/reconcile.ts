@@ -30,6 +30,7 @@ const FILES = [
   "src/activities/plan-reconciliation.js",
   "src/activities/reconcile-container-window.js",
   "src/activities/write-reconciliation-report.js",
+  "src/activities/stage-reconciliation-report-part.js",
 ];
 
 type Kind = "source list" | "backup list" | "snapshot" | "enqueue" | "other";

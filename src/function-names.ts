@@ -46,6 +46,7 @@ export const Activities = {
   planReconciliation: "PlanReconciliation",
   reconcileContainerWindow: "ReconcileContainerWindow",
   writeReconciliationReport: "WriteReconciliationReport",
+  stageReconciliationReportPart: "StageReconciliationReportPart",
   // Restore.
   prepareRestore: "PrepareRestore",
   restoreBatch: "RestoreBatch",

@@ -143,6 +143,8 @@ export const reconciliationReportSchema = z.strictObject({
   prefix: z.string().optional(),
   startedAt: z.string(),
   completedAt: z.string(),
+  /** Containers reported: all of them in the report blob; the output keeps the first few (failed ones first). */
+  containersReported: count.optional(),
   containers: z.array(containerReportSchema),
   /** Containers of the lake left out by CONTAINERS / EXCLUDE_CONTAINERS. */
   excluded: z.array(z.string()),
@@ -153,6 +155,20 @@ export const reconciliationReportSchema = z.strictObject({
   reportBlob: z.string().optional(),
 });
 export type ReconciliationReport = z.infer<typeof reconciliationReportSchema>;
+
+/**
+ * One batch of container reports staged as part `part` of the report blob (src/activities/stage-reconciliation-report-part.ts).
+ * The first part chooses the blob's name (`reportName` absent); the next ones stage on it.
+ */
+export const stagePartInputSchema = z.strictObject({
+  instanceId: z.string().max(200),
+  startedAt: z.iso.datetime({ offset: true }),
+  reportName: z.string().max(1024).optional(),
+  part: z.number().int().min(0).max(49_000),
+  containers: z.array(containerReportSchema).min(1).max(64),
+});
+export type StagePartInput = z.infer<typeof stagePartInputSchema>;
+export const stagedPartSchema = z.strictObject({ reportName: z.string() });
 
 /** What one reconciliation run covers, decided from the settings by the plan activity (never by the input). */
 export const reconciliationPlanSchema = z.strictObject({
@@ -165,6 +181,9 @@ export const reconciliationPlanSchema = z.strictObject({
   refused: z.array(z.strictObject({ container: z.string(), reason: z.string() })),
   excluded: z.array(z.string()),
   notFound: z.array(z.string()),
+  /** A batch plan: more containers follow `last`, the batch's last name. */
+  more: z.boolean().optional(),
+  last: z.string().optional(),
 });
 export type ReconciliationPlan = z.infer<typeof reconciliationPlanSchema>;
 

@@ -9,39 +9,51 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
+import type { PlanInput } from "../../src/activities/plan-reconciliation";
 import {
   type ContainerReport,
   MAX_ORPHAN_SAMPLES,
   type ReconcileCounts,
   type ReconciliationPlan,
   type ReconciliationReport,
+  type StagePartInput,
   type WindowInput,
   type WindowResult,
   zeroCounts,
 } from "../../src/domain/reconciliation";
 import { Activities, Orchestrators } from "../../src/function-names";
 import { containerReconciliation, type ContainerReconciliationInput } from "../../src/orchestrators/container-reconciliation";
-import { reconciliation, type ReconciliationInput } from "../../src/orchestrators/reconciliation";
+import { MAX_OUTPUT_CONTAINERS, reconciliation, type ReconciliationInput } from "../../src/orchestrators/reconciliation";
 import { type Answer, runOrchestration, type Scheduled } from "../support/orchestrator-driver";
 
 const START = "2026-01-05T02:00:00.000Z";
 
 const lakeInput = (overrides: Partial<ReconciliationInput> = {}): ReconciliationInput => ({ dryRun: false, startedBy: "timer", ...overrides });
 
-/** What PlanReconciliation answers: the settings' decisions (selection, backup containers, parallelism, mode). */
-function plan(containers: readonly string[], overrides: Partial<ReconciliationPlan> = {}): Answer {
-  const result: ReconciliationPlan = {
-    account: "datalake1",
-    backupAccount: "backup1",
-    snapshots: "auto",
-    parallelism: 2,
-    containers: containers.map((container) => ({ container, backupContainer: `${container}-backup` })),
-    refused: [],
-    excluded: [],
-    notFound: [],
-    ...overrides,
+/**
+ * What PlanReconciliation answers: the settings' decisions (selection, backup containers, parallelism, mode), one
+ * batch of `parallelism` containers after the input's `after` (names in order, refused ones included).
+ */
+function plan(containers: readonly string[], overrides: Partial<ReconciliationPlan> = {}): (input: PlanInput) => Answer {
+  return (input) => {
+    const parallelism = overrides.parallelism ?? 2;
+    const refused = overrides.refused ?? [];
+    const all = [...containers, ...refused.map((r) => r.container)].sort().filter((c) => input.after === undefined || c > input.after);
+    const batch = all.slice(0, parallelism);
+    const result: ReconciliationPlan = {
+      account: "datalake1",
+      backupAccount: "backup1",
+      snapshots: "auto",
+      parallelism,
+      excluded: input.after === undefined ? (overrides.excluded ?? []) : [],
+      notFound: input.after === undefined ? (overrides.notFound ?? []) : [],
+      containers: batch.filter((c) => containers.includes(c)).map((container) => ({ container, backupContainer: `${container}-backup` })),
+      refused: refused.filter((r) => batch.includes(r.container)),
+      more: all.length > batch.length,
+      ...(batch.length > 0 && { last: batch[batch.length - 1] }),
+    };
+    return { result };
   };
-  return { result };
 }
 
 function reconcileCounts(blobs: number, requests = 0): ReconcileCounts {
@@ -62,6 +74,9 @@ function childReport(input: ContainerReconciliationInput, blobs: number, status:
   };
 }
 
+/** StageReconciliationReportPart: the first part names the report blob, the next ones stage on it. */
+const stagePart = (input: StagePartInput): Answer => ({ result: { reportName: input.reportName ?? `name-${input.instanceId}` } });
+
 const subs = (scheduled: readonly Scheduled[]) => scheduled.filter((s): s is Extract<Scheduled, { kind: "subOrchestration" }> => s.kind === "subOrchestration");
 
 describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
@@ -72,8 +87,9 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
       instanceId: "reconciliation",
       startAt: START,
       activities: {
-        [Activities.planReconciliation]: () => plan(["alpha", "beta", "gamma"], { excluded: ["scratch"], parallelism: 2 }),
+        [Activities.planReconciliation]: plan(["alpha", "beta", "gamma"], { excluded: ["scratch"], parallelism: 2 }),
         [Activities.writeReconciliationReport]: (input: { report: ReconciliationReport }) => ({ result: { reportBlob: `backup-reports/${input.report.startedAt}.json` } }),
+        [Activities.stageReconciliationReportPart]: stagePart,
       },
       subOrchestrations: {
         [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 10), afterMs: input.container === "alpha" ? 60_000 : 30_000 }),
@@ -84,7 +100,11 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
       Activities.planReconciliation,
       `sub ${Orchestrators.containerReconciliation} reconciliation-20260105020000000-alpha`,
       `sub ${Orchestrators.containerReconciliation} reconciliation-20260105020000000-beta`,
+      Activities.stageReconciliationReportPart,
+      "continueAsNew",
+      Activities.planReconciliation,
       `sub ${Orchestrators.containerReconciliation} reconciliation-20260105020000000-gamma`,
+      Activities.stageReconciliationReportPart,
       Activities.writeReconciliationReport,
     ]);
     // Two at a time: gamma is scheduled only once both alpha (60 s) and beta (30 s) have answered.
@@ -103,14 +123,51 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
     assert.deepEqual([report.totals.blobs, report.totals.requests], [30, 3]);
     assert.equal(report.reportBlob, `backup-reports/${START}.json`);
     const written = result.scheduled.find((s) => s.kind === "activity" && s.name === Activities.writeReconciliationReport);
-    assert.deepEqual((written?.kind === "activity" && (written.input as { report: ReconciliationReport }).report.totals), report.totals);
+    const { reportBlob: _written, ...reported } = report;
+    assert.deepEqual(written?.kind === "activity" && written.input, { report: reported, parts: 2, reportName: "name-reconciliation" });
+    // Each batch's reports went to the report blob as a part, not through the next execution's input.
+    const parts = result.scheduled.flatMap((s) => (s.kind === "activity" && s.name === Activities.stageReconciliationReportPart ? [s.input as StagePartInput] : []));
+    assert.deepEqual(parts.map((p) => [p.part, p.reportName, p.containers.map((c) => c.container)]), [
+      [0, undefined, ["alpha", "beta"]],
+      [1, "name-reconciliation", ["gamma"]],
+    ]);
+  });
+
+  it("keeps its history flat: one batch per execution, the carried input bounded whatever the number of containers", async () => {
+    const names = Array.from({ length: 1000 }, (_, i) => `c${String(i).padStart(4, "0")}`);
+    const result = await runOrchestration(reconciliation, {
+      input: lakeInput(),
+      startAt: START,
+      maxEpisodes: 10_000,
+      activities: {
+        [Activities.planReconciliation]: plan(names, { parallelism: 8 }),
+        [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }),
+        [Activities.stageReconciliationReportPart]: stagePart,
+      },
+      subOrchestrations: { [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 3) }) },
+    });
+    assert.equal(result.status, "Completed", result.error);
+    assert.equal(result.inputs.length, 125, "one execution per batch of 8");
+    const report = result.output as ReconciliationReport;
+    assert.equal(report.containersReported, 1000);
+    assert.equal(report.containers.length, MAX_OUTPUT_CONTAINERS, "the output keeps a bounded sample; the report blob has all");
+    assert.equal(report.totals.blobs, 3000);
+    // What each execution carries: a position, totals and the output's sample — not the container list or reports.
+    const sizes = result.inputs.map((i) => JSON.stringify(i).length);
+    const sampleFull = sizes[Math.ceil(MAX_OUTPUT_CONTAINERS / 8) + 1] ?? 0;
+    assert.ok(sizes.every((n) => n <= sampleFull + 100), `execution inputs stop growing once the sample is full (${sampleFull} characters; counts may gain a digit)`);
+    assert.ok(sampleFull < 60_000, `largest execution input ${sampleFull} characters`);
   });
 
   it("reports a failed container and goes on with the others", async () => {
     const result = await runOrchestration(reconciliation, {
       input: lakeInput(),
       startAt: START,
-      activities: { [Activities.planReconciliation]: () => plan(["a-lake", "b-lake", "c-lake"], { parallelism: 1 }), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
+      activities: {
+        [Activities.planReconciliation]: plan(["a-lake", "b-lake", "c-lake"], { parallelism: 1 }),
+        [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }),
+        [Activities.stageReconciliationReportPart]: stagePart,
+      },
       subOrchestrations: { [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 5, input.container === "a-lake" ? "failed" : "completed") }) },
     });
     assert.equal(result.status, "Completed", result.error);
@@ -126,7 +183,10 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
       input: lakeInput(),
       startAt: START,
       activities: {
-        [Activities.planReconciliation]: () => plan(["okay"], { refused: [{ container: "a-much-longer-container-name", reason }] }), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
+        [Activities.planReconciliation]: plan(["okay"], { refused: [{ container: "a-much-longer-container-name", reason }] }),
+        [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }),
+        [Activities.stageReconciliationReportPart]: stagePart,
+      },
       subOrchestrations: { [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 1) }) },
     });
     const report = result.output as ReconciliationReport;
@@ -140,13 +200,13 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
     const result = await runOrchestration(reconciliation, {
       input: lakeInput({ dryRun: true, containers: ["alpha", "nosuch"], prefix: "2026/" }),
       startAt: START,
-      activities: { [Activities.planReconciliation]: () => plan(["alpha"], { notFound: ["nosuch"], excluded: ["beta"] }) },
+      activities: { [Activities.planReconciliation]: plan(["alpha"], { notFound: ["nosuch"], excluded: ["beta"] }) },
       subOrchestrations: { [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 2) }) },
     });
     assert.equal(result.status, "Completed", result.error);
     assert.deepEqual(result.trail, [Activities.planReconciliation, `sub ${Orchestrators.containerReconciliation} test-instance-20260105020000000-alpha`]);
     const planned = result.scheduled.find((s) => s.kind === "activity" && s.name === Activities.planReconciliation);
-    assert.deepEqual(planned?.kind === "activity" && planned.input, { containers: ["alpha", "nosuch"] });
+    assert.deepEqual(planned?.kind === "activity" && planned.input, { containers: ["alpha", "nosuch"], batch: true });
     const child = subs(result.scheduled)[0]?.input as ContainerReconciliationInput;
     assert.deepEqual(child.options, { prefix: "2026/", dryRun: true, snapshots: "auto", sourcePages: 4 });
     const report = result.output as ReconciliationReport;
@@ -157,7 +217,7 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
     const result = await runOrchestration(reconciliation, {
       input: lakeInput(),
       startAt: START,
-      activities: { [Activities.planReconciliation]: () => plan([], { excluded: ["only"] }), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
+      activities: { [Activities.planReconciliation]: plan([], { excluded: ["only"] }), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
     });
     assert.deepEqual(result.trail, [Activities.planReconciliation, Activities.writeReconciliationReport]);
     assert.deepEqual((result.output as ReconciliationReport).containers, []);
