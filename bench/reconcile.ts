@@ -29,6 +29,7 @@ const FILES = [
   "src/orchestrators/container-reconciliation.js",
   "src/activities/plan-reconciliation.js",
   "src/activities/reconcile-container-window.js",
+  "src/activities/plan-listing-ranges.js",
   "src/activities/write-reconciliation-report.js",
   "src/activities/stage-reconciliation-report-part.js",
 ];

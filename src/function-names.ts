@@ -47,6 +47,7 @@ export const Activities = {
   reconcileContainerWindow: "ReconcileContainerWindow",
   writeReconciliationReport: "WriteReconciliationReport",
   stageReconciliationReportPart: "StageReconciliationReportPart",
+  planListingRanges: "PlanListingRanges",
   // Restore.
   prepareRestore: "PrepareRestore",
   restoreBatch: "RestoreBatch",

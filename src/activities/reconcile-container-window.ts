@@ -66,6 +66,11 @@ export function createReconcileContainerWindowActivity(deps: ReconcileContainerW
     }
     const modeProblem = snapshotModeProblem(deps.snapshots, options.snapshots);
     if (modeProblem !== undefined) return { kind: "refused", reason: modeProblem };
+    const range = options.range;
+    if (range !== undefined && !range.prefix.startsWith(options.prefix ?? "")) {
+      return { kind: "refused", reason: `the range ${JSON.stringify(range.prefix)} is outside the run's prefix ${JSON.stringify(options.prefix)}` };
+    }
+    const prefix = range?.prefix ?? options.prefix;
     const backupContainer = containerClient(deps.backup.service, input.backupContainer);
     const requestedAt = now().toISOString();
     const deletions = { recorded: 0, refused: 0 };
@@ -73,7 +78,8 @@ export function createReconcileContainerWindowActivity(deps: ReconcileContainerW
       containerClient(deps.source.service, input.container),
       backupContainer,
       {
-        ...(options.prefix !== undefined && { prefix: options.prefix }),
+        ...(prefix !== undefined && prefix !== "" && { prefix }),
+        ...(range?.level === true && { level: true }),
         ...(options.pageSize !== undefined && { pageSize: options.pageSize }),
         ...(options.backupPages !== undefined && { backupPages: options.backupPages }),
         snapshots: options.snapshots,

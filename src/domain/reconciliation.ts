@@ -7,6 +7,7 @@ import { z } from "zod";
 import { backupCursorSchema } from "./backup-join";
 import { backupTargetOf, type ContainerPolicy } from "./container-policy";
 import { snapshotModeSchema } from "./container-scan";
+import { listingRangeSchema } from "./listing-ranges";
 import { blobNameSchema, containerNameSchema } from "./name-schemas";
 import { addSkipCounts, skipCountsSchema, zeroSkipCounts } from "./skip-counts";
 
@@ -91,6 +92,8 @@ export const windowOptionsSchema = z.strictObject({
   sourcePages: z.number().int().min(1).max(20),
   /** Backup pages per activity call at most (src/storage/reconcile-window.ts); tests use few to cover the cursor. */
   backupPages: z.number().int().min(1).max(100).optional(),
+  /** One name range of the container (src/domain/listing-ranges.ts), inside `prefix`; absent: the whole container. */
+  range: listingRangeSchema.optional(),
 });
 export type WindowOptions = z.infer<typeof windowOptionsSchema>;
 

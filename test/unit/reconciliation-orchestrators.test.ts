@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
+import type { PlanRangesResult } from "../../src/activities/plan-listing-ranges";
 import type { PlanInput } from "../../src/activities/plan-reconciliation";
 import {
   type ContainerReport,
@@ -248,10 +249,65 @@ describe("container reconciliation orchestrator (one container)", { timeout: 30_
       };
     };
   }
-  const windowInputs = (scheduled: readonly Scheduled[]) => scheduled.flatMap((s) => (s.kind === "activity" ? [s.input as WindowInput] : []));
+  const windowInputs = (scheduled: readonly Scheduled[]) =>
+    scheduled.flatMap((s) => (s.kind === "activity" && s.name === Activities.reconcileContainerWindow ? [s.input as WindowInput] : []));
+  /** PlanListingRanges: the container is not split (a small or flat one). */
+  const whole = { [Activities.planListingRanges]: (): Answer => ({ result: { kind: "ranges", parallelism: 8 } satisfies PlanRangesResult }) };
+
+  it("splits a container into name ranges reconciled as sub-orchestrations, a batch per execution, and sums them", async () => {
+    const ranges = [{ prefix: "", level: true as const }, { prefix: "a/" }, { prefix: "b/" }, { prefix: "c/" }];
+    const result = await runOrchestration(containerReconciliation, {
+      input: childInput(),
+      instanceId: "reconciliation-run-alpha",
+      startAt: START,
+      activities: { [Activities.planListingRanges]: () => ({ result: { kind: "ranges", ranges, parallelism: 2 } satisfies PlanRangesResult }) },
+      subOrchestrations: {
+        [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({
+          result: {
+            ...childReport(input, 10),
+            orphanSamples: [`${input.options.range?.prefix ?? ""}gone`],
+            ...(input.options.range?.prefix === "b/" && { status: "failed", error: "503 Server Busy" }),
+          } satisfies ContainerReport,
+        }),
+      },
+    });
+    assert.equal(result.status, "Completed", result.error);
+    assert.deepEqual(result.trail, [
+      Activities.planListingRanges,
+      `sub ${Orchestrators.containerReconciliation} reconciliation-run-alpha-r0`,
+      `sub ${Orchestrators.containerReconciliation} reconciliation-run-alpha-r1`,
+      "continueAsNew",
+      `sub ${Orchestrators.containerReconciliation} reconciliation-run-alpha-r2`,
+      `sub ${Orchestrators.containerReconciliation} reconciliation-run-alpha-r3`,
+    ]);
+    assert.deepEqual(subs(result.scheduled).map((s) => (s.input as ContainerReconciliationInput).options.range), ranges);
+    const carried = (result.inputs[1] as ContainerReconciliationInput).fanOut;
+    assert.deepEqual(carried && [carried.next, carried.totals.blobs, carried.ranges.length], [2, 20, 4]);
+    const report = result.output as ContainerReport;
+    assert.deepEqual([report.status, report.counts.blobs, report.windows, report.startedAt], ["failed", 40, 4, START]);
+    assert.equal(report.error, 'range "b/": 503 Server Busy', "a failed range fails the container, the others still counted");
+    assert.deepEqual(report.orphanSamples, ["gone", "a/gone", "b/gone", "c/gone"]);
+  });
+
+  it("a range runs its windows without planning again; a refused plan is the container's failure", async () => {
+    const range = { prefix: "a/" };
+    const child = await runOrchestration(containerReconciliation, {
+      input: childInput({ options: { dryRun: false, snapshots: "auto", sourcePages: 2, range } }),
+      startAt: START,
+      activities: { [Activities.reconcileContainerWindow]: windows(1) },
+    });
+    assert.deepEqual(child.trail, [Activities.reconcileContainerWindow]);
+    assert.deepEqual(windowInputs(child.scheduled)[0]?.options.range, range);
+    const refused = await runOrchestration(containerReconciliation, {
+      input: childInput(),
+      startAt: START,
+      activities: { [Activities.planListingRanges]: () => ({ result: { kind: "refused", reason: "not selected" } satisfies PlanRangesResult }) },
+    });
+    assert.deepEqual([(refused.output as ContainerReport).status, (refused.output as ContainerReport).error], ["failed", "refused: not selected"]);
+  });
 
   it("goes window after window with the cursor carried, and reports the totals when the listing ends", async () => {
-    const result = await runOrchestration(containerReconciliation, { input: childInput(), startAt: START, activities: { [Activities.reconcileContainerWindow]: windows(3) } });
+    const result = await runOrchestration(containerReconciliation, { input: childInput(), startAt: START, activities: { ...whole, [Activities.reconcileContainerWindow]: windows(3) } });
     assert.equal(result.status, "Completed", result.error);
     assert.deepEqual(windowInputs(result.scheduled).map((w) => [w.cursor.source?.continuationToken, w.cursor.backup.token, w.cursor.backup.after]), [
       [undefined, undefined, undefined],
@@ -267,7 +323,7 @@ describe("container reconciliation orchestrator (one container)", { timeout: 30_
     const result = await runOrchestration(containerReconciliation, {
       input: childInput({ windowsPerExecution: 2 }),
       startAt: START,
-      activities: { [Activities.reconcileContainerWindow]: windows(5, (i) => ({ orphanSamples: Array.from({ length: 8 }, (_, k) => `orphan-${i}-${k}`) })) },
+      activities: { ...whole, [Activities.reconcileContainerWindow]: windows(5, (i) => ({ orphanSamples: Array.from({ length: 8 }, (_, k) => `orphan-${i}-${k}`) })) },
     });
     assert.equal(result.status, "Completed", result.error);
     assert.equal(result.inputs.length, 3);
@@ -290,7 +346,7 @@ describe("container reconciliation orchestrator (one container)", { timeout: 30_
     const result = await runOrchestration(containerReconciliation, {
       input: childInput(),
       startAt: START,
-      activities: { [Activities.reconcileContainerWindow]: (input: WindowInput, call) => (input.cursor.source === undefined ? windows(3)(input) : { error: `503 Server Busy (attempt ${call.attempt})` }) },
+      activities: { ...whole, [Activities.reconcileContainerWindow]: (input: WindowInput, call) => (input.cursor.source === undefined ? windows(3)(input) : { error: `503 Server Busy (attempt ${call.attempt})` }) },
     });
     assert.equal(result.status, "Completed", result.error);
     const report = result.output as ContainerReport;
@@ -300,11 +356,11 @@ describe("container reconciliation orchestrator (one container)", { timeout: 30_
   });
 
   it("reports a container deleted meanwhile, and SNAPSHOTS=on against an account that refuses snapshots", async () => {
-    const gone = await runOrchestration(containerReconciliation, { input: childInput(), activities: { [Activities.reconcileContainerWindow]: () => ({ result: { kind: "containerNotFound" } }) } });
+    const gone = await runOrchestration(containerReconciliation, { input: childInput(), activities: { ...whole, [Activities.reconcileContainerWindow]: () => ({ result: { kind: "containerNotFound" } }) } });
     assert.deepEqual([(gone.output as ContainerReport).status, (gone.output as ContainerReport).error], ["failed", 'container "alpha" no longer exists']);
     const refused = await runOrchestration(containerReconciliation, {
       input: childInput({ options: { dryRun: false, snapshots: "on", sourcePages: 1 } }),
-      activities: { [Activities.reconcileContainerWindow]: () => ({ result: { kind: "snapshotsRefused", reason: "FeatureNotYetSupported" } }) },
+      activities: { ...whole, [Activities.reconcileContainerWindow]: () => ({ result: { kind: "snapshotsRefused", reason: "FeatureNotYetSupported" } }) },
     });
     assert.equal((refused.output as ContainerReport).status, "failed");
     assert.match((refused.output as ContainerReport).error ?? "", /refuses blob snapshots \(FeatureNotYetSupported\); SNAPSHOTS=on requires them/);
@@ -313,7 +369,7 @@ describe("container reconciliation orchestrator (one container)", { timeout: 30_
   it("SNAPSHOTS=auto: a refusal reported by one window is passed to the later ones and named in the report", async () => {
     const result = await runOrchestration(containerReconciliation, {
       input: childInput({ windowsPerExecution: 1 }),
-      activities: { [Activities.reconcileContainerWindow]: windows(3, (i) => (i === 0 ? { snapshotsRefusedReason: "FeatureNotYetSupported" } : {})) },
+      activities: { ...whole, [Activities.reconcileContainerWindow]: windows(3, (i) => (i === 0 ? { snapshotsRefusedReason: "FeatureNotYetSupported" } : {})) },
     });
     assert.deepEqual(windowInputs(result.scheduled).map((w) => w.snapshotsRefused), [false, true, true]);
     assert.equal((result.output as ContainerReport).snapshotsRefusedReason, "FeatureNotYetSupported");
