@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import type { ContainerClient } from "@azure/storage-blob";
 
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
-import { createPlanListingRangesActivity, type PlanRangesResult } from "../../src/activities/plan-listing-ranges";
+import { createPlanListingRangesActivity } from "../../src/activities/plan-listing-ranges";
 import { createReconcileContainerWindowActivity } from "../../src/activities/reconcile-container-window";
 import { type Clients, createClients } from "../../src/config/clients";
 import { loadSettings, type Settings } from "../../src/config/settings";
