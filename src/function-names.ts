@@ -1,6 +1,9 @@
 /**
  * Every function name of the app in one place: registrations, `callActivity` / `startNew` calls and tests all use
- * these, so a rename cannot leave a caller behind. Names are what operators see in logs and the status API.
+ * these, so a rename cannot leave a caller behind. Names are what operators see in logs and the status API. The two HTTP
+ * starters that replace the original scripts keep those scripts' names, because producers hold function keys for them
+ * (a function key belongs to one function name) and alerts may name them; docs/architecture.md, "Function names", maps
+ * every name to what it does and to the original name where it differs.
  */
 export const Triggers = {
   /** POST /api/containers/{container}/backup — the producer pipeline's last step. */
@@ -8,11 +11,11 @@ export const Triggers = {
   /** POST /api/reconcile. */
   httpStartReconciliation: "HttpSnapshotIncBackupStorageReconciliation",
   /** RECONCILE_SCHEDULE. */
-  timerStartReconciliation: "TimerSnapshotIncBackupStorageReconciliation",
+  timerStartReconciliation: "TimerStartReconciliation",
   /** GET /api/status/{instanceId} — what every starter's Location points at. */
   httpGetStatus: "HttpGetInstanceStatus",
-  /** BACKUP_QUEUE. */
-  queueStartBlobBackup: "QueueCreateBlobBackupADFv2",
+  /** BACKUP_QUEUE: starts the blob backup of each request, whatever the copy engine. */
+  queueStartBlobBackup: "QueueStartBlobBackup",
   /** POST /api/restore. */
   httpStartRestore: "HttpStartRestore",
   /** GET /api/containers/{container}/versions?blob= — what the backup and the lake hold of one blob. */
@@ -29,9 +32,9 @@ export const Orchestrators = {
 
 /** Activity names; each feature adds its own here. */
 export const Activities = {
-  // Container scan (issue 4).
+  // Container scan.
   scanSourcePage: "ScanSourcePage",
-  // Blob backup (issue 5).
+  // Blob backup.
   prepareBlobBackup: "PrepareBlobBackup",
   acquireBlobLease: "AcquireBlobLease",
   renewBlobLease: "RenewBlobLease",
@@ -42,7 +45,7 @@ export const Activities = {
   cancelAdfCopyRun: "CancelAdfCopyRun",
   commitAdfStagedCopy: "CommitAdfStagedCopy",
   verifyBlobBackup: "VerifyBlobBackup",
-  // Reconciliation (issue 6).
+  // Reconciliation.
   planReconciliation: "PlanReconciliation",
   reconcileContainerWindow: "ReconcileContainerWindow",
   writeReconciliationReport: "WriteReconciliationReport",

@@ -1,6 +1,6 @@
 /**
  * History events in the shape the durable-functions library reads (the .NET extension's JSON), plus the action types
- * it returns. See shared/reference/durable-host.md §2.
+ * it returns (durable-functions' lib/src/history and lib/src/actions).
  */
 export const EventType = {
   ExecutionStarted: 0,
@@ -87,7 +87,7 @@ export function flattenActions(actions: unknown): Action[] {
 }
 
 /** What must stay the same between replays: the kind of action and its target. */
-export function actionSignature(a: Action): string {
+export function actionSignature(a: Pick<Action, "actionType" | "functionName" | "externalEventName">): string {
   switch (a.actionType) {
     case ActionType.CallActivity:
     case ActionType.CallActivityWithRetry:

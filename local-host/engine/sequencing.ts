@@ -19,12 +19,12 @@ export interface Started {
   readonly pending: Pending;
 }
 
-export interface Scheduled {
+export interface ScheduledTasks {
   readonly events: HistoryEvent[];
   readonly started: Started[];
 }
 
-function take(inst: Instance, pending: Pending, record: (id: number) => HistoryEvent): Scheduled {
+function take(inst: Instance, pending: Pending, record: (id: number) => HistoryEvent): ScheduledTasks {
   const taskId = inst.nextId++;
   inst.pending[taskId] = pending;
   return { events: [record(taskId)], started: [{ taskId, pending }] };
@@ -46,7 +46,7 @@ function timerCreated(fireAt: string, now: number): (id: number) => HistoryEvent
 }
 
 /** The ids an internal event takes, or undefined for an ordinary event. */
-export function takeInternalIds(inst: Instance, item: InboxItem, now: number): Scheduled | undefined {
+export function takeInternalIds(inst: Instance, item: InboxItem, now: number): ScheduledTasks | undefined {
   const failed = item.failedWork;
   if (failed?.retry !== undefined) {
     const retry = failed.retry;
@@ -73,7 +73,7 @@ export function takeInternalIds(inst: Instance, item: InboxItem, now: number): S
 }
 
 /** A new action: its id and events, or an error for what the local host does not support. */
-export function scheduleAction(inst: Instance, action: Action, now: number): Scheduled | { readonly error: string } {
+export function scheduleAction(inst: Instance, action: Action, now: number): ScheduledTasks | { readonly error: string } {
   switch (action.actionType) {
     case ActionType.WaitForExternalEvent:
     case ActionType.ContinueAsNew:

@@ -1,10 +1,10 @@
 /** Copy engine `adf`: cancels a run that exceeded COPY_TIMEOUT_MINUTES. Cancelling a finished run is harmless. */
 
+import { type AdfDeps, requireAdf } from "../config/clients";
 import { armOutcome } from "../copy/adf-pipeline";
 import { adfRunInputSchema, type CancelAdfRunResult } from "../domain/blob-backup-activities";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { type AdfDeps, requireAdf } from "./start-adf-copy-run";
 
 export function createCancelAdfCopyRunActivity(deps: Pick<AdfDeps, "adf" | "adfSettings">) {
   return async (raw: unknown): Promise<CancelAdfRunResult> => {

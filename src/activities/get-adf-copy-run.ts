@@ -1,11 +1,11 @@
 /** Copy engine `adf`: one poll of a pipeline run (the orchestration calls it on a durable-timer cadence). */
 
+import { type AdfDeps, requireAdf } from "../config/clients";
 import { armOutcome } from "../copy/adf-pipeline";
 import { adfRunInputSchema, adfRunStatusSchema, type GetAdfRunResult } from "../domain/blob-backup-activities";
 import { redact } from "../domain/errors";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { type AdfDeps, requireAdf } from "./start-adf-copy-run";
 
 /** ADF run messages can be long (an error per activity); the reason keeps the start. */
 const MAX_RUN_MESSAGE = 2_000;

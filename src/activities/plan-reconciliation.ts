@@ -6,24 +6,11 @@
  * change the parallelism or the snapshot mode. Names only: a lake has at most thousands of containers.
  */
 import type { BlobServiceClient } from "@azure/storage-blob";
-import { z } from "zod";
 
 import type { Settings } from "../config/settings";
-import { containerNameSchema } from "../domain/name-schemas";
-import { type ReconciliationPlan, selectContainers } from "../domain/reconciliation";
+import { planInputSchema, type ReconciliationPlan, selectContainers } from "../domain/reconciliation";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-
-export const planInputSchema = z.strictObject({
-  containers: z.array(containerNameSchema).max(5000).optional(),
-  /**
-   * One batch only: the next RECONCILE_PARALLELISM containers (selected or refused) after `after`, in name order, so
-   * the orchestration carries a position, not the lake's list. Excluded and not-found names come with the first batch.
-   */
-  batch: z.literal(true).optional(),
-  after: containerNameSchema.optional(),
-});
-export type PlanInput = z.infer<typeof planInputSchema>;
 
 export interface PlanDeps {
   readonly source: { readonly accountName: string; readonly service: BlobServiceClient };

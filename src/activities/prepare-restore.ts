@@ -6,26 +6,11 @@
  * A container deleted a moment ago cannot be created again for a while (409 ContainerBeingDeleted): that throws, and
  * the orchestration's retries wait it out.
  */
-import { z } from "zod";
-
 import type { Clients } from "../config/clients";
-import { isValidContainerName } from "../domain/names";
+import { prepareRestoreInputSchema,type PrepareRestoreResult } from "../domain/restore-contracts";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
 import { targetAccount } from "../storage/restore-batch";
-
-export const prepareRestoreInputSchema = z.strictObject({
-  backupContainer: z.string().refine(isValidContainerName),
-  target: z.strictObject({ account: z.enum(["lake", "restore"]), container: z.string().refine(isValidContainerName) }),
-  dryRun: z.boolean(),
-});
-export type PrepareRestoreInput = z.infer<typeof prepareRestoreInputSchema>;
-
-export const prepareRestoreResultSchema = z.discriminatedUnion("kind", [
-  z.strictObject({ kind: z.literal("ready"), targetCreated: z.boolean() }),
-  z.strictObject({ kind: z.literal("backupContainerNotFound") }),
-]);
-export type PrepareRestoreResult = z.infer<typeof prepareRestoreResultSchema>;
 
 export function createPrepareRestoreActivity(clients: Pick<Clients, "source" | "backup" | "restore">, reportsContainer: string): (input: unknown) => Promise<PrepareRestoreResult> {
   return async (raw) => {

@@ -14,8 +14,8 @@ import type { QueueClient } from "@azure/storage-queue";
 import type { BlobAccount } from "../config/clients";
 import { backupRequestFor } from "../domain/backup-request";
 import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
-import { type SnapshotMode, snapshotModeProblem } from "../domain/container-scan";
-import { MAX_ORPHAN_SAMPLES, type ReconcileCounts, windowInputSchema, type WindowResult, zeroCounts } from "../domain/reconciliation";
+import { MAX_ORPHAN_SAMPLES, type ReconcileCounts, windowInputSchema, type WindowResult, zeroReconcileCounts } from "../domain/reconciliation";
+import { type SnapshotMode, snapshotModeProblem } from "../domain/snapshot-mode";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
 import { containerClient } from "../storage/addressed-clients";
@@ -39,7 +39,7 @@ export interface ReconcileContainerWindowDeps {
 }
 
 function tally(blobs: readonly ReconciledBlob[]): ReconcileCounts {
-  const counts = zeroCounts();
+  const counts = zeroReconcileCounts();
   counts.blobs = blobs.length;
   for (const blob of blobs) {
     if (blob.outcome === "skipped") counts.skipped[blob.skipReason ?? "noLiveBlob"] += 1;

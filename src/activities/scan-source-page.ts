@@ -18,14 +18,15 @@ import type { BlobAccount } from "../config/clients";
 import { backupState, compareBlobNames } from "../domain/backup-join";
 import { type BackupRequest, backupRequestFor } from "../domain/backup-request";
 import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
-import { scanPageInputSchema, type ScanPageResult, type SnapshotMode, snapshotModeProblem } from "../domain/container-scan";
+import { scanPageInputSchema, type ScanPageResult } from "../domain/container-scan";
 import { zeroSkipCounts } from "../domain/skip-counts";
+import { type SnapshotMode, snapshotModeProblem } from "../domain/snapshot-mode";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
 import { containerClient } from "../storage/addressed-clients";
 import { createBackupQueueSender } from "../storage/backup-queue";
+import { DEFAULT_BACKUP_PAGES, joinBackupWindow } from "../storage/join-backup-window";
 import { processSourcePage, type SnapshotFn, snapshotsOf } from "../storage/process-source-page";
-import { DEFAULT_BACKUP_PAGES, joinBackupWindow } from "../storage/reconcile-window";
 
 export interface ScanSourcePageDeps {
   readonly source: BlobAccount;

@@ -4,11 +4,10 @@
  * lease mode this runs after the lease was taken. The run writes a staging blob that CommitAdfStagedCopy moves into
  * place. ARM refusals become tagged outcomes; 5xx and network errors throw.
  */
-import type { DataFactoryManagementClient } from "@azure/arm-datafactory";
 import type { BlockBlobClient } from "@azure/storage-blob";
 
-import type { BlobAccount } from "../config/clients";
-import type { AdfSettings, Settings } from "../config/settings";
+import { type AdfDeps, requireAdf } from "../config/clients";
+import type { Settings } from "../config/settings";
 import { armOutcome, findRunByRequestId, pipelineParameters, RUN_ID_METADATA, runMarkerName, STAGING_CONTAINER } from "../copy/adf-pipeline";
 import { startAdfCopyInputSchema, type StartAdfCopyResult } from "../domain/blob-backup-activities";
 import { registerActivity } from "../durable/register-activity";
@@ -16,20 +15,6 @@ import { Activities } from "../function-names";
 import { blobIn, containerClient } from "../storage/addressed-clients";
 import { errorCodeOf, isNotFound, isPreconditionFailed } from "../storage/rest-errors";
 import { sourceReadUrl } from "../storage/source-sas";
-
-export interface AdfDeps {
-  readonly source: BlobAccount;
-  readonly backup: BlobAccount;
-  readonly adf: DataFactoryManagementClient | undefined;
-  readonly adfSettings: AdfSettings | undefined;
-}
-
-export function requireAdf(deps: Pick<AdfDeps, "adf" | "adfSettings">): { client: DataFactoryManagementClient; settings: AdfSettings } {
-  if (deps.adf === undefined || deps.adfSettings === undefined) {
-    throw new Error("COPY_ENGINE=adf needs ADF_SUBSCRIPTION_ID, ADF_RESOURCE_GROUP, ADF_FACTORY and ADF_PIPELINE");
-  }
-  return { client: deps.adf, settings: deps.adfSettings };
-}
 
 /** The run a marker says was started, the time an attempt wrote a marker without a run id, or nothing (no marker). */
 type MarkerState = { readonly runId: string } | { readonly writtenAt: Date } | undefined;

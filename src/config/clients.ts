@@ -100,6 +100,22 @@ export function adfClient(adf: AdfSettings): DataFactoryManagementClient {
       });
 }
 
+/** What the `adf` copy engine's activities need: both accounts, and the ADF client and settings when COPY_ENGINE=adf. */
+export interface AdfDeps {
+  readonly source: BlobAccount;
+  readonly backup: BlobAccount;
+  readonly adf: DataFactoryManagementClient | undefined;
+  readonly adfSettings: AdfSettings | undefined;
+}
+
+/** The ADF client and settings, or a clear error when the app runs an ADF activity without them configured. */
+export function requireAdf(deps: Pick<AdfDeps, "adf" | "adfSettings">): { client: DataFactoryManagementClient; settings: AdfSettings } {
+  if (deps.adf === undefined || deps.adfSettings === undefined) {
+    throw new Error("COPY_ENGINE=adf needs ADF_SUBSCRIPTION_ID, ADF_RESOURCE_GROUP, ADF_FACTORY and ADF_PIPELINE");
+  }
+  return { client: deps.adf, settings: deps.adfSettings };
+}
+
 export function createClients(settings: Settings): Clients {
   return {
     source: blobAccount(settings.sourceStorage),

@@ -12,11 +12,11 @@ import {
   isValidQueueName,
   STAGING_CONTAINER,
 } from "../domain/names";
+import { type SnapshotMode, snapshotModeSchema } from "../domain/snapshot-mode";
 import { resolveConnection, type Resolved, type StorageConnection } from "./connection";
 import { connectionSection } from "./setting-sections";
 
 export type CopyEngine = "server" | "adf";
-export type SnapshotMode = "auto" | "on" | "off";
 export type BackupHistory = "snapshot" | "versioning";
 
 export interface AdfSettings {
@@ -136,7 +136,7 @@ const scalarSettings = z.object({
   ADF_CLIENT_ID: optional(z.guid("must be a GUID (the client id of a user-assigned managed identity)")),
   BLOB_LEASE: optional(boolean).default(false),
   LEASE_SECONDS: optional(integer(15, 60)).default(30),
-  SNAPSHOTS: optional(z.enum(["auto", "on", "off"], { error: "must be auto, on or off" })).default("auto"),
+  SNAPSHOTS: optional(z.enum(snapshotModeSchema.options, { error: "must be auto, on or off" })).default("auto"),
   RECONCILE_SCHEDULE: optional(ncrontab).default(DEFAULT_RECONCILE_SCHEDULE),
   CONTAINERS: optional(containerList),
   EXCLUDE_CONTAINERS: optional(containerList).default([]),

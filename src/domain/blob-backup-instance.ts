@@ -1,6 +1,6 @@
 /** What the queue trigger does when the instance of a request's blob version may already exist. */
 
-export interface InstanceState {
+export interface ExistingBlobBackupInstance {
   readonly runtimeStatus?: string;
   readonly output?: unknown;
 }
@@ -16,7 +16,7 @@ export interface InstanceState {
  *   backup blob first, so a request that is a plain duplicate after all ends Skipped ("already holds") at the cost of
  *   one read.
  */
-export function existingInstanceAction(state: InstanceState | undefined, reason?: string): "start" | "duplicate" | "restart" {
+export function existingInstanceAction(state: ExistingBlobBackupInstance | undefined, reason?: string): "start" | "duplicate" | "restart" {
   if (state?.runtimeStatus === undefined) return "start";
   switch (state.runtimeStatus) {
     case "Failed":

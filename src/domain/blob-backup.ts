@@ -60,7 +60,7 @@ export function blobBackupInstanceId(request: Pick<BackupRequest, "account" | "c
   return `blob-backup-${hash}`;
 }
 
-/** Metadata keys with which a backup blob records the version it holds (DESIGN.md, "Backup layout"). */
+/** Metadata keys with which a backup blob records the version it holds (README, "Blob backup"; docs/architecture.md, "Blob backup"). */
 export const BackupMetadata = {
   account: "backup_source_account",
   etag: "backup_source_etag",

@@ -28,6 +28,14 @@ export type ContainerDecision =
   | { readonly ok: true; readonly backupContainer: string }
   | { readonly ok: false; readonly code: ContainerRefusal; readonly reason: string };
 
+/**
+ * The HTTP status a refusal answers with: 400 when the name itself (or what the template makes of it) is invalid — the
+ * caller's mistake — and 403 when a valid container is outside what the settings let this app touch.
+ */
+export function refusalHttpStatus(code: ContainerRefusal): 400 | 403 {
+  return code === "InvalidContainerName" || code === "InvalidBackupContainerName" ? 400 : 403;
+}
+
 /** Containers of the backup account the app writes itself: no lake container may be, or be backed up into, one of them. */
 export function reservedContainers(policy: Pick<ContainerPolicy, "reportsContainer">): readonly string[] {
   return [policy.reportsContainer, STAGING_CONTAINER];

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { backupCursorSchema } from "./backup-join";
 import { blobNameSchema, containerNameSchema } from "./name-schemas";
 import { addSkipCounts, type SkipCounts, skipCountsSchema, zeroSkipCounts } from "./skip-counts";
+import { snapshotModeSchema } from "./snapshot-mode";
 
 export const DEFAULT_PAGES_PER_EXECUTION = 50;
 
@@ -26,19 +27,6 @@ export function coveringPass(customStatus: unknown): number {
   const shown = z.object({ pass: z.number().int().positive(), phase: z.string() }).safeParse(customStatus);
   if (!shown.success) return 2;
   return shown.data.phase === "scanning" ? shown.data.pass + 1 : shown.data.pass + 2;
-}
-
-export const snapshotModeSchema = z.enum(["auto", "on", "off"]);
-export type SnapshotMode = z.infer<typeof snapshotModeSchema>;
-
-/**
- * An orchestration's snapshot mode is checked against SNAPSHOTS where the work is done: an input may ask for more
- * (`on` where the setting is `auto`: fail rather than fall back), never for less — no `off` or fallback the setting
- * does not allow, and no snapshots in a lake whose setting is `off` (a snapshot blocks producers' plain deletes).
- */
-export function snapshotModeProblem(setting: SnapshotMode, requested: SnapshotMode): string | undefined {
-  const allowed = setting === "auto" ? requested !== "off" : requested === setting;
-  return allowed ? undefined : `the run asks for snapshot mode ${JSON.stringify(requested)}, which SNAPSHOTS=${setting} does not allow`;
 }
 
 export const scanPageInputSchema = z.strictObject({
@@ -106,7 +94,7 @@ export const scanPageResultSchema = z.discriminatedUnion("kind", [
 ]);
 export type ScanPageResult = z.infer<typeof scanPageResultSchema>;
 
-export const progressSchema = z.strictObject({
+export const scanProgressSchema = z.strictObject({
   /** When the current pass started: snapshots from then on were taken by this pass. */
   scanStartedAt: z.iso.datetime({ offset: true }),
   /** When the first pass started. */
@@ -122,7 +110,7 @@ export const progressSchema = z.strictObject({
   executions: z.number().int().positive(),
   totals: pageCountsSchema,
 });
-export type Progress = z.infer<typeof progressSchema>;
+export type ScanProgress = z.infer<typeof scanProgressSchema>;
 
 export const containerScanInputSchema = z.strictObject({
   container: containerNameSchema,
@@ -139,7 +127,7 @@ export const containerScanInputSchema = z.strictObject({
   /** A fresh id per start, so a starter can tell whether the instance that runs is its own (src/durable/instances.ts). */
   startId: z.string().max(100).optional(),
   /** Carried through continueAsNew; absent on the first execution. */
-  progress: progressSchema.optional(),
+  progress: scanProgressSchema.optional(),
 });
 export type ContainerScanInput = z.input<typeof containerScanInputSchema>;
 
@@ -168,7 +156,7 @@ export interface ContainerScanOutput {
   readonly notes: readonly string[];
 }
 
-export function zeroCounts(): PageCounts {
+export function zeroScanCounts(): PageCounts {
   return {
     blobsSeen: 0,
     new: 0,
@@ -185,7 +173,7 @@ export function zeroCounts(): PageCounts {
   };
 }
 
-export function addCounts(a: PageCounts, b: PageCounts): PageCounts {
+export function addScanCounts(a: PageCounts, b: PageCounts): PageCounts {
   return {
     blobsSeen: a.blobsSeen + b.blobsSeen,
     new: a.new + b.new,

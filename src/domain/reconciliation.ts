@@ -6,10 +6,10 @@ import { z } from "zod";
 
 import { backupCursorSchema } from "./backup-join";
 import { backupTargetOf, type ContainerPolicy } from "./container-policy";
-import { snapshotModeSchema } from "./container-scan";
 import { listingRangeSchema } from "./listing-ranges";
 import { blobNameSchema, containerNameSchema } from "./name-schemas";
 import { addSkipCounts, skipCountsSchema, zeroSkipCounts } from "./skip-counts";
+import { snapshotModeSchema } from "./snapshot-mode";
 
 const count = z.number().int().nonnegative();
 const containerName = containerNameSchema;
@@ -44,7 +44,7 @@ export const reconcileCountsSchema = z.strictObject({
 });
 export type ReconcileCounts = z.infer<typeof reconcileCountsSchema>;
 
-export function zeroCounts(): ReconcileCounts {
+export function zeroReconcileCounts(): ReconcileCounts {
   return {
     blobs: 0,
     new: 0,
@@ -64,8 +64,8 @@ export function zeroCounts(): ReconcileCounts {
   };
 }
 
-export function addCounts(a: ReconcileCounts, b: ReconcileCounts): ReconcileCounts {
-  const sum = zeroCounts();
+export function addReconcileCounts(a: ReconcileCounts, b: ReconcileCounts): ReconcileCounts {
+  const sum = zeroReconcileCounts();
   for (const key of Object.keys(sum) as (keyof ReconcileCounts)[]) {
     if (key === "skipped") continue;
     sum[key] = a[key] + b[key];
@@ -172,6 +172,18 @@ export const stagePartInputSchema = z.strictObject({
 });
 export type StagePartInput = z.infer<typeof stagePartInputSchema>;
 export const stagedPartSchema = z.strictObject({ reportName: z.string() });
+
+/** The plan activity's input: only a narrowing of the containers the settings select, and which batch. */
+export const planInputSchema = z.strictObject({
+  containers: z.array(containerNameSchema).max(5000).optional(),
+  /**
+   * One batch only: the next RECONCILE_PARALLELISM containers (selected or refused) after `after`, in name order, so
+   * the orchestration carries a position, not the lake's list. Excluded and not-found names come with the first batch.
+   */
+  batch: z.literal(true).optional(),
+  after: containerNameSchema.optional(),
+});
+export type PlanInput = z.infer<typeof planInputSchema>;
 
 /** What one reconciliation run covers, decided from the settings by the plan activity (never by the input). */
 export const reconciliationPlanSchema = z.strictObject({

@@ -1,6 +1,6 @@
 /**
- * Restore's JSON contracts (validated where they enter): the batch activity's input and tagged result, the
- * orchestration's input with the progress it carries through continueAsNew, the report, and the count arithmetic.
+ * Restore's JSON contracts (validated where they enter): the prepare and batch activities' inputs and tagged results,
+ * the orchestration's input with the progress it carries through continueAsNew, the report, and the count arithmetic.
  */
 import { z } from "zod";
 
@@ -9,6 +9,19 @@ import { RESTORE_SKIP_REASONS, restorePlanSchema,type RestoreSkipReason } from "
 
 const count = z.number().int().nonnegative();
 const containerName = z.string().refine(isValidContainerName, "must be a container name");
+
+export const prepareRestoreInputSchema = z.strictObject({
+  backupContainer: z.string().refine(isValidContainerName),
+  target: z.strictObject({ account: z.enum(["lake", "restore"]), container: z.string().refine(isValidContainerName) }),
+  dryRun: z.boolean(),
+});
+export type PrepareRestoreInput = z.infer<typeof prepareRestoreInputSchema>;
+
+export const prepareRestoreResultSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("ready"), targetCreated: z.boolean() }),
+  z.strictObject({ kind: z.literal("backupContainerNotFound") }),
+]);
+export type PrepareRestoreResult = z.infer<typeof prepareRestoreResultSchema>;
 
 export const restoreSkipCountsSchema = z.strictObject(
   Object.fromEntries(RESTORE_SKIP_REASONS.map((r) => [r, count])) as Record<RestoreSkipReason, typeof count>,

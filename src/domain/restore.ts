@@ -219,7 +219,7 @@ export interface TargetBlob {
 
 export type WriteConditions = { readonly ifNoneMatch: "*" } | { readonly ifMatch: string };
 
-export type TargetDecision =
+export type RestoreTargetDecision =
   | { readonly kind: "write"; readonly conditions: WriteConditions }
   | { readonly kind: "skipped"; readonly reason: RestoreSkipReason };
 
@@ -228,7 +228,7 @@ export type TargetDecision =
  * ETag), so a producer's write in between is never replaced. `inPlace`: the target is the live blob the backup was
  * taken from, so an equal ETag means it still is that very version.
  */
-export function decideTarget(version: BackupVersion, target: TargetBlob | undefined, overwrite: OverwriteMode, inPlace: boolean): TargetDecision {
+export function decideTarget(version: BackupVersion, target: TargetBlob | undefined, overwrite: OverwriteMode, inPlace: boolean): RestoreTargetDecision {
   if (target === undefined) return { kind: "write", conditions: { ifNoneMatch: "*" } };
   const sameContent =
     (version.contentMd5 !== undefined && version.contentMd5 === target.contentMd5 && version.contentLength === target.contentLength) ||

@@ -21,7 +21,7 @@ export function isActive(runtimeStatus: string | undefined): boolean {
   return runtimeStatus !== undefined && ACTIVE.has(runtimeStatus);
 }
 
-export interface InstanceState {
+export interface InstanceStatusAndInput {
   readonly runtimeStatus: string;
   readonly input: unknown;
   readonly customStatus?: unknown;
@@ -46,11 +46,11 @@ export async function instanceStatus(
 }
 
 /** The instance's runtime status (and input, when asked for), or undefined when there is no such instance. */
-export async function instanceState(
+export async function instanceStatusAndInput(
   client: df.DurableClient,
   instanceId: string,
   options: { readonly showInput?: boolean } = {},
-): Promise<InstanceState | undefined> {
+): Promise<InstanceStatusAndInput | undefined> {
   const status = await instanceStatus(client, instanceId, options);
   return status === undefined ? undefined : { runtimeStatus: status.runtimeStatus, input: status.input, customStatus: status.customStatus };
 }
@@ -65,7 +65,7 @@ export interface StartOrJoin<I extends StartInput> {
   readonly instanceId: string;
   readonly input: I;
   /** Whether an instance with this input (as read back; unknown shape) and status does what this start asks for. */
-  readonly covers: (runningInput: unknown, running: InstanceState) => boolean;
+  readonly covers: (runningInput: unknown, running: InstanceStatusAndInput) => boolean;
   /**
    * Asks a running instance that covers this start to take it into account (a scan makes one more pass, because it may
    * already be past this caller's blobs). Absent: joining needs nothing.
@@ -103,9 +103,9 @@ const startIdOf = (input: unknown): unknown => (typeof input === "object" && inp
  */
 export async function startOrJoin<I extends StartInput>(client: df.DurableClient, start: StartOrJoin<I>): Promise<StartOutcome> {
   const { orchestrator, instanceId, input, covers } = start;
-  const read = (): Promise<InstanceState | undefined> => instanceState(client, instanceId, { showInput: true });
+  const read = (): Promise<InstanceStatusAndInput | undefined> => instanceStatusAndInput(client, instanceId, { showInput: true });
   /** The outcome when `state` is another caller's instance; undefined when this start should try again. */
-  const decideOther = (state: InstanceState | undefined): StartOutcome | undefined => {
+  const decideOther = (state: InstanceStatusAndInput | undefined): StartOutcome | undefined => {
     if (state === undefined) return undefined;
     if (isActive(state.runtimeStatus)) {
       return covers(state.input, state)

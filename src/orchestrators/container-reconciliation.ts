@@ -13,7 +13,7 @@ import { describeError } from "../domain/errors";
 import { listingRangeSchema, MAX_RANGES } from "../domain/listing-ranges";
 import { containerNameSchema } from "../domain/name-schemas";
 import {
-  addCounts,
+  addReconcileCounts,
   type ContainerReport,
   containerReportSchema,
   cursorSchema,
@@ -22,7 +22,7 @@ import {
   type WindowInput,
   windowOptionsSchema,
   windowResultSchema,
-  zeroCounts,
+  zeroReconcileCounts,
 } from "../domain/reconciliation";
 import { registerOrchestrator } from "../durable/register-orchestrator";
 import { STORAGE_PAGE_RETRY } from "../durable/retry-policies";
@@ -87,7 +87,7 @@ function* reconcileRanges(context: OrchestrationContext, input: z.infer<typeof c
     }
     if (planned.kind === "refused") return emptyReport(input, startedAt, startedAt, `refused: ${planned.reason}`);
     if (planned.ranges === undefined) return "whole";
-    fan = { startedAt, ranges: planned.ranges, next: 0, parallelism: planned.parallelism, windows: 0, totals: zeroCounts(), orphanSamples: [] };
+    fan = { startedAt, ranges: planned.ranges, next: 0, parallelism: planned.parallelism, windows: 0, totals: zeroReconcileCounts(), orphanSamples: [] };
   }
   const first = fan.next;
   const batch = fan.ranges.slice(first, first + fan.parallelism);
@@ -108,7 +108,7 @@ function* reconcileRanges(context: OrchestrationContext, input: z.infer<typeof c
     fan = {
       ...fan,
       windows: fan.windows + r.windows,
-      totals: addCounts(fan.totals, r.counts),
+      totals: addReconcileCounts(fan.totals, r.counts),
       orphanSamples: [...fan.orphanSamples, ...r.orphanSamples].slice(0, MAX_ORPHAN_SAMPLES),
       ...((fan.snapshotsRefusedReason ?? r.snapshotsRefusedReason) !== undefined && { snapshotsRefusedReason: fan.snapshotsRefusedReason ?? r.snapshotsRefusedReason }),
       ...((fan.error ?? (r.error !== undefined ? `range ${where}: ${r.error}` : undefined)) !== undefined && {
@@ -141,7 +141,7 @@ function emptyReport(input: z.infer<typeof containerReconciliationInputSchema>, 
     backupContainer: input.backupContainer,
     status: "failed",
     error,
-    counts: zeroCounts(),
+    counts: zeroReconcileCounts(),
     orphanSamples: [],
     windows: 0,
     startedAt,
@@ -161,7 +161,7 @@ export const containerReconciliation: OrchestrationHandler = function* (context:
     startedAt: context.df.currentUtcDateTime.toISOString(),
     cursor: { backup: {} },
     windows: 0,
-    totals: zeroCounts(),
+    totals: zeroReconcileCounts(),
     orphanSamples: [],
   };
   const report = (status: ContainerReport["status"], error?: string): ContainerReport => ({
@@ -208,7 +208,7 @@ export const containerReconciliation: OrchestrationHandler = function* (context:
       cursor: result.cursor,
       ...(refused !== undefined && { snapshotsRefusedReason: refused }),
       windows: progress.windows + 1,
-      totals: addCounts(progress.totals, result.counts),
+      totals: addReconcileCounts(progress.totals, result.counts),
       orphanSamples: [...progress.orphanSamples, ...result.orphanSamples].slice(0, MAX_ORPHAN_SAMPLES),
     };
     const t = progress.totals;

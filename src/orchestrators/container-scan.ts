@@ -8,13 +8,13 @@
 import type { OrchestrationContext, OrchestrationHandler, Task } from "durable-functions";
 
 import {
-  addCounts,
+  addScanCounts,
   containerScanInputSchema,
   type ContainerScanOutput,
-  type Progress,
   type ScanPageInput,
   scanPageResultSchema,
-  zeroCounts,
+  type ScanProgress,
+  zeroScanCounts,
 } from "../domain/container-scan";
 import { totalSkipped } from "../domain/skip-counts";
 import { registerOrchestrator } from "../durable/register-orchestrator";
@@ -40,14 +40,14 @@ function* takeRescanRequests(context: OrchestrationContext): Generator<Task, boo
 export const containerScan: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = containerScanInputSchema.parse(context.df.getInput());
   const now = context.df.currentUtcDateTime.toISOString();
-  let progress: Progress = input.progress ?? {
+  let progress: ScanProgress = input.progress ?? {
     scanStartedAt: now,
     startedAt: now,
     pass: 1,
     rescanRequested: false,
     pages: 0,
     executions: 1,
-    totals: zeroCounts(),
+    totals: zeroScanCounts(),
   };
   let pagesThisExecution = 0;
   // Shown before the first page, so a joining start never reads a status older than this pass (coveringPass).
@@ -94,7 +94,7 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
       }),
       pages: progress.pages + 1,
       executions: progress.executions,
-      totals: addCounts(progress.totals, result.counts),
+      totals: addScanCounts(progress.totals, result.counts),
     };
     const t = progress.totals;
     context.df.setCustomStatus({

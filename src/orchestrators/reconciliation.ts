@@ -6,18 +6,18 @@
 import type { OrchestrationContext, OrchestrationHandler, Task } from "durable-functions";
 import { z } from "zod";
 
-import type { PlanInput } from "../activities/plan-reconciliation";
 import { blobNameSchema, containerNameSchema } from "../domain/name-schemas";
 import {
-  addCounts,
+  addReconcileCounts,
   type ContainerReport,
   containerReportSchema,
+  type PlanInput,
   reconcileCountsSchema,
   reconciliationPlanSchema,
   type ReconciliationReport,
   stagedPartSchema,
   type StagePartInput,
-  zeroCounts,
+  zeroReconcileCounts,
 } from "../domain/reconciliation";
 import { registerOrchestrator } from "../durable/register-orchestrator";
 import { STORAGE_PAGE_RETRY } from "../durable/retry-policies";
@@ -91,7 +91,7 @@ function failedReport(container: string, backupContainer: string, error: string,
     backupContainer,
     status: "failed",
     error,
-    counts: zeroCounts(),
+    counts: zeroReconcileCounts(),
     orphanSamples: [],
     windows: 0,
     startedAt: at,
@@ -134,7 +134,7 @@ export const reconciliation: OrchestrationHandler = function* (context: Orchestr
     notFound: plan.notFound,
     after: plan.last ?? "",
     containersDone: 0,
-    totals: zeroCounts(),
+    totals: zeroReconcileCounts(),
     kept: [],
     parts: 0,
   };
@@ -226,7 +226,7 @@ function* reportBatch(
     ...progress,
     ...(reportName !== undefined && { reportName }),
     containersDone: progress.containersDone + reports.length,
-    totals: reports.reduce((sum, r) => addCounts(sum, r.counts), progress.totals),
+    totals: reports.reduce((sum, r) => addReconcileCounts(sum, r.counts), progress.totals),
     kept: keep(progress.kept, reports),
     parts,
   };

@@ -12,7 +12,6 @@ import type { OrchestrationContext, OrchestrationHandler, Task } from "durable-f
 import * as df from "durable-functions";
 import { z } from "zod";
 
-import { type PrepareRestoreInput, prepareRestoreResultSchema } from "../activities/prepare-restore";
 import type { Settings } from "../config/settings";
 import { describeError } from "../domain/errors";
 import { backupContainerName, isValidContainerName } from "../domain/names";
@@ -23,6 +22,8 @@ import {
   batchResultSchema,
   listingCursorSchema,
   MAX_SAMPLES,
+  type PrepareRestoreInput,
+  prepareRestoreResultSchema,
   type RestoreCounts,
   restoreCountsSchema,
   restoreLineSchema,
@@ -38,7 +39,7 @@ export const DEFAULT_BATCHES_PER_EXECUTION = 25;
 /** Names of a `blobs` request restored by one batch. */
 export const DEFAULT_NAMES_PER_BATCH = 100;
 
-const progressSchema = z.strictObject({
+const restoreProgressSchema = z.strictObject({
   startedAt: z.string(),
   prepared: z.boolean(),
   batches: z.number().int().nonnegative(),
@@ -52,7 +53,7 @@ const progressSchema = z.strictObject({
   samples: z.array(restoreLineSchema),
   failures: z.array(restoreLineSchema),
 });
-type Progress = z.infer<typeof progressSchema>;
+type RestoreProgress = z.infer<typeof restoreProgressSchema>;
 
 export const restoreInputSchema = z.strictObject({
   plan: restorePlanSchema,
@@ -67,7 +68,7 @@ export const restoreInputSchema = z.strictObject({
   maxBatchBytes: z.number().int().min(1).optional(),
   namesPerBatch: z.number().int().min(1).max(1000).default(DEFAULT_NAMES_PER_BATCH),
   batchesPerExecution: z.number().int().min(1).max(1000).default(DEFAULT_BATCHES_PER_EXECUTION),
-  progress: progressSchema.optional(),
+  progress: restoreProgressSchema.optional(),
 });
 export type RestoreInput = z.input<typeof restoreInputSchema>;
 
@@ -94,7 +95,7 @@ function nonZeroSkips(counts: RestoreCounts): Record<string, number> {
 export const restoreOrchestrator: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = restoreInputSchema.parse(context.df.getInput());
   const { plan } = input;
-  let progress: Progress = input.progress ?? {
+  let progress: RestoreProgress = input.progress ?? {
     startedAt: context.df.currentUtcDateTime.toISOString(),
     prepared: false,
     batches: 0,

@@ -1,5 +1,5 @@
 /**
- * The conditional-write protocol that keeps a backup blob on the newest version (DESIGN.md, "Backup requests"):
+ * The conditional-write protocol that keeps a backup blob on the newest version (docs/architecture.md, "Blob backup"):
  * read the backup blob's ETag and recorded version, refuse to go backwards, keep the current content as a snapshot,
  * then write only if the backup blob still has the ETag we read (or still does not exist). A writer that loses the race
  * gets 412 and starts over from a fresh read, so two copies of different versions can never leave the older one.
@@ -31,7 +31,7 @@ export function backupDestinationOf(settings: BackupDestinationSettings, sourceC
   return { container: decision.backupContainer, history: settings.backupHistory };
 }
 
-export type TargetDecision =
+export type BackupTargetDecision =
   | { readonly kind: "write"; readonly conditions: BlobRequestConditions }
   | { readonly kind: "skipped"; readonly reason: string }
   /** The backup blob already holds this version, written by this very copy request (a retry after a lost response). */
@@ -44,7 +44,7 @@ export async function prepareTarget(
   version: SourceVersion,
   history: BackupHistory,
   requestId: string,
-): Promise<TargetDecision> {
+): Promise<BackupTargetDecision> {
   let properties;
   try {
     properties = await target.getProperties();

@@ -11,11 +11,10 @@ import { classify, groupByName, type ListedEntry, type SkipReason } from "../dom
 import { describeError } from "../domain/errors";
 import { sameEtag } from "../domain/etag";
 import { mapBounded } from "../domain/map-bounded";
+import type { SnapshotMode } from "../domain/snapshot-mode";
 import { blobClient, containerClient } from "./addressed-clients";
 import { listSourcePage } from "./list-source-page";
 import { statusOf } from "./rest-errors";
-
-export type SnapshotMode = "auto" | "on" | "off";
 
 /**
  * Takes a snapshot of blob `name` only if its ETag is still `etag`; returns the snapshot id. `container` is a client

@@ -10,18 +10,13 @@
  */
 import type { ContainerClient } from "@azure/storage-blob";
 
-import { type BackupCursor, type BackupState, backupState, compareBlobNames, joinBackupPage } from "../domain/backup-join";
+import { type BackupCursor, type BackupState, backupState, compareBlobNames } from "../domain/backup-join";
 import type { HeldVersion } from "../domain/blob-backup";
 import type { ListedEntry } from "../domain/change-detection";
-import { canonicalEtag } from "../domain/etag";
-import { needsDeletionRecord, type OrphanEntry } from "./deletion-record";
-import { isContainerNotFound, listSourcePage } from "./list-source-page";
+import type { OrphanEntry } from "./deletion-record";
+import { type BackupWindow, DEFAULT_BACKUP_PAGES, joinBackupWindow } from "./join-backup-window";
+import { listSourcePage } from "./list-source-page";
 import { processListedEntries, type ProcessPageInput, type SnapshotOfPage, type SourceBlobVersion } from "./process-source-page";
-
-/** Orphan names kept per call as samples; the count is always complete. */
-const ORPHAN_SAMPLES = 20;
-/** Backup pages one call reads at most (100,000 entries at the service's page size). */
-export const DEFAULT_BACKUP_PAGES = 20;
 
 export interface SourceCursor {
   readonly continuationToken?: string;
@@ -61,105 +56,6 @@ export type ReconcileWindowResult =
       readonly snapshotRequests: number;
       readonly snapshotsRefusedReason?: string;
     };
-
-export interface BackupWindow {
-  readonly held: Map<string, HeldVersion>;
-  readonly orphans: number;
-  readonly orphanSamples: string[];
-  readonly cursor: BackupCursor;
-  readonly listRequests: number;
-  /** Every backup entry through the window's end was read. */
-  readonly caughtUp: boolean;
-  /** Not caught up: the last backup name consumed. Source names up to it are joined; the rest wait for the next call. */
-  readonly through?: string;
-}
-
-export interface BackupJoinInput {
-  readonly prefix?: string;
-  readonly level?: boolean;
-  readonly cursor: BackupCursor;
-  readonly sourceNames: ReadonlySet<string>;
-  /** The window's last source name; undefined: to the end of the listing. */
-  readonly windowEnd: string | undefined;
-  readonly pageSize: number;
-  readonly maxPages: number;
-  readonly onNewOrphans?: (orphans: readonly OrphanEntry[]) => Promise<void>;
-}
-
-type BackupItem = { name: string; etag: string; metadata?: Record<string, string> };
-
-async function readBackupPage(
-  container: ContainerClient,
-  input: Pick<BackupJoinInput, "prefix" | "level" | "pageSize">,
-  token: string | undefined,
-): Promise<{ items: BackupItem[]; token?: string } | "containerNotFound"> {
-  try {
-    const options = { includeMetadata: true, ...(input.prefix !== undefined && input.prefix !== "" && { prefix: input.prefix }) };
-    const byPage = { maxPageSize: input.pageSize, ...(token !== undefined && { continuationToken: token }) };
-    const pages = input.level === true ? container.listBlobsByHierarchy("/", options).byPage(byPage) : container.listBlobsFlat(options).byPage(byPage);
-    const first = await pages.next();
-    if (first.done === true) return { items: [] };
-    const value = first.value;
-    const next = value.continuationToken;
-    return {
-      items: value.segment.blobItems.map((b) => ({ name: b.name, etag: b.properties.etag ?? "", ...(b.metadata !== undefined && { metadata: b.metadata }) })),
-      ...(next !== undefined && next !== "" && { token: next }),
-    };
-  } catch (err) {
-    if (isContainerNotFound(err)) return "containerNotFound";
-    throw err;
-  }
-}
-
-/** The page's orphans whose backup blob does not record the deletion yet, with the ETag and metadata listed. */
-function newlySeen(items: readonly BackupItem[], orphans: readonly string[]): OrphanEntry[] {
-  if (orphans.length === 0) return [];
-  const names = new Set(orphans);
-  return items
-    .filter((i) => names.has(i.name) && needsDeletionRecord(i.metadata))
-    .map((i) => ({ name: i.name, etag: canonicalEtag(i.etag), metadata: i.metadata ?? {} }));
-}
-
-/**
- * Reads the backup listing from `cursor` towards `windowEnd`, at most `maxPages` pages, joining it with the window's
- * source names. Holds one page and the window's matches; orphans are counted and sampled.
- */
-export async function joinBackupWindow(container: ContainerClient, input: BackupJoinInput): Promise<BackupWindow> {
-  const held = new Map<string, HeldVersion>();
-  const orphanSamples: string[] = [];
-  let orphans = 0;
-  let listRequests = 0;
-  // The listing was read to its end by an earlier window: nothing beyond it is backed up.
-  if (input.cursor.ended === true) return { held, orphans, orphanSamples, cursor: input.cursor, listRequests, caughtUp: true };
-  let token = input.cursor.token;
-  let after = input.cursor.after;
-  const at = (): BackupCursor => ({ ...(token !== undefined && { token }), ...(after !== undefined && { after }) });
-  for (;;) {
-    const page = await readBackupPage(container, input, token);
-    listRequests += 1;
-    // No backup container yet: nothing is backed up, and the backup orchestrations will create it.
-    if (page === "containerNotFound") return { held, orphans, orphanSamples, cursor: {}, listRequests, caughtUp: true };
-    const joined = joinBackupPage(page.items, input.sourceNames, after, input.windowEnd);
-    for (const [name, version] of joined.held) held.set(name, version);
-    orphans += joined.orphans.length;
-    orphanSamples.push(...joined.orphans.slice(0, ORPHAN_SAMPLES - orphanSamples.length));
-    if (input.onNewOrphans !== undefined) {
-      const fresh = newlySeen(page.items, joined.orphans);
-      if (fresh.length > 0) await input.onNewOrphans(fresh);
-    }
-    const lastConsumed = joined.consumed > 0 ? page.items[joined.consumed - 1]?.name : undefined;
-    if (lastConsumed !== undefined && (after === undefined || compareBlobNames(lastConsumed, after) > 0)) after = lastConsumed;
-    // The next window starts inside this page: it reads the page again from the same token.
-    if (joined.reachedEnd) return { held, orphans, orphanSamples, cursor: at(), listRequests, caughtUp: true };
-    if (page.token === undefined) {
-      return { held, orphans, orphanSamples, cursor: { ...(after !== undefined && { after }), ended: true }, listRequests, caughtUp: true };
-    }
-    token = page.token;
-    if (listRequests >= input.maxPages) {
-      return { held, orphans, orphanSamples, cursor: at(), listRequests, caughtUp: false, ...(after !== undefined && { through: after }) };
-    }
-  }
-}
 
 interface ListedPage {
   /** Where this page's listing started. */

@@ -1,12 +1,14 @@
 /**
  * GET /api/containers/{container}/versions?blob=<name> — the versions of one blob that the backup holds (source
  * last-modified, source ETag, size, when copied, and where: the backup blob, a snapshot or a blob version) and the
- * lake's snapshots, newest first, so an operator can pick a restore's `asOf`. `404` when neither knows the name.
+ * lake's snapshots, newest first, so an operator can pick a restore's `asOf`. `404` when neither knows the name; `403`
+ * for a container outside the app's selection (the same rule as backups and restores).
  */
 import { app, type HttpRequest, type HttpResponseInit } from "@azure/functions";
 
+import { backupTargetOf, refusalHttpStatus } from "../domain/container-policy";
 import { httpError } from "../domain/http-error";
-import { backupContainerName, CONTAINER_NAME_RULE, isValidBlobName, isValidContainerName } from "../domain/names";
+import { isValidBlobName } from "../domain/names";
 import { Triggers } from "../function-names";
 import { runtime } from "../runtime";
 import { blobVersions } from "../storage/blob-versions";
@@ -16,9 +18,11 @@ const ALLOWED_QUERY = new Set(["blob", "code"]);
 
 export async function getBlobVersions(request: HttpRequest): Promise<HttpResponseInit> {
   const container = request.params.container ?? "";
-  if (!isValidContainerName(container)) {
-    return httpError(400, "InvalidContainerName", `"${container}" is not a valid container name: ${CONTAINER_NAME_RULE}`);
-  }
+  const { settings, clients } = runtime();
+  // The same selection as backups and restores: a key that may read versions still sees only the containers this app
+  // backs up, never an excluded one or the app's own reports and staging.
+  const target = backupTargetOf(settings, container);
+  if (!target.ok) return httpError(refusalHttpStatus(target.code), target.code, target.reason);
   // Read from the URL itself: the host's query map keeps one value per key, so a repeated `blob` would go unseen.
   const query = new URL(request.url).searchParams;
   const unknown = [...new Set(query.keys())].filter((k) => !ALLOWED_QUERY.has(k));
@@ -28,8 +32,7 @@ export async function getBlobVersions(request: HttpRequest): Promise<HttpRespons
     return httpError(400, "InvalidQuery", "give the blob's name once, URL-encoded: ?blob=<name> (1–1024 characters)");
   }
   const name = blob[0];
-  const { settings, clients } = runtime();
-  const backupContainer = backupContainerName(settings.backupContainerTemplate, container);
+  const { backupContainer } = target;
   const versions = await blobVersions(
     clients.source.service.getContainerClient(container),
     clients.backup.service.getContainerClient(backupContainer),

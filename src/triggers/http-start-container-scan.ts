@@ -11,7 +11,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/fu
 import * as df from "durable-functions";
 import { z } from "zod";
 
-import { backupTargetOf } from "../domain/container-policy";
+import { backupTargetOf, refusalHttpStatus } from "../domain/container-policy";
 import { type ContainerScanInput, coveringPass } from "../domain/container-scan";
 import { httpError } from "../domain/http-error";
 import { blobNameSchema } from "../domain/name-schemas";
@@ -34,10 +34,7 @@ export async function startContainerScan(
   const container = request.params.container ?? "";
   const { settings } = runtime();
   const target = backupTargetOf(settings, container);
-  if (!target.ok) {
-    const status = target.code === "InvalidContainerName" || target.code === "InvalidBackupContainerName" ? 400 : 403;
-    return httpError(status, target.code, target.reason);
-  }
+  if (!target.ok) return httpError(refusalHttpStatus(target.code), target.code, target.reason);
   const body = await readJsonBody(request, containerScanBodySchema);
   if (!body.ok) return body.response;
 

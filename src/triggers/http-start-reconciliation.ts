@@ -11,7 +11,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/fu
 import * as df from "durable-functions";
 import { z } from "zod";
 
-import { backupTargetOf } from "../domain/container-policy";
+import { backupTargetOf, refusalHttpStatus } from "../domain/container-policy";
 import { httpError } from "../domain/http-error";
 import { blobNameSchema, containerNameSchema } from "../domain/name-schemas";
 import { startOrJoin } from "../durable/instances";
@@ -37,7 +37,7 @@ export async function startReconciliation(
   const { settings } = runtime();
   for (const container of body.value.containers ?? []) {
     const target = backupTargetOf(settings, container);
-    if (!target.ok) return httpError(target.code === "InvalidBackupContainerName" ? 400 : 403, target.code, target.reason);
+    if (!target.ok) return httpError(refusalHttpStatus(target.code), target.code, target.reason);
   }
   const input = reconciliationInput(body.value, "http", randomUUID());
   // One reconciliation covers the whole lake: a start never joins a running one, whatever it asked for.

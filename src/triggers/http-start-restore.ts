@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 
-import { backupTargetOf } from "../domain/container-policy";
+import { backupTargetOf, refusalHttpStatus } from "../domain/container-policy";
 import { httpError } from "../domain/http-error";
 import { planRestore, restoreBodySchema, restoreInstanceId } from "../domain/restore";
 import { startOrJoin } from "../durable/instances";
@@ -30,7 +30,7 @@ export async function startRestore(request: HttpRequest, client: df.DurableClien
   if (!planned.ok) return httpError(400, planned.code, planned.message);
   const { plan } = planned;
   const source = backupTargetOf(settings, plan.container);
-  if (!source.ok) return httpError(source.code === "InvalidBackupContainerName" || source.code === "InvalidContainerName" ? 400 : 403, source.code, source.reason);
+  if (!source.ok) return httpError(refusalHttpStatus(source.code), source.code, source.reason);
   const target = targetAccount(clients, plan.target.account).accountName;
   const instanceId = restoreInstanceId(target, plan.target.container);
   const input = restoreInput(plan, settings, { source: clients.source.accountName, backup: clients.backup.accountName, target }, randomUUID());

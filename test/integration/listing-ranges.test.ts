@@ -17,7 +17,7 @@ import { loadSettings, type Settings } from "../../src/config/settings";
 import { compareBlobNames } from "../../src/domain/backup-join";
 import { BackupMetadata } from "../../src/domain/blob-backup";
 import type { ListingRange } from "../../src/domain/listing-ranges";
-import { addCounts, type ReconcileCounts, type WindowInput, windowResultSchema, zeroCounts } from "../../src/domain/reconciliation";
+import { addReconcileCounts, type ReconcileCounts, type WindowInput, windowResultSchema, zeroReconcileCounts } from "../../src/domain/reconciliation";
 import { listSourcePage } from "../../src/storage/list-source-page";
 import { drainRequests, seedBlobs } from "../support/scan-fixtures";
 
@@ -146,7 +146,7 @@ describe("listing in name ranges", { timeout: 300_000 }, () => {
     });
     const reconcile = async (range: ListingRange | undefined): Promise<ReconcileCounts> => {
       let cursor: WindowInput["cursor"] = { backup: {} };
-      let counts = zeroCounts();
+      let counts = zeroReconcileCounts();
       for (;;) {
         const result = windowResultSchema.parse(
           await activity({
@@ -158,13 +158,13 @@ describe("listing in name ranges", { timeout: 300_000 }, () => {
           }),
         );
         if (result.kind !== "window") throw new Error(result.kind);
-        counts = addCounts(counts, result.counts);
+        counts = addReconcileCounts(counts, result.counts);
         if (result.done) return counts;
         cursor = result.cursor;
       }
     };
     const whole = await reconcile(undefined);
-    const byRange = (await Promise.all(ranges.map((r) => reconcile(r)))).reduce(addCounts, zeroCounts());
+    const byRange = (await Promise.all(ranges.map((r) => reconcile(r)))).reduce(addReconcileCounts, zeroReconcileCounts());
     const pick = (c: ReconcileCounts) => [c.blobs, c.inSync, c.missing, c.outdated, c.orphans];
     assert.deepEqual(pick(whole), [NAMES.length, NAMES.length - 6, 6, 0, 4]);
     assert.deepEqual(pick(byRange), pick(whole));

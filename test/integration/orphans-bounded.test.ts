@@ -17,7 +17,7 @@ import { loadSettings, type Settings } from "../../src/config/settings";
 import { BackupMetadata } from "../../src/domain/blob-backup";
 import { type PageCounts, type ScanPageInput,scanPageResultSchema } from "../../src/domain/container-scan";
 import { mapBounded } from "../../src/domain/map-bounded";
-import { addCounts, type ReconcileCounts, type WindowInput, windowResultSchema, zeroCounts } from "../../src/domain/reconciliation";
+import { addReconcileCounts, type ReconcileCounts, type WindowInput, windowResultSchema, zeroReconcileCounts } from "../../src/domain/reconciliation";
 import { drainRequests, seedBlobs } from "../support/scan-fixtures";
 
 const ORPHANS = 100_000;
@@ -65,7 +65,7 @@ describe("joins that do not collect orphans", { timeout: 900_000 }, () => {
       snapshots: "off",
     });
     let cursor: WindowInput["cursor"] = { backup: {} };
-    let counts: ReconcileCounts = zeroCounts();
+    let counts: ReconcileCounts = zeroReconcileCounts();
     let windows = 0;
     let largest = 0;
     for (;;) {
@@ -82,7 +82,7 @@ describe("joins that do not collect orphans", { timeout: 900_000 }, () => {
       assert.equal(result.kind, "window");
       if (result.kind !== "window") throw new Error("unreachable");
       assert.ok(result.counts.backupListRequests <= BACKUP_PAGES, `window ${windows} read ${result.counts.backupListRequests} backup pages`);
-      counts = addCounts(counts, result.counts);
+      counts = addReconcileCounts(counts, result.counts);
       if (result.done) break;
       cursor = result.cursor;
       assert.ok(windows < 1000, "the cursors advance");

@@ -9,7 +9,7 @@ import { type Clients, createClients } from "../../src/config/clients";
 import { loadSettings } from "../../src/config/settings";
 import { BackupMetadata } from "../../src/domain/blob-backup";
 import { mapBounded } from "../../src/domain/map-bounded";
-import { addCounts, type ReconcileCounts, type WindowInput, windowResultSchema, zeroCounts } from "../../src/domain/reconciliation";
+import { addReconcileCounts, type ReconcileCounts, type WindowInput, windowResultSchema, zeroReconcileCounts } from "../../src/domain/reconciliation";
 import { drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
 
 /** Runs the window activity until the container is done, as the orchestration would. */
@@ -19,7 +19,7 @@ async function reconcile(
   options: Partial<WindowInput["options"]> = {},
 ): Promise<{ counts: ReconcileCounts; windows: number; orphanSamples: string[] }> {
   let cursor: WindowInput["cursor"] = { backup: {} };
-  let counts = zeroCounts();
+  let counts = zeroReconcileCounts();
   const orphanSamples: string[] = [];
   for (let windows = 1; ; windows += 1) {
     const result = windowResultSchema.parse(
@@ -33,7 +33,7 @@ async function reconcile(
     );
     assert.equal(result.kind, "window");
     if (result.kind !== "window") throw new Error("unreachable");
-    counts = addCounts(counts, result.counts);
+    counts = addReconcileCounts(counts, result.counts);
     orphanSamples.push(...result.orphanSamples);
     if (result.done) return { counts, windows, orphanSamples };
     cursor = result.cursor;

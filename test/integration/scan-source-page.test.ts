@@ -13,7 +13,7 @@ import { createScanSourcePageActivity } from "../../src/activities/scan-source-p
 import { type Clients, createClients } from "../../src/config/clients";
 import { loadSettings, type Settings } from "../../src/config/settings";
 import { BackupMetadata } from "../../src/domain/blob-backup";
-import { addCounts, type PageCounts, type ScanPageInput, type ScanPageResult, zeroCounts } from "../../src/domain/container-scan";
+import { addScanCounts, type PageCounts, type ScanPageInput, type ScanPageResult, zeroScanCounts } from "../../src/domain/container-scan";
 import { zeroSkipCounts } from "../../src/domain/skip-counts";
 import { type SnapshotFn, takeSnapshot } from "../../src/storage/process-source-page";
 import { addPipelinePolicy, drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
@@ -76,9 +76,9 @@ async function scanAll(
       ...(backupCursor !== undefined && { backupCursor }),
     });
     results.push(result);
-    if (result.kind !== "page") return { counts: counts ?? zeroCounts(), pages: results.length, results };
+    if (result.kind !== "page") return { counts: counts ?? zeroScanCounts(), pages: results.length, results };
     refused ??= result.snapshotsRefusedReason;
-    counts = counts === undefined ? result.counts : addCounts(counts, result.counts);
+    counts = counts === undefined ? result.counts : addScanCounts(counts, result.counts);
     token = result.continuationToken;
     skipName = result.skipName;
     backupCursor = result.backupCursor;

@@ -115,7 +115,7 @@ describe("prefixes are names: dot segments, control characters and overlong ones
   }
 });
 
-describe("container selection applies to scans and on-demand reconciliation", { timeout: 60_000 }, () => {
+describe("container selection applies to scans, on-demand reconciliation and the versions route", { timeout: 60_000 }, () => {
   it("a scan of an EXCLUDE_CONTAINERS container gets 403 with a JSON error; nothing is snapshotted", async () => {
     const res = await postJson(`${host.baseUrl}/api/containers/secret/backup`);
     assert.equal(res.status, 403);
@@ -151,6 +151,20 @@ describe("container selection applies to scans and on-demand reconciliation", { 
     assert.equal((await errorOf(res)).code, "ContainerExcluded");
     assert.equal(await host.client.getStatus("reconciliation"), undefined);
     assert.deepEqual(await listSnapshots(lake.getContainerClient("secret")), []);
+  });
+
+  it("the versions route answers 403 for an excluded or reserved container and 400 for an invalid name, saying which", async () => {
+    const cases = [
+      ["secret", 403, "ContainerExcluded"],
+      ["backup-reports", 403, "ReservedContainer"],
+      ["c".repeat(62), 400, "InvalidBackupContainerName"],
+      ["Not_A_Container", 400, "InvalidContainerName"],
+    ] as const;
+    for (const [container, status, code] of cases) {
+      const res = await fetch(`${host.baseUrl}/api/containers/${container}/versions?blob=x`);
+      assert.equal(res.status, status, container);
+      assert.equal((await errorOf(res)).code, code, container);
+    }
   });
 });
 

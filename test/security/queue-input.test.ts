@@ -12,7 +12,7 @@ import { QueueClient } from "@azure/storage-queue";
 
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
 import { type LocalHost, startLocalHost } from "../../local-host";
-import { Orchestrators } from "../../src/function-names";
+import { Orchestrators, Triggers } from "../../src/function-names";
 import { seedBlobs } from "../support/scan-fixtures";
 
 const QUEUE = "security-queue-requests";
@@ -154,7 +154,7 @@ describe("hostile backup requests go to the poison queue with their reason, on t
 
   it("a reason with a line break is logged on one line", async () => {
     await poisonOf(encode({ ...request({}), "evil\nFORGED LOG LINE": 1 }));
-    const ours = logLines.filter((l) => l.includes(`[${"QueueCreateBlobBackupADFv2"}]`));
+    const ours = logLines.filter((l) => l.includes(`[${Triggers.queueStartBlobBackup}]`));
     assert.ok(ours.length > 0, "the trigger logged");
     assert.deepEqual(logLines.filter((l) => /[\r\n]/.test(l)), [], "no log line spans two lines");
   });

@@ -12,7 +12,7 @@ import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
 import { createStageReconciliationReportPartActivity } from "../../src/activities/stage-reconciliation-report-part";
 import { createWriteReconciliationReportActivity, reportBlobName } from "../../src/activities/write-reconciliation-report";
 import type { BackupRequest } from "../../src/domain/backup-request";
-import { type ContainerReport, type ReconciliationReport, zeroCounts } from "../../src/domain/reconciliation";
+import { type ContainerReport, type ReconciliationReport, zeroReconcileCounts } from "../../src/domain/reconciliation";
 import { createBackupQueueSender } from "../../src/storage/backup-queue";
 import { drainRequests } from "../support/scan-fixtures";
 
@@ -37,7 +37,7 @@ const report: ReconciliationReport = {
   containers: [],
   excluded: [],
   notFound: [],
-  totals: zeroCounts(),
+  totals: zeroReconcileCounts(),
 };
 
 describe("the reconciliation report", () => {
@@ -75,7 +75,7 @@ describe("the reconciliation report", () => {
       container,
       backupContainer: container,
       status: "completed",
-      counts: zeroCounts(),
+      counts: zeroReconcileCounts(),
       orphanSamples: [],
       windows: 1,
       startedAt: run.startedAt,

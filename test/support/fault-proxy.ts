@@ -9,8 +9,8 @@
  * - `latency`: a delay before forwarding and/or before answering (`Infinity` holds the request until `release()`).
  *
  * Requests are forwarded unchanged, `Host` included: shared-key signatures cover the path and the `x-ms-*` headers, and
- * Azurite accepts a copy source only when its host:port equals the request's `Host` (see
- * /work/shared/reference/azurite.md). So the app's copy-source URLs, built from its proxied clients, point at the proxy
+ * Azurite accepts a copy source only when its host:port equals the request's `Host` (Azurite
+ * 3.37.0's copy-source check). So the app's copy-source URLs, built from its proxied clients, point at the proxy
  * too, and Azurite's own check of a copy source (an HTTP HEAD it sends to that URL) comes back through the proxy. That
  * check is the service reading its own data, which in Azure never crosses the client's network path: it is counted as
  * `internal` and never faulted. Faults on the copy itself are selected with `copy`.
@@ -149,7 +149,7 @@ const ERRORS = {
 } as const;
 
 /** Classifies a request. Azurite's copy-source check is its own HTTP client (axios), which no SDK request is. */
-export function classify(endpoint: "blob" | "queue", method: string, url: URL, headers: http.IncomingHttpHeaders): ProxyOperation | "internal" {
+export function classifyProxyRequest(endpoint: "blob" | "queue", method: string, url: URL, headers: http.IncomingHttpHeaders): ProxyOperation | "internal" {
   if (endpoint === "queue") return "queue";
   if (headers["x-ms-version"] === undefined && /^axios\//.test(headers["user-agent"] ?? "")) return "internal";
   const comp = url.searchParams.get("comp");
@@ -255,7 +255,7 @@ export async function startFaultProxy(azurite: AzuriteInstance, options: FaultPr
   const handle = (endpoint: "blob" | "queue", upstreamPort: number) => async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const method = req.method ?? "GET";
     const url = new URL(req.url ?? "/", `http://${HOST}`);
-    const operation = classify(endpoint, method, url, req.headers);
+    const operation = classifyProxyRequest(endpoint, method, url, req.headers);
     counts[operation].requests += 1;
     counts[operation].byMethod[method] = (counts[operation].byMethod[method] ?? 0) + 1;
     let fault: "serverBusy" | "internalError" | "lostResponse" | undefined;

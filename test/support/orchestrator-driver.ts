@@ -17,6 +17,9 @@
 import type { OrchestrationHandler } from "durable-functions";
 import { DummyOrchestrationContext } from "durable-functions";
 
+// The wire constants and replay signature the local Durable host uses too: one definition of the extension's protocol.
+import { actionSignature, ActionType, EventType } from "../../local-host/engine/history";
+
 /**
  * createOrchestrator is the library's own test entry point (lib/src/util/testingUtils): the same Orchestrator and
  * TaskOrchestrationExecutor the Functions worker runs. The package's index does not re-export it; the version is pinned.
@@ -51,31 +54,6 @@ interface WireAction {
   readonly externalEventName?: string;
   readonly compoundActions?: readonly WireAction[];
 }
-
-const ActionType = {
-  CallActivity: 0,
-  CallActivityWithRetry: 1,
-  CallSubOrchestrator: 2,
-  CallSubOrchestratorWithRetry: 3,
-  ContinueAsNew: 4,
-  CreateTimer: 5,
-  WaitForExternalEvent: 6,
-} as const;
-
-const EventType = {
-  ExecutionStarted: 0,
-  TaskScheduled: 4,
-  TaskCompleted: 5,
-  TaskFailed: 6,
-  SubOrchestrationInstanceCreated: 7,
-  SubOrchestrationInstanceCompleted: 8,
-  SubOrchestrationInstanceFailed: 9,
-  TimerCreated: 10,
-  TimerFired: 11,
-  OrchestratorStarted: 12,
-  OrchestratorCompleted: 13,
-  EventRaised: 15,
-} as const;
 
 interface HistoryEvent {
   readonly EventType: number;
@@ -197,25 +175,6 @@ function leavesOf(actions: readonly (readonly WireAction[])[]): WireAction[] {
   };
   for (const group of actions) group.forEach(visit);
   return out;
-}
-
-function signature(a: WireAction): string {
-  switch (a.actionType) {
-    case ActionType.CallActivity:
-    case ActionType.CallActivityWithRetry:
-      return `CallActivity(${a.functionName ?? ""})`;
-    case ActionType.CallSubOrchestrator:
-    case ActionType.CallSubOrchestratorWithRetry:
-      return `CallSubOrchestrator(${a.functionName ?? ""})`;
-    case ActionType.CreateTimer:
-      return "CreateTimer";
-    case ActionType.WaitForExternalEvent:
-      return `WaitForExternalEvent(${a.externalEventName ?? ""})`;
-    case ActionType.ContinueAsNew:
-      return "ContinueAsNew";
-    default:
-      return `Action${a.actionType}`;
-  }
 }
 
 export class OrchestrationDriver {
@@ -413,19 +372,19 @@ export class OrchestrationDriver {
     for (const leaf of leaves) {
       if (seen.has(leaf)) {
         throw new DoubleYieldError(
-          `a task was yielded a second time (${signature(leaf)}): the Durable extension would schedule it again under a new id`,
+          `a task was yielded a second time (${actionSignature(leaf)}): the Durable extension would schedule it again under a new id`,
         );
       }
       seen.add(leaf);
     }
     leaves.forEach((leaf, i) => {
       const before = this.#leaves[i];
-      if (before !== undefined && before !== signature(leaf)) {
-        throw new NonDeterminismError(`action #${i} was ${before} when first scheduled, but the replay produced ${signature(leaf)}`);
+      if (before !== undefined && before !== actionSignature(leaf)) {
+        throw new NonDeterminismError(`action #${i} was ${before} when first scheduled, but the replay produced ${actionSignature(leaf)}`);
       }
     });
     for (const leaf of leaves.slice(this.#leaves.length)) {
-      this.#leaves.push(signature(leaf));
+      this.#leaves.push(actionSignature(leaf));
       this.#schedule(leaf);
     }
     // A timer cancelled after it was scheduled never fires for the orchestration (in Azure it fires, and is ignored).

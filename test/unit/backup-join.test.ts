@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import { backupState, joinBackupPage } from "../../src/domain/backup-join";
-import { addCounts, selectContainers, zeroCounts } from "../../src/domain/reconciliation";
+import { addReconcileCounts, selectContainers, zeroReconcileCounts } from "../../src/domain/reconciliation";
 
 const entry = (name: string, etag?: string) => ({ name, ...(etag !== undefined && { metadata: { backup_source_etag: etag } }) });
 
@@ -71,9 +71,9 @@ describe("container selection", { timeout: 30_000 }, () => {
 
 describe("reconciliation counts", { timeout: 30_000 }, () => {
   it("add up field by field, skip reasons included", () => {
-    const a = { ...zeroCounts(), blobs: 2, inSync: 1, skipped: { ...zeroCounts().skipped, directory: 1 } };
-    const b = { ...zeroCounts(), blobs: 3, missing: 2, skipped: { ...zeroCounts().skipped, directory: 2, archived: 1 } };
-    const sum = addCounts(a, b);
+    const a = { ...zeroReconcileCounts(), blobs: 2, inSync: 1, skipped: { ...zeroReconcileCounts().skipped, directory: 1 } };
+    const b = { ...zeroReconcileCounts(), blobs: 3, missing: 2, skipped: { ...zeroReconcileCounts().skipped, directory: 2, archived: 1 } };
+    const sum = addReconcileCounts(a, b);
     assert.equal(sum.blobs, 5);
     assert.equal(sum.inSync, 1);
     assert.equal(sum.missing, 2);

@@ -13,7 +13,7 @@ import {
   type PageCounts,
   type ScanPageInput,
   type ScanPageResult,
-  zeroCounts,
+  zeroScanCounts,
 } from "../../src/domain/container-scan";
 import { Activities, Events } from "../../src/function-names";
 import { containerScan } from "../../src/orchestrators/container-scan";
@@ -22,7 +22,7 @@ import { type Call, type DriverOptions, OrchestrationDriver, runOrchestration, t
 const START = "2026-01-05T08:00:00.000Z";
 
 function counts(blobs: number, extra: Partial<PageCounts> = {}): PageCounts {
-  return { ...zeroCounts(), blobsSeen: blobs, new: blobs, snapshots: blobs, requests: blobs, listRequests: 1, snapshotRequests: blobs, ...extra };
+  return { ...zeroScanCounts(), blobsSeen: blobs, new: blobs, snapshots: blobs, requests: blobs, listRequests: 1, snapshotRequests: blobs, ...extra };
 }
 
 /** A container listed in pages of the given sizes: page i answers with token `t<i+1>` unless it is the last. */
@@ -238,7 +238,7 @@ describe("container scan orchestrator", { timeout: 30_000 }, () => {
   });
 
   it("notes blobs that changed or vanished after listing", async () => {
-    const result = await run(scanInput(), () => ({ result: { kind: "page", counts: counts(3, { skipped: { ...zeroCounts().skipped, changedSinceListing: 1 } }) } }));
+    const result = await run(scanInput(), () => ({ result: { kind: "page", counts: counts(3, { skipped: { ...zeroScanCounts().skipped, changedSinceListing: 1 } }) } }));
     const out = result.output as ContainerScanOutput;
     assert.equal(out.skipped.changedSinceListing, 1);
     assert.ok(out.notes.some((n) => /changed or were deleted after they were listed/.test(n)));

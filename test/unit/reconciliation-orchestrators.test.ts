@@ -10,17 +10,17 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import type { PlanRangesResult } from "../../src/activities/plan-listing-ranges";
-import type { PlanInput } from "../../src/activities/plan-reconciliation";
 import {
   type ContainerReport,
   MAX_ORPHAN_SAMPLES,
+  type PlanInput,
   type ReconcileCounts,
   type ReconciliationPlan,
   type ReconciliationReport,
   type StagePartInput,
   type WindowInput,
   type WindowResult,
-  zeroCounts,
+  zeroReconcileCounts,
 } from "../../src/domain/reconciliation";
 import { Activities, Orchestrators } from "../../src/function-names";
 import { containerReconciliation, type ContainerReconciliationInput } from "../../src/orchestrators/container-reconciliation";
@@ -58,7 +58,7 @@ function plan(containers: readonly string[], overrides: Partial<ReconciliationPl
 }
 
 function reconcileCounts(blobs: number, requests = 0): ReconcileCounts {
-  return { ...zeroCounts(), blobs, inSync: blobs - requests, missing: requests, requests, sourceListRequests: 1, backupListRequests: 1 };
+  return { ...zeroReconcileCounts(), blobs, inSync: blobs - requests, missing: requests, requests, sourceListRequests: 1, backupListRequests: 1 };
 }
 
 function childReport(input: ContainerReconciliationInput, blobs: number, status: ContainerReport["status"] = "completed"): ContainerReport {
