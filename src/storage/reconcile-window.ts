@@ -115,7 +115,8 @@ export async function reconcileWindow(
   if (!join.caughtUp) {
     const through = join.through;
     const covered = (name: string): boolean => through !== undefined && compareBlobNames(name, through) <= 0;
-    const resume = pages.find((p) => p.entries.some((e) => !covered(e.name))) ?? pages[0];
+    // Every name covered (the listing ended; the backup goes on): the last page is the one listed again.
+    const resume = pages.find((p) => p.entries.some((e) => !covered(e.name))) ?? pages[pages.length - 1];
     entries = entries.filter((e) => covered(e.name));
     if (resume !== undefined) {
       const held = resume.start.skipName;
