@@ -9,6 +9,7 @@ import { QueueClient } from "@azure/storage-queue";
 import { type AzuriteInstance, startAzurite } from "../dev/azurite";
 import { type LocalHost, startLocalHost } from "../local-host";
 import type { BlobBackupOutput } from "../src/domain/blob-backup";
+import type { BlobBatchOutput } from "../src/domain/blob-batch-backup";
 import type { ContainerScanOutput } from "../src/domain/container-scan";
 import type { ReconciliationReport } from "../src/domain/reconciliation";
 import type { RestoreReport } from "../src/domain/restore-contracts";
@@ -295,8 +296,9 @@ interface BackupRound {
 }
 
 /**
- * Waits until the queue is empty and every blob backup orchestration has finished (the queue trigger runs them), with
- * a progress line every two seconds. Returns when each container's last backup finished and the outcomes.
+ * Waits until the queue is empty and every backup orchestration — batch (`blob-batch-`) or single blob
+ * (`blob-backup-`) — has finished (the queue trigger runs them), with a progress line every two seconds. Returns when
+ * each container's last backup finished and the outcomes per version (a batch counts its versions).
  */
 async function settle(host: LocalHost, queue: QueueClient, since: number): Promise<BackupRound> {
   say("queue-triggered backups running …");
@@ -304,7 +306,7 @@ async function settle(host: LocalHost, queue: QueueClient, since: number): Promi
   let quiet = 0;
   let lastPrint = 0;
   for (;;) {
-    const all = await host.client.listInstances({ instanceIdPrefix: "blob-backup-", createdTimeFrom: new Date(since - 1000) });
+    const all = await host.client.listInstances({ instanceIdPrefix: "blob-", createdTimeFrom: new Date(since - 1000) });
     const running = all.filter((i) => ["Pending", "Running", "ContinuedAsNew", "Suspended"].includes(i.runtimeStatus)).length;
     const queued = (await queue.getProperties()).approximateMessagesCount ?? 0;
     quiet = running === 0 && queued === 0 ? quiet + 1 : 0;
@@ -312,13 +314,21 @@ async function settle(host: LocalHost, queue: QueueClient, since: number): Promi
       const doneMs = new Map<string, number>();
       const outcomes: Record<string, number> = {};
       for (const i of all) {
-        const container = (i.input as { request?: { container?: string } } | undefined)?.request?.container ?? "?";
+        const input = i.input as { request?: { container?: string }; batch?: { container?: string } } | undefined;
+        const container = input?.request?.container ?? input?.batch?.container ?? "?";
         const end = Date.parse(i.lastUpdatedTime) - since;
         doneMs.set(container, Math.max(doneMs.get(container) ?? 0, end));
+        if (i.runtimeStatus === "Completed" && input?.batch !== undefined) {
+          // Handed-off versions are counted by their own blob backup instances.
+          const out = i.output as BlobBatchOutput;
+          outcomes.Copied = (outcomes.Copied ?? 0) + out.copied;
+          outcomes.Skipped = (outcomes.Skipped ?? 0) + out.skipped;
+          continue;
+        }
         const status = i.runtimeStatus === "Completed" ? ((i.output as BlobBackupOutput | undefined)?.status ?? "?") : i.runtimeStatus;
         outcomes[status] = (outcomes[status] ?? 0) + 1;
       }
-      say(`backups finished: ${all.length} orchestrations — ${Object.entries(outcomes).map(([k, v]) => `${v} ${k}`).join(", ")}`);
+      say(`backups finished: ${all.length} orchestrations — versions ${Object.entries(outcomes).map(([k, v]) => `${v} ${k}`).join(", ")}`);
       return { doneMs, outcomes };
     }
     if (Date.now() - lastPrint > 2000) {

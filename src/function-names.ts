@@ -27,6 +27,10 @@ export const Orchestrators = {
   reconciliation: "ReconciliationOrchestrator",
   containerReconciliation: "ContainerReconciliationOrchestrator",
   blobBackup: "BlobBackupOrchestrator",
+  blobBatchBackup: "BlobBatchBackupOrchestrator",
+  /** Bounded runs of a blob backup's ADF polls and copy steps, so no history grows with the length of a copy. */
+  adfRunMonitor: "AdfRunMonitorOrchestrator",
+  blobCopySteps: "BlobCopyStepsOrchestrator",
   restore: "RestoreOrchestrator",
 } as const;
 
@@ -40,11 +44,16 @@ export const Activities = {
   renewBlobLease: "RenewBlobLease",
   releaseBlobLease: "ReleaseBlobLease",
   copyBlobServerSide: "CopyBlobServerSide",
+  stageBackupBlocks: "StageBackupBlocks",
+  commitBackupBlocks: "CommitBackupBlocks",
   startAdfCopyRun: "StartAdfCopyRun",
   getAdfCopyRun: "GetAdfCopyRun",
   cancelAdfCopyRun: "CancelAdfCopyRun",
   commitAdfStagedCopy: "CommitAdfStagedCopy",
   verifyBlobBackup: "VerifyBlobBackup",
+  // Batched backups of small versions.
+  copyBlobBatch: "CopyBlobBatch",
+  requestBlobBackups: "RequestBlobBackups",
   // Reconciliation.
   planReconciliation: "PlanReconciliation",
   reconcileContainerWindow: "ReconcileContainerWindow",

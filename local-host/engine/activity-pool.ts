@@ -15,7 +15,12 @@ export interface ActivityJob {
 }
 
 export class ActivityPool {
-  readonly #queue: ActivityJob[] = [];
+  /**
+   * FIFO of jobs not yet started, read from `#head`: `Array.prototype.shift` copies the whole backing store once it is
+   * large (V8 left-trims only small arrays), which made every start O(backlog) with thousands of queued activities.
+   */
+  #queue: ActivityJob[] = [];
+  #head = 0;
   #active = 0;
   /** Jobs queued or running per instance (the engine batches episodes while a fan-out is outstanding). */
   readonly #outstanding = new Map<string, number>();
@@ -28,7 +33,7 @@ export class ActivityPool {
   ) {}
 
   get idle(): boolean {
-    return this.#queue.length === 0 && this.#active === 0;
+    return this.#queue.length === this.#head && this.#active === 0;
   }
 
   outstanding(instanceId: string): number {
@@ -42,9 +47,14 @@ export class ActivityPool {
 
   /** Starts queued jobs up to the concurrency limit. */
   drain(): void {
-    while (this.#active < this.limit && this.#queue.length > 0) {
-      const job = this.#queue.shift();
+    while (this.#active < this.limit && this.#head < this.#queue.length) {
+      const job = this.#queue[this.#head++];
       if (job !== undefined) void this.#run(job);
+    }
+    // Drop the consumed front now and then (amortised O(1) per job).
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
     }
   }
 

@@ -8,7 +8,7 @@
 
 import type { BlobAccount } from "../config/clients";
 import { runMarkerName, STAGING_CONTAINER } from "../copy/adf-pipeline";
-import { conditionalCopy, DEFAULT_SERVER_COPY_OPTIONS, type ServerCopyOptions } from "../copy/server-copy";
+import { conditionalCopy, copyOptionsOf, DEFAULT_SERVER_COPY_OPTIONS, type ServerCopyOptions } from "../copy/server-copy";
 import { backupMetadata, heldVersion } from "../domain/blob-backup";
 import { commitStagedCopyInputSchema, type CopyResult } from "../domain/blob-backup-activities";
 import { registerActivity } from "../durable/register-activity";
@@ -17,6 +17,7 @@ import { blobIn } from "../storage/addressed-clients";
 import { backupDestinationOf,type BackupDestinationSettings } from "../storage/backup-target";
 import { isNotFound } from "../storage/rest-errors";
 import { sourceReadUrl } from "../storage/source-sas";
+import { withSourceMetadata } from "../storage/source-version";
 
 const orUndefinedWhenMissing = (err: unknown): undefined => {
   if (isNotFound(err)) return undefined;
@@ -48,13 +49,11 @@ export function createCommitAdfStagedCopyActivity(deps: CommitAdfStagedCopyDeps,
       await cleanUp();
       return { kind: "copied", bytes: version.contentLength };
     }
-    if (version.snapshot === undefined) {
-      const live = blobIn(deps.source.service, version.container, version.blob);
-      const etag = await live.getProperties().then((p) => p.etag, orUndefinedWhenMissing);
-      if (etag !== version.etag) {
-        await cleanUp();
-        return { kind: "skipped", reason: `stale: the live blob ${etag === undefined ? "was deleted" : "changed"} during the run (a newer request exists)` };
-      }
+    // Also the re-check of a live source: its metadata is read only while it still has the version's ETag.
+    const withMetadata = await withSourceMetadata(deps.source, version);
+    if (withMetadata.kind === "skipped") {
+      await cleanUp();
+      return withMetadata;
     }
     const p = await staged.getProperties().catch(orUndefinedWhenMissing);
     if (p?.etag === undefined) return { kind: "failed", reason: `the run left no staging blob ${STAGING_CONTAINER}/${input.requestId}` };
@@ -62,10 +61,10 @@ export function createCommitAdfStagedCopyActivity(deps: CommitAdfStagedCopyDeps,
       return { kind: "failed", reason: `the run staged ${p.contentLength ?? "?"} bytes, the source has ${version.contentLength}` };
     }
     const url = await sourceReadUrl(deps.backup, STAGING_CONTAINER, input.requestId, undefined, new Date(Date.now() + 60 * 60_000));
-    const result = await conditionalCopy(deps.backup, target, input, backupMetadata(version, "adf", input.copiedAt, input.requestId), { url, etag: p.etag }, options);
+    const result = await conditionalCopy(deps.backup, target, input, backupMetadata(withMetadata.version, "adf", input.copiedAt, input.requestId), { url, etag: p.etag }, options);
     if (result.kind !== "failed") await cleanUp();
     return result;
   };
 }
 
-registerActivity(Activities.commitAdfStagedCopy, ({ clients, settings }) => createCommitAdfStagedCopyActivity({ ...clients, settings }));
+registerActivity(Activities.commitAdfStagedCopy, ({ clients, settings }) => createCommitAdfStagedCopyActivity({ ...clients, settings }, copyOptionsOf(settings)));

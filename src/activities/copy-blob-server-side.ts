@@ -6,7 +6,7 @@
 
 import type { BlobAccount } from "../config/clients";
 import type { Settings } from "../config/settings";
-import { DEFAULT_SERVER_COPY_OPTIONS, serverCopy, type ServerCopyOptions } from "../copy/server-copy";
+import { copyOptionsOf, DEFAULT_SERVER_COPY_OPTIONS, serverCopy, type ServerCopyOptions } from "../copy/server-copy";
 import { leaseRenewSeconds } from "../domain/blob-backup";
 import { type CopyResult, copyResultSchema, serverCopyInputSchema } from "../domain/blob-backup-activities";
 import { registerActivity } from "../durable/register-activity";
@@ -33,4 +33,4 @@ export function createCopyBlobServerSideActivity(deps: CopyBlobServerSideDeps, o
   };
 }
 
-registerActivity(Activities.copyBlobServerSide, ({ clients, settings }) => createCopyBlobServerSideActivity({ ...clients, settings }));
+registerActivity(Activities.copyBlobServerSide, ({ clients, settings }) => createCopyBlobServerSideActivity({ ...clients, settings }, copyOptionsOf(settings)));

@@ -7,8 +7,10 @@
 
 import type { BlobAccount } from "../config/clients";
 import type { Settings } from "../config/settings";
-import { type BlobBackupPlan, compareWithHeld, heldVersion, type SourceVersion } from "../domain/blob-backup";
+import { copyOptionsOf, DEFAULT_SERVER_COPY_OPTIONS, type ServerCopyOptions } from "../copy/server-copy";
+import { backupMetadataProblem, type BlobBackupPlan, compareWithHeld, heldVersion, type SourceVersionWithMetadata } from "../domain/blob-backup";
 import { prepareBackupInputSchema, type PrepareBackupResult, prepareBackupResultSchema } from "../domain/blob-backup-activities";
+import { blockLayout, MAX_BLOCK_BLOB_BYTES } from "../domain/block-layout";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
 import { blobClient, containerClient } from "../storage/addressed-clients";
@@ -17,19 +19,40 @@ import { isNotFound } from "../storage/rest-errors";
 import { resolveSourceVersion } from "../storage/source-version";
 
 export type PlanSettings = Pick<Settings, "copyEngine" | "blobLease" | "leaseSeconds" | "copyPollSeconds" | "copyTimeoutMinutes"> &
+  Partial<Pick<Settings, "adfMinBlobBytes">> &
   BackupDestinationSettings;
 
-export function planFor(settings: PlanSettings, version: SourceVersion): BlobBackupPlan {
+/** The plan, or why the version cannot be backed up. */
+export function planFor(
+  settings: PlanSettings,
+  version: SourceVersionWithMetadata,
+  copy: Pick<ServerCopyOptions, "syncCopyMaxBytes" | "blockBytes"> = DEFAULT_SERVER_COPY_OPTIONS,
+): BlobBackupPlan | { readonly problem: string } {
+  const metadataProblem = backupMetadataProblem(version, settings.copyEngine);
+  if (metadataProblem !== undefined) return { problem: metadataProblem };
+  let blocks;
+  if (version.contentLength > copy.syncCopyMaxBytes) {
+    // Too large for one Copy Blob From URL, and perhaps for one activity: copied in steps of block ranges (engine `adf`:
+    // from the blob its run staged).
+    blocks = blockLayout(version.contentLength, copy.blockBytes);
+    if (blocks === undefined) return { problem: `the blob has ${version.contentLength} bytes, more than a block blob can hold (${MAX_BLOCK_BLOB_BYTES})` };
+  }
   return {
-    engine: settings.copyEngine,
+    // ADF where it pays: a run costs at least a minute of 4 DIUs whatever the size, so smaller blobs are copied
+    // server-side (ADF_MIN_BLOB_BYTES).
+    engine: settings.copyEngine === "adf" && version.contentLength < (settings.adfMinBlobBytes ?? 0) ? "server" : settings.copyEngine,
     // A snapshot never changes, so only a live (ETag-pinned) version is worth holding a lease on.
     ...(settings.blobLease && version.snapshot === undefined && { leaseSeconds: settings.leaseSeconds }),
     copyPollSeconds: settings.copyPollSeconds,
     copyTimeoutMinutes: settings.copyTimeoutMinutes,
+    ...(blocks !== undefined && { blocks }),
   };
 }
 
-export function createPrepareBlobBackupActivity(deps: { readonly source: BlobAccount; readonly backup: BlobAccount; readonly settings: PlanSettings }) {
+export function createPrepareBlobBackupActivity(
+  deps: { readonly source: BlobAccount; readonly backup: BlobAccount; readonly settings: PlanSettings },
+  copy: Pick<ServerCopyOptions, "syncCopyMaxBytes" | "blockBytes"> = DEFAULT_SERVER_COPY_OPTIONS,
+) {
   return async (raw: unknown): Promise<PrepareBackupResult> => {
     const input = prepareBackupInputSchema.parse(raw);
     const resolved = await resolveSourceVersion(deps.source, input.request);
@@ -46,8 +69,11 @@ export function createPrepareBlobBackupActivity(deps: { readonly source: BlobAcc
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
-    return prepareBackupResultSchema.parse({ ...resolved, plan: planFor(deps.settings, resolved.version) });
+    const plan = planFor(deps.settings, { ...resolved.version, metadata: resolved.metadata }, copy);
+    if ("problem" in plan) return { kind: "failed", reason: plan.problem };
+    // The version without the lake's metadata: this result is stored in the orchestration's history.
+    return prepareBackupResultSchema.parse({ kind: "ready", version: resolved.version, plan });
   };
 }
 
-registerActivity(Activities.prepareBlobBackup, ({ clients, settings }) => createPrepareBlobBackupActivity({ ...clients, settings }));
+registerActivity(Activities.prepareBlobBackup, ({ clients, settings }) => createPrepareBlobBackupActivity({ ...clients, settings }, copyOptionsOf(settings)));

@@ -7,20 +7,26 @@
  * the orchestration's retries wait it out.
  */
 import type { Clients } from "../config/clients";
-import { prepareRestoreInputSchema,type PrepareRestoreResult } from "../domain/restore-contracts";
+import type { Settings } from "../config/settings";
+import { prepareRestoreInputSchema, type PrepareRestoreResult } from "../domain/restore-contracts";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { targetAccount } from "../storage/restore-batch";
+import { containerClient } from "../storage/addressed-clients";
+import { restoreSourceOf, targetAccount } from "../storage/restore-batch";
 
-export function createPrepareRestoreActivity(clients: Pick<Clients, "source" | "backup" | "restore">, reportsContainer: string): (input: unknown) => Promise<PrepareRestoreResult> {
+export function createPrepareRestoreActivity(
+  clients: Pick<Clients, "source" | "backup" | "restore">,
+  settings: Pick<Settings, "reportsContainer" | "backupContainerTemplate" | "backupHistory">,
+): (input: unknown) => Promise<PrepareRestoreResult> {
   return async (raw) => {
     const input = prepareRestoreInputSchema.parse(raw);
-    if (!(await clients.backup.service.getContainerClient(input.backupContainer).exists())) return { kind: "backupContainerNotFound" };
-    await clients.backup.service.getContainerClient(reportsContainer).createIfNotExists();
+    const { backupContainer } = restoreSourceOf(settings, input.container, input.backupContainer);
+    if (!(await containerClient(clients.backup.service, backupContainer).exists())) return { kind: "backupContainerNotFound" };
+    await containerClient(clients.backup.service, settings.reportsContainer).createIfNotExists();
     if (input.dryRun) return { kind: "ready", targetCreated: false };
-    const created = await targetAccount(clients, input.target.account).service.getContainerClient(input.target.container).createIfNotExists();
+    const created = await containerClient(targetAccount(clients, input.target.account).service, input.target.container).createIfNotExists();
     return { kind: "ready", targetCreated: created.succeeded };
   };
 }
 
-registerActivity(Activities.prepareRestore, ({ clients, settings }) => createPrepareRestoreActivity(clients, settings.reportsContainer));
+registerActivity(Activities.prepareRestore, ({ clients, settings }) => createPrepareRestoreActivity(clients, settings));

@@ -12,6 +12,7 @@
 import type { QueueClient } from "@azure/storage-queue";
 
 import type { BlobAccount } from "../config/clients";
+import { DEFAULT_BATCH_MAX_BLOB_BYTES } from "../config/settings";
 import { backupRequestFor } from "../domain/backup-request";
 import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
 import { MAX_ORPHAN_SAMPLES, type ReconcileCounts, windowInputSchema, type WindowResult, zeroReconcileCounts } from "../domain/reconciliation";
@@ -29,6 +30,8 @@ export interface ReconcileContainerWindowDeps {
   readonly backup: BlobAccount;
   readonly backupQueue: QueueClient;
   readonly snapshotConcurrency: number;
+  /** BATCH_MAX_BLOB_BYTES: smaller versions are requested in batch messages (default when absent). */
+  readonly batchMaxBlobBytes?: number;
   /** CONTAINERS, EXCLUDE_CONTAINERS, BACKUP_CONTAINER_TEMPLATE, REPORTS_CONTAINER. */
   readonly policy: ContainerPolicy;
   /** SNAPSHOTS. */
@@ -51,7 +54,10 @@ function tally(blobs: readonly ReconciledBlob[]): ReconcileCounts {
 }
 
 export function createReconcileContainerWindowActivity(deps: ReconcileContainerWindowDeps): (input: unknown) => Promise<WindowResult> {
-  const sender = createBackupQueueSender(deps.backupQueue, deps.snapshotConcurrency);
+  const sender = createBackupQueueSender(deps.backupQueue, {
+    concurrency: deps.snapshotConcurrency,
+    batchMaxBlobBytes: deps.batchMaxBlobBytes ?? DEFAULT_BATCH_MAX_BLOB_BYTES,
+  });
   const now = deps.now ?? (() => new Date());
   return async (raw) => {
     const input = windowInputSchema.parse(raw);
@@ -134,6 +140,7 @@ registerActivity(Activities.reconcileContainerWindow, ({ clients, settings }) =>
     backup: clients.backup,
     backupQueue: clients.backupQueue,
     snapshotConcurrency: settings.snapshotConcurrency,
+    batchMaxBlobBytes: settings.batchMaxBlobBytes,
     policy: settings,
     snapshots: settings.snapshots,
   }));

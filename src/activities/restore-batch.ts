@@ -7,17 +7,20 @@
  * every write is conditional on the state just read, and the batch's report block is staged again under the same id.
  */
 import type { Clients } from "../config/clients";
+import type { Settings } from "../config/settings";
 import { batchInputSchema,type BatchResult } from "../domain/restore-contracts";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
-import { restoreBatch, targetAccount } from "../storage/restore-batch";
+import { restoreBatch, restoreSourceOf, targetAccount } from "../storage/restore-batch";
 
 export function createRestoreBatchActivity(
   clients: Pick<Clients, "source" | "backup" | "restore">,
-  options: { readonly reportsContainer: string; readonly concurrency: number },
+  options: { readonly reportsContainer: string; readonly concurrency: number; readonly settings: Pick<Settings, "backupContainerTemplate" | "backupHistory"> },
 ): (input: unknown) => Promise<BatchResult> {
   return async (raw) => {
-    const input = batchInputSchema.parse(raw);
+    const parsed = batchInputSchema.parse(raw);
+    const fromSettings = restoreSourceOf(options.settings, parsed.options.container, parsed.options.backupContainer);
+    const input = { ...parsed, options: { ...parsed.options, ...fromSettings } };
     return restoreBatch(
       {
         backup: clients.backup,
@@ -31,4 +34,4 @@ export function createRestoreBatchActivity(
 }
 
 registerActivity(Activities.restoreBatch, ({ clients, settings }) =>
-  createRestoreBatchActivity(clients, { reportsContainer: settings.reportsContainer, concurrency: settings.restoreConcurrency }));
+  createRestoreBatchActivity(clients, { reportsContainer: settings.reportsContainer, concurrency: settings.restoreConcurrency, settings }));

@@ -15,6 +15,7 @@
 import type { QueueClient } from "@azure/storage-queue";
 
 import type { BlobAccount } from "../config/clients";
+import { DEFAULT_BATCH_MAX_BLOB_BYTES } from "../config/settings";
 import { backupState, compareBlobNames } from "../domain/backup-join";
 import { type BackupRequest, backupRequestFor } from "../domain/backup-request";
 import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
@@ -34,6 +35,8 @@ export interface ScanSourcePageDeps {
   readonly backup?: BlobAccount;
   readonly backupQueue: QueueClient;
   readonly snapshotConcurrency: number;
+  /** BATCH_MAX_BLOB_BYTES: smaller versions are requested in batch messages (default when absent). */
+  readonly batchMaxBlobBytes?: number;
   /** CONTAINERS, EXCLUDE_CONTAINERS, BACKUP_CONTAINER_TEMPLATE, REPORTS_CONTAINER. */
   readonly policy: ContainerPolicy;
   /** SNAPSHOTS. */
@@ -44,7 +47,10 @@ export interface ScanSourcePageDeps {
 }
 
 export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: unknown) => Promise<ScanPageResult> {
-  const sender = createBackupQueueSender(deps.backupQueue, deps.snapshotConcurrency);
+  const sender = createBackupQueueSender(deps.backupQueue, {
+    concurrency: deps.snapshotConcurrency,
+    batchMaxBlobBytes: deps.batchMaxBlobBytes ?? DEFAULT_BATCH_MAX_BLOB_BYTES,
+  });
   const now = deps.now ?? (() => new Date());
   return async (raw) => {
     const input = scanPageInputSchema.parse(raw);
@@ -141,6 +147,7 @@ registerActivity(Activities.scanSourcePage, ({ clients, settings }) =>
     backup: clients.backup,
     backupQueue: clients.backupQueue,
     snapshotConcurrency: settings.snapshotConcurrency,
+    batchMaxBlobBytes: settings.batchMaxBlobBytes,
     policy: settings,
     snapshots: settings.snapshots,
   }));

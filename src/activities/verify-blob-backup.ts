@@ -10,7 +10,7 @@ import { verifyBackup } from "../storage/verify-backup";
 export function createVerifyBlobBackupActivity(deps: { readonly backup: BlobAccount; readonly settings: BackupDestinationSettings }) {
   return async (raw: unknown): Promise<VerifyBackupResult> => {
     const input = verifyBackupInputSchema.parse(raw);
-    return verifyBackup(deps.backup, backupDestinationOf(deps.settings, input.version.container).container, input.version);
+    return verifyBackup(deps.backup, backupDestinationOf(deps.settings, input.version.container).container, input.version, input.layout);
   };
 }
 

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { restoreReportSchema } from "../domain/restore-contracts";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
+import { blockBlobClient, containerClient } from "../storage/addressed-clients";
 import { errorCodeOf, isPreconditionFailed } from "../storage/rest-errors";
 import { detailsBlockId } from "../storage/restore-batch";
 
@@ -33,13 +34,13 @@ export function createWriteRestoreReportActivity(
 ): (input: unknown) => Promise<WriteRestoreReportResult> {
   return async (raw) => {
     const input = writeRestoreReportInputSchema.parse(raw);
-    const container = backup.getContainerClient(reportsContainer);
+    const container = containerClient(backup, reportsContainer);
     await container.createIfNotExists();
     const detailsBlob = input.detailsBlocks > 0 ? `${reportsContainer}/${input.detailsBlob}` : undefined;
     if (input.detailsBlocks > 0) {
       const ids = Array.from({ length: input.detailsBlocks }, (_, i) => detailsBlockId(i));
       try {
-        await container.getBlockBlobClient(input.detailsBlob).commitBlockList(ids, {
+        await blockBlobClient(container, input.detailsBlob).commitBlockList(ids, {
           blobHTTPHeaders: { blobContentType: "application/x-ndjson" },
           conditions: { ifNoneMatch: "*" },
         });
@@ -50,7 +51,7 @@ export function createWriteRestoreReportActivity(
     const reportBlob = `${reportsContainer}/${input.reportBlob}`;
     const body = JSON.stringify({ ...input.report, reportBlob, ...(detailsBlob !== undefined && { detailsBlob }) }, null, 2);
     try {
-      await container.getBlockBlobClient(input.reportBlob).upload(body, Buffer.byteLength(body), {
+      await blockBlobClient(container, input.reportBlob).upload(body, Buffer.byteLength(body), {
         blobHTTPHeaders: { blobContentType: "application/json" },
         conditions: { ifNoneMatch: "*" },
       });

@@ -63,8 +63,18 @@ export interface Settings {
   readonly copyPollSeconds: number;
   /** A copy still running after this is cancelled and the backup fails. */
   readonly copyTimeoutMinutes: number;
+  /** Blobs above 256 MiB: the smallest block of a copy in steps (raised for blobs over 50,000 blocks). */
+  readonly copyBlockMiB: number;
+  /** A copy in steps: a step starts no block after this many seconds (inside functionTimeout). */
+  readonly copyStepSeconds: number;
   /** Blobs restored in parallel by one restore batch. */
   readonly restoreConcurrency: number;
+  /** Versions smaller than this travel and are copied in batches; larger ones get a blob backup orchestration each. */
+  readonly batchMaxBlobBytes: number;
+  /** Copies in flight in one batch copy activity. */
+  readonly batchCopyConcurrency: number;
+  /** With COPY_ENGINE=adf: blobs smaller than this are copied server-side, larger ones by an ADF pipeline run. */
+  readonly adfMinBlobBytes: number;
 }
 
 export class ConfigurationError extends Error {
@@ -123,6 +133,15 @@ const nonBlank = z.string().min(1, "must not be empty");
  */
 export const MAX_COPY_TIMEOUT_MINUTES = 120;
 
+/**
+ * Batched copies are single Copy Blob From URL calls inside one activity, so a batched version must fit one (256 MiB,
+ * the service limit); the default keeps a batch activity of 50 versions far inside the function timeout.
+ */
+export const MAX_BATCH_BLOB_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_BATCH_MAX_BLOB_BYTES = 8 * 1024 * 1024;
+/** ADF bills every copy at least a minute of 4 DIUs; below one Copy Blob From URL (256 MiB) the service copies alone. */
+export const DEFAULT_ADF_MIN_BLOB_BYTES = 256 * 1024 * 1024;
+
 const scalarSettings = z.object({
   BACKUP_QUEUE: optional(z.string().refine(isValidQueueName, { error: `must be a queue name: ${CONTAINER_NAME_RULE}` })).default(
     DEFAULT_BACKUP_QUEUE,
@@ -157,7 +176,13 @@ const scalarSettings = z.object({
   LIST_PARALLELISM: optional(integer(1, 64)).default(8),
   COPY_POLL_SECONDS: optional(integer(1, 3600)).default(15),
   COPY_TIMEOUT_MINUTES: optional(integer(1, MAX_COPY_TIMEOUT_MINUTES)).default(MAX_COPY_TIMEOUT_MINUTES),
+  // Put Block From URL takes at most 4000 MiB; a step must end inside the 10-minute functionTimeout with its last blocks.
+  COPY_BLOCK_MIB: optional(integer(1, 4000)).default(64),
+  COPY_STEP_SECONDS: optional(integer(10, 480)).default(240),
   RESTORE_CONCURRENCY: optional(integer(1, 256)).default(32),
+  BATCH_MAX_BLOB_BYTES: optional(integer(0, MAX_BATCH_BLOB_BYTES)).default(DEFAULT_BATCH_MAX_BLOB_BYTES),
+  BATCH_COPY_CONCURRENCY: optional(integer(1, 256)).default(16),
+  ADF_MIN_BLOB_BYTES: optional(integer(0, Number.MAX_SAFE_INTEGER)).default(DEFAULT_ADF_MIN_BLOB_BYTES),
 });
 
 const ADF_REQUIRED = ["ADF_SUBSCRIPTION_ID", "ADF_RESOURCE_GROUP", "ADF_FACTORY", "ADF_PIPELINE"] as const;
@@ -257,6 +282,11 @@ function buildSettings(
     listParallelism: s.LIST_PARALLELISM,
     copyPollSeconds: s.COPY_POLL_SECONDS,
     copyTimeoutMinutes: s.COPY_TIMEOUT_MINUTES,
+    copyBlockMiB: s.COPY_BLOCK_MIB,
+    copyStepSeconds: s.COPY_STEP_SECONDS,
     restoreConcurrency: s.RESTORE_CONCURRENCY,
+    batchMaxBlobBytes: s.BATCH_MAX_BLOB_BYTES,
+    batchCopyConcurrency: s.BATCH_COPY_CONCURRENCY,
+    adfMinBlobBytes: s.ADF_MIN_BLOB_BYTES,
   };
 }

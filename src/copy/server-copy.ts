@@ -4,18 +4,20 @@
  * bytes against the source's Content-MD5 when it has one); above, Put Block From URL in parallel ranges and one
  * conditional Put Block List.
  */
-import { createHash } from "node:crypto";
-
 import type { BlockBlobClient } from "@azure/storage-blob";
 
 import type { BlobAccount } from "../config/clients";
+import type { Settings } from "../config/settings";
 import { backupMetadata, type SourceVersion } from "../domain/blob-backup";
 import type { CopyResult } from "../domain/blob-backup-activities";
+import { blockIds, blockLayout } from "../domain/block-layout";
 import { describeError } from "../domain/errors";
 import { blobIn, blockBlobClient, containerClient } from "../storage/addressed-clients";
 import { type BackupTarget, MAX_TARGET_ATTEMPTS, prepareTarget } from "../storage/backup-target";
 import { errorCodeOf, isPreconditionFailed, statusOf } from "../storage/rest-errors";
 import { sourceReadUrl } from "../storage/source-sas";
+import { withSourceMetadata } from "../storage/source-version";
+import { commitBlocks, stageMissingBlocks } from "./block-copy";
 
 /** The service limit of Copy Blob From URL. */
 export const SYNC_COPY_MAX_BYTES = 256 * 1024 * 1024;
@@ -23,11 +25,19 @@ export const SYNC_COPY_MAX_BYTES = 256 * 1024 * 1024;
 export interface ServerCopyOptions {
   /** Blobs above this size are copied block by block (at most the service limit of Copy Blob From URL). */
   readonly syncCopyMaxBytes: number;
-  /** Block size for blobs above the sync-copy limit (Put Block From URL allows up to 4000 MiB; smaller runs in parallel). */
+  /**
+   * The smallest block for blobs above the sync-copy limit; raised for blobs that would need more than 50,000 blocks
+   * (src/domain/block-layout.ts). Smaller blocks run in parallel and lose less to a failed attempt.
+   */
   readonly blockBytes: number;
   readonly parallelism: number;
   /** Lifetime of the source SAS. */
   readonly sasMinutes: number;
+  /**
+   * A step of a copy in steps starts no block after this many seconds, so that it ends well inside the activity's
+   * time limit (functionTimeout, 10 min) even when its last blocks are large.
+   */
+  readonly stepSeconds: number;
 }
 
 export const DEFAULT_SERVER_COPY_OPTIONS: ServerCopyOptions = {
@@ -35,7 +45,13 @@ export const DEFAULT_SERVER_COPY_OPTIONS: ServerCopyOptions = {
   blockBytes: 64 * 1024 * 1024,
   parallelism: 4,
   sasMinutes: 60,
+  stepSeconds: 240,
 };
+
+/** The options the settings choose (COPY_BLOCK_MIB, COPY_STEP_SECONDS); the rest are the service's limits. */
+export function copyOptionsOf(settings: Pick<Settings, "copyBlockMiB" | "copyStepSeconds">): ServerCopyOptions {
+  return { ...DEFAULT_SERVER_COPY_OPTIONS, blockBytes: settings.copyBlockMiB * 1024 * 1024, stepSeconds: settings.copyStepSeconds };
+}
 
 /** One copy of one version: what it copies, its id (recorded on the backup blob) and when it was decided. */
 export interface CopyRequest {
@@ -44,7 +60,8 @@ export interface CopyRequest {
   readonly copiedAt: string;
 }
 
-class SourceChanged extends Error {}
+/** A live source whose ETag changed while its blocks were read: the blocks may mix two versions. */
+export class SourceChanged extends Error {}
 
 export async function serverCopy(
   source: BlobAccount,
@@ -54,9 +71,11 @@ export async function serverCopy(
   options: ServerCopyOptions = DEFAULT_SERVER_COPY_OPTIONS,
 ): Promise<CopyResult> {
   const { version } = request;
+  const withMetadata = await withSourceMetadata(source, version);
+  if (withMetadata.kind === "skipped") return withMetadata;
   const url = await sourceReadUrl(source, version.container, version.blob, version.snapshot, new Date(Date.now() + options.sasMinutes * 60_000));
   const live = blobIn(source.service, version.container, version.blob);
-  return conditionalCopy(backup, target, request, backupMetadata(version, "server", request.copiedAt, request.requestId), {
+  return conditionalCopy(backup, target, request, backupMetadata(withMetadata.version, "server", request.copiedAt, request.requestId), {
     url,
     etag: version.etag,
     // A snapshot never changes; a live blob is re-checked after a block-wise copy (see stagedCopy).
@@ -76,7 +95,8 @@ export interface CopySource {
  * Copies `from` into the backup blob of `request.version` under the conditional-write protocol of backup-target.ts:
  * skipped when the backup holds this or a newer version, previous version kept, written only if the backup blob is
  * still what was read. Shared by the server engine (from the source) and the ADF engine (from the blob its pipeline
- * run staged).
+ * run staged). Above the sync-copy limit all blocks are staged in this one call (the orchestration copies large
+ * blobs of the server engine in steps instead: src/activities/stage-backup-blocks.ts).
  */
 export async function conditionalCopy(
   backup: BlobAccount,
@@ -85,6 +105,34 @@ export async function conditionalCopy(
   metadata: Record<string, string>,
   from: CopySource,
   options: ServerCopyOptions = DEFAULT_SERVER_COPY_OPTIONS,
+): Promise<CopyResult> {
+  const { version } = request;
+  return conditionalWrite(backup, target, request, async (blob, conditions) => {
+    if (version.contentLength <= options.syncCopyMaxBytes) {
+      const written = await blob.syncCopyFromURL(from.url, {
+        metadata,
+        conditions,
+        // The copy reads the version we resolved or nothing (a live blob that changed since is a stale request).
+        sourceConditions: { ifMatch: from.etag },
+        // The service hashes the bytes it transfers and refuses a copy that differs from the source's Content-MD5.
+        ...(version.contentMd5 !== undefined && { sourceContentMD5: Buffer.from(version.contentMd5, "base64") }),
+      });
+      return written.versionId;
+    }
+    return stagedCopy(blob, from, version, metadata, conditions, options);
+  });
+}
+
+/**
+ * The conditional-write protocol around one write: read the backup blob, skip or keep its current version, then
+ * `write` with the conditions that make it fail if the backup blob changed meanwhile (then decide again). The write
+ * returns the version id the service gave the new blob.
+ */
+export async function conditionalWrite(
+  backup: BlobAccount,
+  target: BackupTarget,
+  request: CopyRequest,
+  write: (blob: BlockBlobClient, conditions: { ifMatch?: string; ifNoneMatch?: string }) => Promise<string | undefined>,
 ): Promise<CopyResult> {
   const { version } = request;
   const container = containerClient(backup.service, target.container);
@@ -98,19 +146,7 @@ export async function conditionalCopy(
     if (decision.kind === "raced") continue;
     let versionId: string | undefined;
     try {
-      if (version.contentLength <= options.syncCopyMaxBytes) {
-        const written = await blob.syncCopyFromURL(from.url, {
-          metadata,
-          conditions: decision.conditions,
-          // The copy reads the version we resolved or nothing (a live blob that changed since is a stale request).
-          sourceConditions: { ifMatch: from.etag },
-          // The service hashes the bytes it transfers and refuses a copy that differs from the source's Content-MD5.
-          ...(version.contentMd5 !== undefined && { sourceContentMD5: Buffer.from(version.contentMd5, "base64") }),
-        });
-        versionId = written.versionId;
-      } else {
-        versionId = await stagedCopy(blob, from, version, metadata, decision.conditions, options);
-      }
+      versionId = await write(blob, decision.conditions);
     } catch (err) {
       const outcome = copyError(err, target, version);
       if (outcome === "retry") continue;
@@ -131,7 +167,7 @@ export async function conditionalCopy(
 }
 
 /** What a failed write means: an outcome, "retry" (the backup blob changed under us), or rethrown (transient). */
-function copyError(err: unknown, target: BackupTarget, version: SourceVersion): CopyResult | "retry" {
+export function copyError(err: unknown, target: BackupTarget, version: SourceVersion): CopyResult | "retry" {
   const code = errorCodeOf(err);
   if (err instanceof SourceChanged || code === "SourceConditionNotMet") {
     return { kind: "skipped", reason: "stale: the source blob changed during the copy (a newer request exists)" };
@@ -139,6 +175,9 @@ function copyError(err: unknown, target: BackupTarget, version: SourceVersion): 
   // The backup blob changed under us (another copy committed): decide again from a fresh read.
   // (A write conditional on If-None-Match "*" answers 409 BlobAlreadyExists instead of 412.)
   if (isPreconditionFailed(err) || code === "BlobAlreadyExists") return "retry";
+  if (code === "MetadataTooLarge") {
+    return { kind: "failed", reason: `the source's metadata does not fit beside the backup's own record (the service allows 8 KiB of metadata in all): ${describeError(err)}` };
+  }
   if (code === "Md5Mismatch") {
     return { kind: "failed", reason: `the bytes copied into ${target.container}/${version.blob} do not match the source's Content-MD5: ${describeError(err)}` };
   }
@@ -152,7 +191,7 @@ function copyError(err: unknown, target: BackupTarget, version: SourceVersion): 
   throw err;
 }
 
-/** Returns the version id of the committed blob (undefined without blob versioning). */
+/** All blocks in one call, then the commit. Returns the version id of the committed blob (undefined without versioning). */
 async function stagedCopy(
   target: BlockBlobClient,
   from: CopySource,
@@ -161,29 +200,12 @@ async function stagedCopy(
   conditions: { ifMatch?: string; ifNoneMatch?: string },
   options: ServerCopyOptions,
 ): Promise<string | undefined> {
-  const count = Math.ceil(version.contentLength / options.blockBytes);
-  // Block ids are unique per source version, so two copies of different versions never mix their uncommitted blocks.
-  const prefix = createHash("sha256").update(`${version.etag}\n${version.snapshot ?? ""}`).digest("hex").slice(0, 16);
-  const ids = Array.from({ length: count }, (_, i) => Buffer.from(`${prefix}-${String(i).padStart(6, "0")}`).toString("base64"));
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < count) {
-      const i = next++;
-      const offset = i * options.blockBytes;
-      const length = Math.min(options.blockBytes, version.contentLength - offset);
-      await target.stageBlockFromURL(ids[i] ?? "", from.url, offset, length);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(options.parallelism, count) }, worker));
-  // Put Block From URL has no source condition. A source whose ETag is unchanged after every block was read had no
-  // write in between, so the blocks form the version we resolved.
+  const layout = blockLayout(version.contentLength, options.blockBytes);
+  if (layout === undefined) throw new Error(`${version.contentLength} bytes is more than a block blob can hold`);
+  const ids = blockIds(version, layout);
+  await stageMissingBlocks(target, from.url, version.contentLength, layout, ids, { parallelism: options.parallelism, stopAt: Infinity });
+  // Put Block From URL has no source condition in the SDK. A source whose ETag is unchanged after every block was
+  // read had no write in between, so the blocks form the version we resolved.
   if (from.unchanged !== undefined && !(await from.unchanged())) throw new SourceChanged();
-  // No Content-MD5 from the source's record here: nothing hashed these bytes, so verification hashes them instead of
-  // comparing the record with itself.
-  const committed = await target.commitBlockList(ids, {
-    metadata,
-    conditions,
-    ...(version.contentType !== undefined && { blobHTTPHeaders: { blobContentType: version.contentType } }),
-  });
-  return committed.versionId;
+  return commitBlocks(target, ids, metadata, conditions, version.contentType);
 }

@@ -7,6 +7,7 @@ import { z } from "zod";
 
 import { backupRequestSchema } from "./backup-request";
 import { blobBackupPlanSchema, sourceVersionSchema } from "./blob-backup";
+import { blockLayoutSchema, layoutFits } from "./block-layout";
 
 const reason = z.string();
 
@@ -15,6 +16,8 @@ export type PrepareBackupInput = z.infer<typeof prepareBackupInputSchema>;
 export const prepareBackupResultSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("ready"), version: sourceVersionSchema, plan: blobBackupPlanSchema }),
   z.strictObject({ kind: z.literal("skipped"), reason }),
+  /** A version that cannot be backed up as it is (too large for a block blob, metadata that cannot fit). */
+  z.strictObject({ kind: z.literal("failed"), reason }),
 ]);
 export type PrepareBackupResult = z.infer<typeof prepareBackupResultSchema>;
 
@@ -67,6 +70,50 @@ export const copyResultSchema = z.discriminatedUnion("kind", [
 ]);
 export type CopyResult = z.infer<typeof copyResultSchema>;
 
+/**
+ * A copy in steps (engine `server`, above the sync-copy limit): the layout comes from the plan, so every step of one
+ * backup uses the same blocks even if a deployment changes the block size meanwhile; it must cover the version.
+ */
+const layoutOfVersion = <T extends { version: { contentLength: number }; layout: { blockBytes: number; count: number } }>(input: T) =>
+  layoutFits(input.layout, input.version.contentLength);
+const layoutProblem = { message: "the block layout does not cover the version's length", path: ["layout"] };
+
+/**
+ * Where a copy in steps reads from: the source version itself (engine `server`), or the blob an ADF run staged for
+ * this request (engine `adf`, STAGING_CONTAINER/<requestId> in the backup account).
+ */
+const stepsFrom = { from: z.enum(["source", "adfStaging"]).default("source") };
+
+export const stageBlocksInputSchema = z
+  .strictObject({ version: sourceVersionSchema, layout: blockLayoutSchema, leaseId: z.guid().optional(), ...stepsFrom, requestId: z.guid().optional() })
+  .refine(layoutOfVersion, layoutProblem)
+  .refine((input) => input.from === "source" || input.requestId !== undefined, { message: "staged ADF copies need the request id", path: ["requestId"] });
+export type StageBlocksInput = z.infer<typeof stageBlocksInputSchema>;
+export const stageBlocksResultSchema = z.discriminatedUnion("kind", [
+  z.strictObject({
+    kind: z.literal("staged"),
+    /** Blocks sent by this step. */
+    staged: z.number().int().nonnegative(),
+    /** Blocks an earlier step or attempt had staged (found in the uncommitted block list, not sent again). */
+    alreadyStaged: z.number().int().nonnegative(),
+    remaining: z.number().int().nonnegative(),
+    leaseLost: reason.optional(),
+  }),
+  /** The source changed or is gone: a newer request exists, or nothing is left to back up. */
+  z.strictObject({ kind: z.literal("skipped"), reason }),
+  z.strictObject({ kind: z.literal("failed"), reason }),
+]);
+export type StageBlocksResult = z.infer<typeof stageBlocksResultSchema>;
+
+export const commitBlocksInputSchema = z.strictObject({ ...copyRequest, layout: blockLayoutSchema, ...stepsFrom }).refine(layoutOfVersion, layoutProblem);
+export type CommitBlocksInput = z.infer<typeof commitBlocksInputSchema>;
+export const commitBlocksResultSchema = z.union([
+  copyResultSchema,
+  /** Some staged blocks are gone (a commit of another version discarded them): stage again, then commit. */
+  z.strictObject({ kind: z.literal("incomplete"), reason }),
+]);
+export type CommitBlocksResult = z.infer<typeof commitBlocksResultSchema>;
+
 export const startAdfCopyInputSchema = z.strictObject(copyRequest);
 export type StartAdfCopyInput = z.infer<typeof startAdfCopyInputSchema>;
 const throttled = z.strictObject({ kind: z.literal("throttled"), retryAfterSeconds: z.number().nonnegative(), reason });
@@ -99,7 +146,11 @@ export const cancelAdfRunResultSchema = z.discriminatedUnion("kind", [
 ]);
 export type CancelAdfRunResult = z.infer<typeof cancelAdfRunResultSchema>;
 
-export const verifyBackupInputSchema = z.strictObject({ version: sourceVersionSchema });
+export const verifyBackupInputSchema = z.strictObject({
+  version: sourceVersionSchema,
+  /** A copy in steps: its blocks, which verification finds committed in order with their sizes. */
+  layout: blockLayoutSchema.optional(),
+});
 export type VerifyBackupInput = z.infer<typeof verifyBackupInputSchema>;
 export const verifyBackupResultSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("verified"), bytes: z.number().int().nonnegative(), note: z.string() }),

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 
 import { type BackupRequest, backupRequestSchema } from "./backup-request";
+import { blockLayoutSchema } from "./block-layout";
 
 export const copyEngineSchema = z.enum(["server", "adf"]);
 
@@ -29,6 +30,12 @@ export const blobBackupPlanSchema = z.strictObject({
   leaseSeconds: z.number().int().min(15).max(60).optional(),
   copyPollSeconds: z.number().int().min(1),
   copyTimeoutMinutes: z.number().int().min(1),
+  /**
+   * A blob above the sync-copy limit: copied in steps, block ranges staged from URL across several activities and
+   * committed at the end, in this layout (src/domain/block-layout.ts) — from the source (engine `server`) or from the
+   * blob the ADF run staged (engine `adf`).
+   */
+  blocks: blockLayoutSchema.optional(),
 });
 export type BlobBackupPlan = z.infer<typeof blobBackupPlanSchema>;
 
@@ -87,12 +94,18 @@ export const sourceVersionSchema = z.strictObject({
   contentType: z.string().optional(),
   /** Base64, as Azure reports it; absent when the source has none (e.g. blobs uploaded in blocks). */
   contentMd5: z.string().optional(),
-  metadata: z.record(z.string(), z.string()),
 });
+/**
+ * The version as it travels between activities and the orchestration. The lake's user metadata is not part of it:
+ * activity results and inputs are stored in the orchestration history, which the management API serves, so the
+ * activities that write the backup read the source's metadata themselves (src/storage/source-version.ts).
+ */
 export type SourceVersion = z.infer<typeof sourceVersionSchema>;
+/** A version with the source's own metadata, read by the activity that needs it; never returned to the orchestration. */
+export type SourceVersionWithMetadata = SourceVersion & { readonly metadata: Readonly<Record<string, string>> };
 
 /** The metadata written on the backup blob: the source's own metadata plus the backup_source_* record. */
-export function backupMetadata(version: SourceVersion, engine: "server" | "adf", copiedAt: string, requestId: string): Record<string, string> {
+export function backupMetadata(version: SourceVersionWithMetadata, engine: "server" | "adf", copiedAt: string, requestId: string): Record<string, string> {
   // The source's own keys must not masquerade as our record.
   const own = Object.fromEntries(Object.entries(version.metadata).filter(([key]) => !key.toLowerCase().startsWith("backup_")));
   return {
@@ -106,6 +119,30 @@ export function backupMetadata(version: SourceVersion, engine: "server" | "adf",
     [BackupMetadata.engine]: engine,
     [BackupMetadata.requestId]: requestId,
   };
+}
+
+/** The service's limit on a blob's metadata: names and values of all pairs together (Azure Storage REST reference). */
+export const MAX_METADATA_BYTES = 8 * 1024;
+
+/** The size the service counts: every name and value, as UTF-8 bytes. */
+export function metadataBytes(metadata: Readonly<Record<string, string>>): number {
+  return Object.entries(metadata).reduce((sum, [name, value]) => sum + Buffer.byteLength(name) + Buffer.byteLength(value), 0);
+}
+
+/**
+ * Why the backup of `version` cannot carry its metadata, if it cannot: the source's own pairs plus our record (fixed
+ * lengths: a GUID request id, an ISO time) must fit the service's limit, or the write would fail with an error the
+ * operator cannot act on. Measured here, before any byte is copied.
+ */
+export function backupMetadataProblem(version: SourceVersionWithMetadata, engine: "server" | "adf"): string | undefined {
+  const record = backupMetadata(version, engine, new Date(0).toISOString(), "00000000-0000-0000-0000-000000000000");
+  const bytes = metadataBytes(record);
+  if (bytes <= MAX_METADATA_BYTES) return undefined;
+  const own = metadataBytes(version.metadata);
+  return (
+    `the source blob's metadata (${own} bytes of names and values) does not fit beside the backup's own record: ` +
+    `${bytes} bytes in all, the service allows ${MAX_METADATA_BYTES}. Shorten the blob's metadata, then request its backup again`
+  );
 }
 
 /** What a backup blob says it holds, read from its metadata (absent keys: a blob we did not write). */

@@ -11,6 +11,8 @@ const count = z.number().int().nonnegative();
 const containerName = z.string().refine(isValidContainerName, "must be a container name");
 
 export const prepareRestoreInputSchema = z.strictObject({
+  /** The lake container restored from: the backup container comes from the settings (and must be the one named). */
+  container: z.string().refine(isValidContainerName),
   backupContainer: z.string().refine(isValidContainerName),
   target: z.strictObject({ account: z.enum(["lake", "restore"]), container: z.string().refine(isValidContainerName) }),
   dryRun: z.boolean(),
@@ -112,6 +114,9 @@ export const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 ** 3;
 
 /** What the batch activity needs from the plan (no `blobs`: a batch gets its own names). */
 export const batchOptionsSchema = z.strictObject({
+  /** The lake container restored from; the batch activity derives the backup container and history from the settings. */
+  container: containerName,
+  /** What the restore was started with (reported); the activity refuses a run whose settings now name another. */
   backupContainer: containerName,
   history: z.enum(["snapshot", "versioning"]),
   asOf: z.iso.datetime({ offset: true }),

@@ -7,6 +7,7 @@ import * as df from "durable-functions";
 
 import type { BlobBackupInput } from "../domain/blob-backup";
 import { existingInstanceAction } from "../domain/blob-backup-instance";
+import type { BlobBatchInput } from "../domain/blob-batch-backup";
 import { describeError } from "../domain/errors";
 import { Orchestrators } from "../function-names";
 
@@ -159,11 +160,20 @@ export type BlobBackupStart =
  * Two deliveries racing to start the same id: the loser reads the status again and stands down.
  */
 export async function startBlobBackup(client: df.DurableClient, instanceId: string, input: BlobBackupInput): Promise<BlobBackupStart> {
+  return startBackupInstance(client, Orchestrators.blobBackup, instanceId, input, input.request.reason);
+}
+
+/** The same for a batch of small versions (one batch backup orchestration per batch). */
+export async function startBlobBatchBackup(client: df.DurableClient, instanceId: string, input: BlobBatchInput): Promise<BlobBackupStart> {
+  return startBackupInstance(client, Orchestrators.blobBatchBackup, instanceId, input, input.batch.reason);
+}
+
+async function startBackupInstance(client: df.DurableClient, orchestrator: string, instanceId: string, input: unknown, reason: string): Promise<BlobBackupStart> {
   const existing = await instanceStatus(client, instanceId);
-  const action = existingInstanceAction(existing, input.request.reason);
+  const action = existingInstanceAction(existing, reason);
   if (action === "duplicate") return { action, runtimeStatus: existing?.runtimeStatus ?? "" };
   try {
-    await client.startNew(Orchestrators.blobBackup, { instanceId, input });
+    await client.startNew(orchestrator, { instanceId, input });
   } catch (err) {
     const again = await instanceStatus(client, instanceId).catch(() => undefined);
     if (again !== undefined && existingInstanceAction(again) === "duplicate") return { action: "duplicate", runtimeStatus: again.runtimeStatus };

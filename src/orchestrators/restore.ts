@@ -176,6 +176,7 @@ export const restoreOrchestrator: OrchestrationHandler = function* (context: Orc
   if (!progress.prepared) {
     status("preparing");
     const prepareInput: PrepareRestoreInput = {
+      container: plan.container,
       backupContainer: input.backupContainer,
       target: { account: plan.target.account, container: plan.target.container },
       dryRun: plan.dryRun,
@@ -201,6 +202,7 @@ export const restoreOrchestrator: OrchestrationHandler = function* (context: Orc
     const batchNames = names?.slice(progress.namesDone, progress.namesDone + input.namesPerBatch);
     const batchInput: BatchInput = {
       options: {
+        container: plan.container,
         backupContainer: input.backupContainer,
         history: input.history,
         asOf: plan.asOf,

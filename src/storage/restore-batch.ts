@@ -8,9 +8,10 @@
  * target listing request; per restored blob, the two writes of the copy and one read to verify it.
  */
 import type { BlobAccount, Clients } from "../config/clients";
+import type { Settings } from "../config/settings";
 import { compareBlobNames } from "../domain/backup-join";
 import { mapBounded } from "../domain/map-bounded";
-import { isValidBlobName } from "../domain/names";
+import { backupContainerName, isValidBlobName } from "../domain/names";
 import {
   type BackupVersion,
   chooseVersion,
@@ -32,6 +33,7 @@ import {
   writesFirst,
   zeroRestoreCounts,
 } from "../domain/restore-contracts";
+import { blockBlobClient, containerClient } from "./addressed-clients";
 import { backupVersionOf, groupBackupVersions, type NameVersions } from "./backup-versions";
 import { isContainerNotFound, listCompletePage, listNameEntries } from "./list-source-page";
 import { type RestoreCopyOptions, restoreVersion } from "./restore-copy";
@@ -46,6 +48,23 @@ export interface RestoreBatchDeps {
   readonly concurrency: number;
   /** Copy thresholds (tests use small ones to cover the staged path cheaply). */
   readonly copyOptions?: RestoreCopyOptions;
+}
+
+/**
+ * The backup container and history mode of a restore of `container`, from the settings: an orchestration input can be
+ * forged through the management API, so the activities never read another container or history mode than the
+ * settings give. A run whose input names another backup container (forged, or settings changed mid-run) is refused.
+ */
+export function restoreSourceOf(
+  settings: Pick<Settings, "backupContainerTemplate" | "backupHistory">,
+  container: string,
+  named: string,
+): { readonly backupContainer: string; readonly history: Settings["backupHistory"] } {
+  const backupContainer = backupContainerName(settings.backupContainerTemplate, container);
+  if (named !== backupContainer) {
+    throw new Error(`refused: the restore names backup container ${JSON.stringify(named)}, BACKUP_CONTAINER_TEMPLATE gives ${JSON.stringify(backupContainer)}`);
+  }
+  return { backupContainer, history: settings.backupHistory };
 }
 
 /** The account a restore writes to: the lake, or RestoreStorage. */
@@ -79,8 +98,8 @@ interface Gathered {
 /** The names of this batch with their versions, and what the target holds under their target names. */
 async function gather(deps: RestoreBatchDeps, input: BatchInput): Promise<Gathered | "backupContainerNotFound"> {
   const { options, source } = input;
-  const backupContainer = deps.backup.service.getContainerClient(options.backupContainer);
-  const targetContainer = deps.target.service.getContainerClient(options.target.container);
+  const backupContainer = containerClient(deps.backup.service, options.backupContainer);
+  const targetContainer = containerClient(deps.target.service, options.target.container);
   const include = { versions: options.history === "versioning" };
   if (source.kind === "names") {
     let groups: NameVersions[];
@@ -189,7 +208,7 @@ export async function restoreBatch(deps: RestoreBatchDeps, input: BatchInput): P
   const counts: RestoreCounts = zeroRestoreCounts();
   counts.backupListRequests = gathered.backupListRequests;
   counts.targetListRequests = gathered.targetListRequests;
-  const targetContainer = deps.target.service.getContainerClient(options.target.container);
+  const targetContainer = containerClient(deps.target.service, options.target.container);
 
   const all = gathered.groups.map((g) => plan(g, gathered.targets, options));
   const taken = source.kind === "listing" ? withinBudget(all, options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES) : all.length;
@@ -220,7 +239,7 @@ export async function restoreBatch(deps: RestoreBatchDeps, input: BatchInput): P
   const detailsStaged = lines.length > 0;
   if (detailsStaged) {
     const body = lines.map((l) => JSON.stringify(l)).join("\n") + "\n";
-    const details = deps.backup.service.getContainerClient(deps.reportsContainer).getBlockBlobClient(input.details.blob);
+    const details = blockBlobClient(containerClient(deps.backup.service, deps.reportsContainer), input.details.blob);
     // A retried batch stages the same block id again, replacing its earlier lines.
     await details.stageBlock(detailsBlockId(input.details.block), body, Buffer.byteLength(body));
   }

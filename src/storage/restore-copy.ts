@@ -15,6 +15,7 @@ import type { BlobHTTPHeaders, BlockBlobClient, ContainerClient } from "@azure/s
 import type { BlobAccount } from "../config/clients";
 import { describeError } from "../domain/errors";
 import type { BackupVersion, WriteConditions } from "../domain/restore";
+import { blobIn, blockBlobClient, UnsafeNameError } from "./addressed-clients";
 import { errorCodeOf, isPreconditionFailed, statusOf } from "./rest-errors";
 import { sourceReadUrl, versionReadUrl } from "./source-sas";
 
@@ -163,8 +164,15 @@ export async function restoreVersion(
   conditions: WriteConditions,
   copyOptions: RestoreCopyOptions = DEFAULT_RESTORE_COPY_OPTIONS,
 ): Promise<RestoreWriteResult> {
-  const blob = target.getBlockBlobClient(targetName);
   const options = { metadata: { ...version.metadata }, blobHTTPHeaders: headersOf(version), conditions };
+  let blob;
+  try {
+    blob = blockBlobClient(target, targetName);
+  } catch (err) {
+    // A backup listing can hold a name the app never writes (someone else's blob): refused for this name only.
+    if (err instanceof UnsafeNameError) return { kind: "failed", reason: err.message };
+    throw err;
+  }
   try {
     if (version.contentLength === 0) {
       const written = await blob.upload("", 0, options);
@@ -175,7 +183,7 @@ export async function restoreVersion(
     // The backup blob itself (not a snapshot or version) can be replaced by a newer backup while we read it. Its MD5,
     // checked by the service, proves we read the version we chose; without one, its ETag must be unchanged.
     if (version.snapshot === undefined && version.versionId === undefined && !md5Checked) {
-      const now = await backup.service.getContainerClient(backupContainer).getBlobClient(version.name).getProperties();
+      const now = await blobIn(backup.service, backupContainer, version.name).getProperties();
       if (now.etag !== version.etag) {
         return { kind: "failed", reason: "the backup blob was replaced by a newer backup while it was read; restore this blob again" };
       }

@@ -10,6 +10,7 @@ import { compareBlobNames } from "../domain/backup-join";
 import { canonicalEtag } from "../domain/etag";
 import type { TargetBlob } from "../domain/restore";
 import type { TargetCursor } from "../domain/restore-contracts";
+import { blobClient } from "./addressed-clients";
 import { isContainerNotFound } from "./list-source-page";
 import { isNotFound } from "./rest-errors";
 
@@ -89,7 +90,7 @@ export async function readTargetWindow(
 /** One name's target state by HEAD, for restores of a list of blobs (a few names, not a container). */
 export async function readTargetBlob(container: ContainerClient, name: string): Promise<TargetBlob | undefined> {
   try {
-    const p = await container.getBlobClient(name).getProperties();
+    const p = await blobClient(container, name).getProperties();
     return {
       etag: p.etag ?? "",
       lastModified: (p.lastModified ?? new Date(0)).toISOString(),

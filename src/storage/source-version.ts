@@ -1,11 +1,13 @@
 /** Resolves a backup request to the exact source version it names: its snapshot, or the live blob pinned by ETag. */
 import type { BlobAccount } from "../config/clients";
 import type { BackupRequest } from "../domain/backup-request";
-import type { SourceVersion } from "../domain/blob-backup";
+import type { SourceVersion, SourceVersionWithMetadata } from "../domain/blob-backup";
 import { blobIn } from "./addressed-clients";
 import { isNotFound } from "./rest-errors";
 
-export type Resolution = { readonly kind: "ready"; readonly version: SourceVersion } | { readonly kind: "skipped"; readonly reason: string };
+export type Resolution =
+  | { readonly kind: "ready"; readonly version: SourceVersion; readonly metadata: Readonly<Record<string, string>> }
+  | { readonly kind: "skipped"; readonly reason: string };
 
 export async function resolveSourceVersion(source: BlobAccount, request: BackupRequest): Promise<Resolution> {
   const base = blobIn(source.service, request.container, request.blob);
@@ -46,7 +48,27 @@ export async function resolveSourceVersion(source: BlobAccount, request: BackupR
       contentLength: p.contentLength,
       ...(p.contentType !== undefined && { contentType: p.contentType }),
       ...(p.contentMD5 !== undefined && { contentMd5: Buffer.from(p.contentMD5).toString("base64") }),
-      metadata: p.metadata ?? {},
     },
+    metadata: p.metadata ?? {},
   };
+}
+
+/**
+ * The source's own metadata, read where the backup is written (it stays out of the orchestration's history): from the
+ * snapshot, or from the live blob while it still has the version's ETag (metadata is part of what an ETag covers).
+ */
+export async function withSourceMetadata(
+  source: BlobAccount,
+  version: SourceVersion,
+): Promise<{ readonly kind: "ready"; readonly version: SourceVersionWithMetadata } | { readonly kind: "skipped"; readonly reason: string }> {
+  const base = blobIn(source.service, version.container, version.blob);
+  let p;
+  try {
+    p = await (version.snapshot === undefined ? base : base.withSnapshot(version.snapshot)).getProperties();
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    return { kind: "skipped", reason: version.snapshot === undefined ? "the source blob no longer exists" : `the source snapshot ${version.snapshot} no longer exists` };
+  }
+  if (p.etag !== version.etag) return { kind: "skipped", reason: "stale: the source blob changed during the copy (a newer request exists)" };
+  return { kind: "ready", version: { ...version, metadata: p.metadata ?? {} } };
 }

@@ -1,5 +1,6 @@
 /**
- * Queue trigger on BACKUP_QUEUE: one backup request → one blob backup orchestration. Thin: validate, start, log.
+ * Queue trigger on BACKUP_QUEUE: a single request (v1) → one blob backup orchestration; a batch of small versions (v2)
+ * → one batch backup orchestration. Thin: validate, start, log.
  *
  * - Invalid message: written to `<queue>-poison` as base64 JSON `{ reason, message, id, dequeueCount, rejectedAt }`
  *   (src/domain/poison-message.ts: always fits a queue message) and the function returns normally, so the host deletes
@@ -7,8 +8,9 @@
  *   operator why it is there. Invalid also means: another account than the configured lake, or a container the
  *   settings do not back up (src/domain/container-policy.ts).
  * - Valid message: starts (or restarts, or leaves alone) the orchestration whose instance id is derived from the blob
- *   and its version (src/durable/instances.ts, startBlobBackup): a duplicate delivery does nothing, a re-sent request
- *   retries a failed backup. The input is the request alone: the settings decide the rest inside the activities.
+ *   and its version, or from the batch's versions (src/durable/instances.ts): a duplicate delivery does nothing, a
+ *   re-sent request retries a failed backup. The input is the message alone: the settings decide the rest inside the
+ *   activities.
  * - Errors talking to the task hub throw: the host retries the message and poisons it after maxDequeueCount.
  */
 import { app, type InvocationContext } from "@azure/functions";
@@ -17,11 +19,12 @@ import * as df from "durable-functions";
 
 import { queueService } from "../config/clients";
 import { DEFAULT_BACKUP_QUEUE, type Settings } from "../config/settings";
-import { parseBackupRequest, type ParsedBackupRequest } from "../domain/backup-request";
+import { parseBackupMessage, type ParsedBackupMessage } from "../domain/backup-request";
 import { blobBackupInstanceId } from "../domain/blob-backup";
+import { blobBatchInstanceId } from "../domain/blob-batch-backup";
 import { backupTargetOf } from "../domain/container-policy";
 import { poisonMessage } from "../domain/poison-message";
-import { startBlobBackup } from "../durable/instances";
+import { startBlobBackup, startBlobBatchBackup } from "../durable/instances";
 import { Triggers } from "../function-names";
 import { runtime } from "../runtime";
 
@@ -32,11 +35,11 @@ function poisonQueueOf(settings: Settings): QueueClient {
   return poisonQueue;
 }
 
-/** A valid request for the configured lake and a container the settings back up; the reason otherwise. */
-function acceptedRequest(message: unknown, settings: Settings, lakeAccount: string): ParsedBackupRequest {
-  const parsed = parseBackupRequest(message);
+/** A valid message for the configured lake and a container the settings back up; the reason otherwise. */
+function acceptedMessage(message: unknown, settings: Settings, lakeAccount: string): ParsedBackupMessage {
+  const parsed = parseBackupMessage(message);
   if (!parsed.ok) return parsed;
-  const { account, container } = parsed.request;
+  const { account, container } = parsed.message;
   if (account !== lakeAccount) return { ok: false, reason: `account ${JSON.stringify(account)} is not the configured lake account (SourceStorage)` };
   const target = backupTargetOf(settings, container);
   if (!target.ok) return { ok: false, reason: target.reason };
@@ -45,7 +48,7 @@ function acceptedRequest(message: unknown, settings: Settings, lakeAccount: stri
 
 async function queueStartBlobBackup(message: unknown, context: InvocationContext): Promise<void> {
   const { settings, clients } = runtime();
-  const parsed = acceptedRequest(message, settings, clients.source.accountName);
+  const parsed = acceptedMessage(message, settings, clients.source.accountName);
   if (!parsed.ok) {
     const poison = poisonQueueOf(settings);
     await poison.createIfNotExists();
@@ -60,10 +63,20 @@ async function queueStartBlobBackup(message: unknown, context: InvocationContext
     context.warn(`invalid backup request moved to ${poison.name}: ${JSON.stringify(parsed.reason.slice(0, 500))}`);
     return;
   }
-  const { request } = parsed;
+  const client = df.getClient(context);
+  if (parsed.message.v === 2) {
+    const batch = parsed.message;
+    const instanceId = blobBatchInstanceId(batch);
+    const what = `batch of ${batch.versions.length} in ${JSON.stringify(batch.container)}`;
+    const start = await startBlobBatchBackup(client, instanceId, { batch });
+    if (start.action === "duplicate") context.log(`duplicate ${what} (instance ${instanceId} ${start.runtimeStatus})`);
+    else context.log(`${start.action} backup ${what} as ${instanceId}`);
+    return;
+  }
+  const request = parsed.message;
   const instanceId = blobBackupInstanceId(request);
   const what = JSON.stringify(`${request.container}/${request.blob}`);
-  const start = await startBlobBackup(df.getClient(context), instanceId, { request });
+  const start = await startBlobBackup(client, instanceId, { request });
   if (start.action === "duplicate") context.log(`duplicate backup request for ${what} (instance ${instanceId} ${start.runtimeStatus})`);
   else context.log(`${start.action} backup of ${what} as ${instanceId}`);
 }

@@ -103,7 +103,13 @@ describe("blob backup through the local host (adf engine, lease mode)", { timeou
     const status = await lane.host.waitForCompletion(id, timeoutMs);
     const lease = await lake.getBlobClient(name).getProperties();
     assert.equal(lease.leaseState, "available", "no lease left behind");
+    // The polls and renewals of the run happen in AdfRunMonitor sub-orchestrations (<id>:adf:<n>): their activities count too.
     const names = (status.historyEvents ?? []).filter((e) => e.EventType === "TaskScheduled").map((e) => e.Name);
+    const monitors = (status.historyEvents ?? []).filter((e) => e.EventType === "SubOrchestrationInstanceCreated");
+    for (const monitor of monitors) {
+      const child = await lane.host.status(monitor.InstanceId ?? "");
+      names.push(...(child?.historyEvents ?? []).filter((e) => e.EventType === "TaskScheduled").map((e) => e.Name));
+    }
     assert.ok(names.includes(Activities.acquireBlobLease) && names.includes(Activities.releaseBlobLease), names.join(","));
     return { status, names };
   }

@@ -101,6 +101,27 @@ describe("blob backup, server engine (activities against Azurite)", { timeout: 6
     return entries;
   };
 
+  it("the lake's user metadata stays out of prepare's result (the orchestration history) and still reaches the backup", async () => {
+    const v = await writeAndSnapshot(lake, "private-metadata.txt", "content", { owner: "team-secret-a" });
+    const r = await prepare(req("private-metadata.txt", v));
+    assert.equal(r.kind, "ready");
+    assert.doesNotMatch(JSON.stringify(r), /team-secret-a/);
+    const version = (r as { version: SourceVersion }).version;
+    assert.equal((await copy(version)).kind, "copied");
+    const p = await backupContainer.getBlobClient("private-metadata.txt").getProperties();
+    assert.equal(p.metadata?.owner, "team-secret-a");
+    assert.equal(p.metadata?.[BackupMetadata.etag], v.etag);
+  });
+
+  it("source metadata that cannot fit beside the backup's record (8 KiB in all): prepare fails the backup saying so, nothing is written", async () => {
+    // 8,000 bytes of the source's own metadata: Azure would take it on the source, but not with our record beside it.
+    const v = await writeAndSnapshot(lake, "fat-metadata.txt", "small content", { notes: "n".repeat(7_990) });
+    const r = await prepare(req("fat-metadata.txt", v));
+    assert.equal(r.kind, "failed", JSON.stringify(r));
+    assert.match((r as { reason: string }).reason, /^the source blob's metadata \(7995 bytes of names and values\) does not fit beside the backup's own record: \d+ bytes in all, the service allows 8192/);
+    assert.equal(await backupContainer.getBlobClient("fat-metadata.txt").exists(), false);
+  });
+
   it("copies a snapshot into the backup account with the backup_source_* metadata and verifies it", async () => {
     const v = await writeAndSnapshot(lake, "a/one.txt", "first version", { owner: "team-a" });
     const version = await ready(req("a/one.txt", v));

@@ -163,6 +163,7 @@ describe("restore batches", () => {
         { backup: backupAccount, target: lakeAccount, reportsContainer: "backup-reports", concurrency: 4 },
         {
           options: {
+            container: "budget",
             backupContainer: "budget",
             history: "snapshot",
             asOf: new Date().toISOString(),

@@ -15,6 +15,8 @@ import { redact, sanitizedError } from "../../src/domain/errors";
 import { blobNameProblem } from "../../src/domain/names";
 import { MAX_POISON_MESSAGE_BYTES, poisonMessage } from "../../src/domain/poison-message";
 import { blobIn, containerClient, UnsafeNameError } from "../../src/storage/addressed-clients";
+import { restoreSourceOf } from "../../src/storage/restore-batch";
+import { restoreVersion } from "../../src/storage/restore-copy";
 import { sourceReadUrl } from "../../src/storage/source-sas";
 
 const KEY = LOCAL_ACCOUNTS[1].key;
@@ -170,5 +172,24 @@ describe("SAS URLs", () => {
   it("may use http on loopback (Azurite)", async () => {
     const url = new URL(await sourceReadUrl(account("http://127.0.0.1:10000/datalake1"), "raw", "a.txt", undefined, later()));
     assert.equal(url.searchParams.get("spr"), "https,http");
+  });
+});
+
+describe("restore reads what the settings name", () => {
+  const settings = { backupContainerTemplate: "bk-{container}", backupHistory: "snapshot" } as const;
+  it("takes the backup container from BACKUP_CONTAINER_TEMPLATE and the history mode from BACKUP_HISTORY", () => {
+    assert.deepEqual(restoreSourceOf(settings, "sales", "bk-sales"), { backupContainer: "bk-sales", history: "snapshot" });
+  });
+  it("refuses a restore whose input names another backup container (a forged input)", () => {
+    assert.throws(() => restoreSourceOf(settings, "sales", "victim"), /refused: the restore names backup container "victim", BACKUP_CONTAINER_TEMPLATE gives "bk-sales"/);
+  });
+  it("writes no blob under a name that would address another container: that name fails alone", async () => {
+    const backup = service("https://backup1.blob.core.windows.net");
+    const account = { accountName: "backup1", service: backup, singleAttempt: backup, sharedKey: backup.credential as StorageSharedKeyCredential };
+    const target = containerClient(service("https://datalake1.blob.core.windows.net"), "restored");
+    const version = { name: "../other/x", etag: '"0x1"', contentLength: 1, metadata: {} } as unknown as Parameters<typeof restoreVersion>[2];
+    const written = await restoreVersion(account, "bk-sales", version, target, "../other/x", { ifNoneMatch: "*" });
+    assert.equal(written.kind, "failed");
+    assert.match((written as { reason: string }).reason, /would address another resource|refused/);
   });
 });

@@ -109,8 +109,8 @@ describe("enqueueing a page of backup requests", () => {
       reason: "producer",
       requestedAt: "2026-11-30T00:00:01.000Z",
     });
-    const sent = await createBackupQueueSender(queue, 4).send([request("a"), { ...request("b"), etag: "" }, request("c")]);
-    assert.deepEqual(sent, { sent: 2, invalid: 1 });
+    const sent = await createBackupQueueSender(queue, { concurrency: 4, batchMaxBlobBytes: 1024 }).send([request("a"), { ...request("b"), etag: "" }, request("c")]);
+    assert.deepEqual(sent, { sent: 2, invalid: 1, messages: 1 });
     assert.deepEqual((await drainRequests(queue)).map((r) => r.blob).sort(), ["a", "c"]);
   });
 });

@@ -20,7 +20,7 @@ export interface ChildStatus {
   readonly runtimeStatus: string;
   readonly output: unknown;
   readonly customStatus?: unknown;
-  readonly historyEvents?: readonly { readonly EventType: string; readonly Name?: string; readonly Timestamp: string }[];
+  readonly historyEvents?: readonly { readonly EventType: string; readonly Name?: string; readonly InstanceId?: string; readonly Timestamp: string }[];
 }
 
 export interface HostChild {

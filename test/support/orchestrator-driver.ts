@@ -88,6 +88,12 @@ export interface DriverOptions {
   /** Answers per activity name; an activity without a script fails the test. */
   readonly activities?: Readonly<Record<string, Script>>;
   readonly subOrchestrations?: Readonly<Record<string, Script>>;
+  /**
+   * Sub-orchestrations run for real: each call runs the handler in a driver of its own (same activity scripts,
+   * starting at the parent's virtual time), and its output or failure answers the parent when it ends. What each
+   * child did is in `children` of the result.
+   */
+  readonly childOrchestrators?: Readonly<Record<string, OrchestrationHandler>>;
   /** Start the next execution after `continueAsNew` (default true), or stop there. */
   readonly followContinueAsNew?: boolean;
   /** Guard against an orchestration that never ends. */
@@ -126,6 +132,10 @@ export interface RunResult {
   /** What the orchestrator logged through context.log while not replaying. */
   readonly logs: readonly string[];
   readonly now: string;
+  /** Events in the history of the last execution (what a replay reads). */
+  readonly historyLength: number;
+  /** The sub-orchestrations run for real (`childOrchestrators`), in the order they started. */
+  readonly children: readonly (RunResult & { readonly name: string; readonly instanceId: string })[];
 }
 
 export class DoubleYieldError extends Error {}
@@ -150,7 +160,9 @@ interface Work {
 type Delivery =
   | { readonly kind: "completion"; readonly at: number; readonly seq: number; readonly taskId: number; readonly work: Work; readonly answer: Answer }
   | { readonly kind: "timer"; readonly at: number; readonly seq: number; readonly taskId: number; readonly fireAt: string; readonly retryOf?: Work }
-  | { readonly kind: "event"; readonly at: number; readonly seq: number; readonly name: string; readonly data: unknown };
+  | { readonly kind: "event"; readonly at: number; readonly seq: number; readonly name: string; readonly data: unknown }
+  /** A sub-orchestration run for real: it runs when taken, and its completion is queued for when it ended. */
+  | { readonly kind: "child"; readonly at: number; readonly seq: number; readonly taskId: number; readonly work: Work; readonly handler: OrchestrationHandler };
 
 const DEFAULT_START = "2026-01-05T08:00:00.000Z";
 const TIMER_SETTINGS = {
@@ -200,6 +212,7 @@ export class OrchestrationDriver {
   readonly #inputs: unknown[] = [];
   readonly #scheduled: Scheduled[] = [];
   readonly #logs: string[] = [];
+  readonly #children: (RunResult & { readonly name: string; readonly instanceId: string })[] = [];
   #started = false;
 
   constructor(handler: OrchestrationHandler, options: DriverOptions) {
@@ -249,6 +262,8 @@ export class OrchestrationDriver {
       trail: this.#scheduled.map(describe),
       logs: [...this.#logs],
       now: new Date(this.#now).toISOString(),
+      historyLength: this.#history.length,
+      children: [...this.#children],
     };
   }
 
@@ -274,6 +289,20 @@ export class OrchestrationDriver {
 
   async #deliver(d: Delivery): Promise<void> {
     this.#now = Math.max(this.#now, d.at);
+    if (d.kind === "child") {
+      const child = await new OrchestrationDriver(d.handler, {
+        ...this.#options,
+        input: d.work.input,
+        instanceId: d.work.instanceId ?? "",
+        startAt: new Date(this.#now).toISOString(),
+      }).run();
+      this.#children.push({ ...child, name: d.work.name, instanceId: d.work.instanceId ?? "" });
+      const afterMs = Date.parse(child.now) - this.#now;
+      const answer: Answer =
+        child.status === "Completed" ? { result: child.output, afterMs } : { error: child.error ?? `the child ended ${child.status}`, afterMs };
+      this.#queue.push({ kind: "completion", at: Date.parse(child.now), seq: this.#seq++, taskId: d.taskId, work: d.work, answer });
+      return;
+    }
     if (d.kind === "event") {
       await this.#episode(this.#event(EventType.EventRaised, { Name: d.name, Input: JSON.stringify(d.data) ?? null }));
       return;
@@ -468,6 +497,11 @@ export class OrchestrationDriver {
       const instanceId = work.instanceId ?? "";
       this.#history.push(this.#event(EventType.SubOrchestrationInstanceCreated, { Name: work.name, InstanceId: instanceId, Input: JSON.stringify(work.input) ?? null }, id));
       this.#scheduled.push({ kind: "subOrchestration", name: work.name, instanceId, input: work.input, attempt, execution, at });
+    }
+    const handler = work.kind === "subOrchestration" ? this.#options.childOrchestrators?.[work.name] : undefined;
+    if (handler !== undefined) {
+      this.#queue.push({ kind: "child", at: this.#now, seq: this.#seq++, taskId: id, work, handler });
+      return;
     }
     const scripts = work.kind === "activity" ? this.#options.activities : this.#options.subOrchestrations;
     const script = scripts?.[work.name];

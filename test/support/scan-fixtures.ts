@@ -6,7 +6,7 @@ import type { PipelinePolicy } from "@azure/core-rest-pipeline";
 import type { BlobServiceClient, ContainerClient } from "@azure/storage-blob";
 import type { QueueClient } from "@azure/storage-queue";
 
-import { type BackupRequest, parseBackupRequest } from "../../src/domain/backup-request";
+import { type BackupRequest, parseBackupMessage, requestsOf } from "../../src/domain/backup-request";
 import { canonicalEtag } from "../../src/domain/etag";
 import { mapBounded } from "../../src/domain/map-bounded";
 
@@ -47,9 +47,10 @@ export async function drainRequests(queue: QueueClient): Promise<BackupRequest[]
     const { receivedMessageItems } = await queue.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 60 });
     if (receivedMessageItems.length === 0) return out;
     for (const m of receivedMessageItems) {
-      const parsed = parseBackupRequest(Buffer.from(m.messageText, "base64").toString("utf8"));
+      // A batch (v2) stands for its versions' requests.
+      const parsed = parseBackupMessage(Buffer.from(m.messageText, "base64").toString("utf8"));
       if (!parsed.ok) throw new Error(parsed.reason);
-      out.push(parsed.request);
+      out.push(...(parsed.message.v === 2 ? requestsOf(parsed.message) : [parsed.message]));
       await queue.deleteMessage(m.messageId, m.popReceipt);
     }
   }

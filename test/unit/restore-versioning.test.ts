@@ -110,6 +110,7 @@ function fakeAccount(): { account: BlobAccount; copies: { target: string; source
 function input(asOf: string, dryRun: boolean): BatchInput {
   return {
     options: {
+      container: "sales",
       backupContainer: "sales",
       history: "versioning",
       asOf,

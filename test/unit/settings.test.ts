@@ -62,6 +62,8 @@ describe("settings", { timeout: 30_000 }, () => {
       EXCLUDE_CONTAINERS: "tmp",
       BACKUP_CONTAINER_TEMPLATE: "bk-{container}",
       BACKUP_HISTORY: "versioning",
+      COPY_BLOCK_MIB: "256",
+      COPY_STEP_SECONDS: "120",
     });
     assert.equal(s.copyEngine, "adf");
     assert.deepEqual(s.adf, {
@@ -78,6 +80,8 @@ describe("settings", { timeout: 30_000 }, () => {
     assert.deepEqual(s.excludeContainers, ["tmp"]);
     assert.equal(s.backupContainerTemplate, "bk-{container}");
     assert.equal(s.backupHistory, "versioning");
+    assert.equal(s.copyBlockMiB, 256);
+    assert.equal(s.copyStepSeconds, 120);
   });
 
   const invalid: ReadonlyArray<[string, string]> = [
@@ -98,6 +102,8 @@ describe("settings", { timeout: 30_000 }, () => {
     ["ADF_SUBSCRIPTION_ID", "not-a-guid"],
     ["ADF_ENDPOINT", "http://insecure.example"],
     ["SNAPSHOT_CONCURRENCY", "0"],
+    ["COPY_BLOCK_MIB", "4001"],
+    ["COPY_STEP_SECONDS", "600"],
   ];
   for (const [name, value] of invalid) {
     it(`names ${name} when it is ${JSON.stringify(value)}`, () => {

@@ -104,11 +104,15 @@ export const FAKE_FACTORY = {
 
 /**
  * The app settings that put the product on its ADF engine against this fake, including the App Service
- * managed-identity endpoint the fake serves, so the product's credential chain runs unchanged.
+ * managed-identity endpoint the fake serves, so the product's credential chain runs unchanged. The fake copies small
+ * blobs, so every blob goes through ADF here: one request per blob (no batches, BATCH_MAX_BLOB_BYTES 0) and no size
+ * below which the server copies instead (ADF_MIN_BLOB_BYTES 0).
  */
 export function adfEngineSettings(fake: AdfFake): Record<string, string> {
   return {
     COPY_ENGINE: "adf",
+    BATCH_MAX_BLOB_BYTES: "0",
+    ADF_MIN_BLOB_BYTES: "0",
     ADF_SUBSCRIPTION_ID: FAKE_FACTORY.subscriptionId,
     ADF_RESOURCE_GROUP: FAKE_FACTORY.resourceGroup,
     ADF_FACTORY: FAKE_FACTORY.factory,
