@@ -1,5 +1,6 @@
 /**
  * `npm run bench -- reconcile [--blobs N] [--dirs D]`: reconciliation against bare listings of the same two containers.
+ * With `--sizes A,B` and/or `--orphans X,Y`: the scale run (see runSizes).
  *
  * Seeds a lake container of N blobs (default 20,000), each with a snapshot, and a backup container in sync with it
  * (same names, `backup_source_etag` = the source's ETag). Then measures in one run: the bare listings of the source
@@ -12,9 +13,9 @@ import { spawnSync } from "node:child_process";
 import path from "node:path";
 
 import type { PipelinePolicy } from "@azure/core-rest-pipeline";
-import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
+import { BlobServiceClient, type ContainerClient, ContainerSASPermissions } from "@azure/storage-blob";
 
-import { type AzuriteInstance, startAzurite } from "../dev/azurite";
+import { startAzurite } from "../dev/azurite";
 import { startLocalHost } from "../local-host";
 import { BackupMetadata } from "../src/domain/blob-backup";
 import { mapBounded } from "../src/domain/map-bounded";
@@ -29,8 +30,10 @@ const FILES = [
   "src/orchestrators/container-reconciliation.js",
   "src/activities/plan-reconciliation.js",
   "src/activities/reconcile-container-window.js",
+  "src/activities/plan-listing-ranges.js",
   "src/activities/write-reconciliation-report.js",
   "src/activities/find-stuck-backups.js",
+  "src/activities/stage-reconciliation-report-part.js",
 ];
 
 type Kind = "source list" | "backup list" | "snapshot" | "enqueue" | "other";
@@ -50,23 +53,145 @@ async function listAll(container: ContainerClient, withSnapshots: boolean): Prom
   return entries;
 }
 
-/** `rclone check` of the same two containers, when rclone is on the PATH; undefined otherwise. */
-function rcloneCheck(azurite: AzuriteInstance, container: string): { ms: number } | undefined {
-  if (spawnSync("rclone", ["version"], { stdio: "ignore" }).status !== 0) return undefined;
-  const remote = (prefix: string, account: { name: string; key: string; blobEndpoint: string }) => ({
-    [`RCLONE_CONFIG_${prefix}_TYPE`]: "azureblob",
-    [`RCLONE_CONFIG_${prefix}_ACCOUNT`]: account.name,
-    [`RCLONE_CONFIG_${prefix}_KEY`]: account.key,
-    [`RCLONE_CONFIG_${prefix}_ENDPOINT`]: account.blobEndpoint,
-  });
-  const env = { ...process.env, ...remote("SRC", azurite.accounts.lake), ...remote("DST", azurite.accounts.backup) };
+/** Installs Debian's rclone when it is missing (the benchmark runs as root on the bench machine); false if it cannot. */
+function ensureRclone(): boolean {
+  if (spawnSync("rclone", ["version"], { stdio: "ignore" }).status === 0) return true;
+  console.log("rclone missing: apt-get install -y rclone");
+  spawnSync("apt-get", ["install", "-y", "rclone"], { stdio: "ignore" });
+  return spawnSync("rclone", ["version"], { stdio: "ignore" }).status === 0;
+}
+
+/**
+ * `rclone check` of the same two containers (sizes and MD5s, both ways, no --fast-list), as the reference. Debian's
+ * rclone 1.60 takes the endpoint as a host suffix and its emulator mode only the default port and account, so each
+ * remote is a container SAS URL of Azurite's account (read and list, an hour).
+ */
+async function rcloneCheck(lake: ContainerClient, backup: ContainerClient): Promise<{ ms: number; ok: boolean } | undefined> {
+  if (!ensureRclone()) return undefined;
+  const sas = (container: ContainerClient) =>
+    container.generateSasUrl({ permissions: ContainerSASPermissions.parse("rl"), expiresOn: new Date(Date.now() + 3_600_000) });
+  const env = {
+    ...process.env,
+    RCLONE_CONFIG_SRC_TYPE: "azureblob",
+    RCLONE_CONFIG_SRC_SAS_URL: await sas(lake),
+    RCLONE_CONFIG_DST_TYPE: "azureblob",
+    RCLONE_CONFIG_DST_SAS_URL: await sas(backup),
+  };
   const start = performance.now();
-  // Sizes only: backup blobs hold other bytes than the source in this benchmark, as they do after a version moved on.
-  const result = spawnSync("rclone", ["check", "--size-only", "--one-way", `SRC:${container}`, `DST:${container}`], { env, stdio: "ignore" });
-  return result.error === undefined ? { ms: performance.now() - start } : undefined;
+  const result = spawnSync("rclone", ["check", `SRC:${lake.containerName}`, `DST:${backup.containerName}`], { env, encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
+  const ms = performance.now() - start;
+  if (result.status !== 0) console.log(`rclone check: exit ${result.status ?? "?"}; ${(result.stderr ?? "").trim().split("\n").slice(-3).join(" | ")}`);
+  return result.error === undefined ? { ms, ok: result.status === 0 } : undefined;
+}
+
+function sizes(args: readonly string[], name: string, fallback: readonly number[]): number[] {
+  const i = args.indexOf(`--${name}`);
+  const values = i >= 0 ? (args[i + 1] ?? "").split(",").map(Number) : [...fallback];
+  if (values.length === 0 || values.some((v) => !Number.isInteger(v) || v < 1)) throw new Error(`--${name} must be positive whole numbers, comma-separated`);
+  return values;
+}
+
+/** The highest heap use of this process (the local host runs in it) while `fn` runs, sampled every 100 ms, in MiB. */
+async function peakHeapDuring<T>(fn: () => Promise<T>): Promise<{ value: T; peakMiB: number }> {
+  let peak = process.memoryUsage().heapUsed;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().heapUsed);
+  }, 100);
+  try {
+    const value = await fn();
+    return { value, peakMiB: Math.round(peak / 2 ** 20) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * `npm run bench -- reconcile --sizes 10000,50000 --orphans 25000,50000 [--dirs D]`: in-sync reconciliation of each
+ * size next to `rclone check` and the two bare listings; then the largest container's backup given each number of
+ * orphans (a deleted partition, its deletions already recorded) and reconciled again, with the peak heap of the
+ * process that runs the local host, to show it does not grow with the orphans.
+ */
+export async function runSizes(args: readonly string[]): Promise<void> {
+  const blobSizes = sizes(args, "sizes", [10_000, 50_000]);
+  const orphanSizes = sizes(args, "orphans", [25_000, 50_000]);
+  const dirs = option(args, "dirs", 50);
+  const azurite = await startAzurite();
+  const lakeService = BlobServiceClient.fromConnectionString(azurite.settings.SourceStorage);
+  const backupService = BlobServiceClient.fromConnectionString(azurite.settings.BackupStorage);
+  const host = await startLocalHost({
+    settings: { ...azurite.settings, BACKUP_QUEUE: "bench-reconcile-requests" },
+    functions: FILES.map((f) => path.resolve(__dirname, "..", f)),
+    timerSchedules: false,
+    log: () => undefined,
+  });
+  const reconcile = async (container: string): Promise<{ ms: number; report: ReconciliationReport; peakMiB: number }> => {
+    const { value, peakMiB } = await peakHeapDuring(() =>
+      timed(async () => {
+        const res = await fetch(`${host.baseUrl}/api/reconcile`, { method: "POST", body: JSON.stringify({ containers: [container] }) });
+        if (res.status !== 202) throw new Error(`start answered ${res.status}: ${await res.text()}`);
+        const { id } = (await res.json()) as { id: string };
+        return host.client.waitForCompletion(id, { timeoutMs: 60 * 60_000 });
+      }),
+    );
+    if (value.value.runtimeStatus !== "Completed") throw new Error(`${container}: ${value.value.runtimeStatus} ${JSON.stringify(value.value.output)}`);
+    return { ms: value.ms, report: value.value.output as ReconciliationReport, peakMiB };
+  };
+  try {
+    let largest = "";
+    for (const blobs of blobSizes) {
+      const name = `bench-reconcile-${blobs}`;
+      const lake = lakeService.getContainerClient(name);
+      const backup = backupService.getContainerClient(name);
+      await lake.create();
+      await backup.create();
+      const names = Array.from({ length: blobs }, (_, i) => `dir-${String(i % dirs).padStart(3, "0")}/file-${String(i).padStart(7, "0")}.csv`);
+      await seedBlobs(lake, names, { concurrency: 32 });
+      await mapBounded(names, 32, async (n) => {
+        const snapshot = await lake.getBlobClient(n).createSnapshot();
+        await backup.getBlockBlobClient(n).upload(n, n.length, { metadata: { [BackupMetadata.etag]: snapshot.etag ?? "" } });
+      });
+      await listAll(lake, true); // warm-up: the first listing of a fresh container pays for more than the listing
+      const bare = await timed(async () => (await listAll(lake, true)) + (await listAll(backup, false)));
+      const inSync = await reconcile(name);
+      const t = inSync.report.totals;
+      if (t.inSync !== blobs) throw new Error(`${name}: ${t.inSync} of ${blobs} in sync`);
+      const rclone = await rcloneCheck(lake, backup);
+      const rows: Row[] = [{ name: "reconcile, in sync", ms: inSync.ms, extra: { "peak heap MiB": inSync.peakMiB } }];
+      if (rclone !== undefined) rows.push({ name: `rclone check (reference${rclone.ok ? "" : ", reported differences"})`, ms: rclone.ms });
+      printTable(`in-sync reconciliation, ${blobs} blobs in ${dirs} directories (Azurite, local Durable host; shared-machine smoke figure)`, { name: "bare listings (source + backup)", ms: bare.ms }, rows);
+      if (rclone !== undefined && rows[1] !== undefined) console.log(`reconcile / rclone check: ${(inSync.ms / rclone.ms).toFixed(2)}`);
+      largest = name;
+    }
+
+    const lake = lakeService.getContainerClient(largest);
+    const backup = backupService.getContainerClient(largest);
+    let seeded = 0;
+    const rows: Row[] = [];
+    let baseline: Row | undefined;
+    for (const orphans of [...orphanSizes].sort((a, b) => a - b)) {
+      const more = Array.from({ length: orphans - seeded }, (_, i) => `gone/part-${String(seeded + i).padStart(7, "0")}.csv`);
+      await seedBlobs(backup, more, {
+        concurrency: 32,
+        metadata: { [BackupMetadata.etag]: '"0xGONE"', [BackupMetadata.deletedAt]: "2026-01-01T00:00:00.000Z" },
+      });
+      seeded = orphans;
+      const bare = await timed(async () => (await listAll(lake, true)) + (await listAll(backup, false)));
+      const run = await reconcile(largest);
+      if (run.report.totals.orphans !== orphans) throw new Error(`${run.report.totals.orphans} orphans counted, ${orphans} seeded`);
+      const row: Row = { name: `reconcile, ${orphans} orphans`, ms: run.ms, extra: { "peak heap MiB": run.peakMiB, "bare listings ms": bare.ms.toFixed(0) } };
+      baseline ??= { name: `bare listings, ${orphans} orphans`, ms: bare.ms };
+      rows.push(row);
+      console.log(`${orphans} orphans: reconcile ${(run.ms / bare.ms).toFixed(2)}× its bare listings, peak heap ${run.peakMiB} MiB`);
+    }
+    if (baseline !== undefined) printTable(`orphans in the backup of ${largest} (shared-machine smoke figure)`, baseline, rows);
+  } finally {
+    await host.stop();
+    await azurite.stop();
+  }
 }
 
 export async function run(args: readonly string[]): Promise<void> {
+  if (args.includes("--sizes") || args.includes("--orphans")) return runSizes(args);
   const blobs = option(args, "blobs", 20_000);
   const dirs = option(args, "dirs", 50);
   const name = "bench-reconcile";
@@ -151,12 +276,12 @@ export async function run(args: readonly string[]): Promise<void> {
       const inSync = await reconcile("reconcile, in sync");
       await seedBlobs(lake, names.filter((_, i) => i % 100 === 0), { concurrency: 32, content: (n) => `${n} v2` });
       const onePercent = await reconcile("reconcile, 1% changed");
-      const rclone = rcloneCheck(azurite, name);
+      const rclone = await rcloneCheck(lake, backup);
       await backup.delete();
       const empty = await reconcile("reconcile, backup empty");
 
       const rows = [inSync, onePercent, empty];
-      if (rclone !== undefined) rows.push({ name: "rclone check --size-only (reference)", ms: rclone.ms });
+      if (rclone !== undefined) rows.push({ name: "rclone check (reference)", ms: rclone.ms });
       printTable(`reconciliation, ${blobs} blobs (Azurite, local Durable host, this machine)`, baseline, rows);
       if (rclone === undefined) console.log("\nrclone is not installed: no reference row (apt-get install rclone to add it).");
     } finally {

@@ -15,6 +15,7 @@ import path from "node:path";
 
 /** The slowest files (big data, real lease periods), started first; the rest follow in path order. */
 const LONGEST_FIRST = [
+  "integration/orphans-bounded.test.js",
   "integration/container-scan-large.test.js",
   "integration/blob-backup-adf-host.test.js",
   "integration/reconcile-window.test.js",

@@ -64,6 +64,8 @@ export const Activities = {
   reconcileContainerWindow: "ReconcileContainerWindow",
   writeReconciliationReport: "WriteReconciliationReport",
   findStuckBackups: "FindStuckBackups",
+  stageReconciliationReportPart: "StageReconciliationReportPart",
+  planListingRanges: "PlanListingRanges",
   // Restore.
   prepareRestore: "PrepareRestore",
   restoreBatch: "RestoreBatch",

@@ -16,6 +16,7 @@ import type { BlobAccount } from "../config/clients";
 import type { Settings } from "../config/settings";
 import { backupLeaseId } from "../domain/backup-lease-id";
 import type { BackupRequest } from "../domain/backup-request";
+import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
 import { describeError } from "../domain/errors";
 import { mapBounded } from "../domain/map-bounded";
 import {
@@ -41,7 +42,7 @@ export type InstanceClient = Pick<df.DurableClient, "getStatusBy" | "getStatus" 
 export interface FindStuckDeps {
   readonly source: BlobAccount;
   readonly sender: BackupQueueSender;
-  readonly settings: Pick<Settings, "copyTimeoutMinutes" | "leaseSeconds">;
+  readonly settings: Pick<Settings, "copyTimeoutMinutes" | "leaseSeconds"> & ContainerPolicy;
   /** How long to wait for a terminated instance to show Terminated before its request is sent again. */
   readonly terminateWaitMs?: number;
 }
@@ -65,7 +66,8 @@ export function createFindStuckBackupsActivity(deps: FindStuckDeps) {
     const input = findStuckInputSchema.parse(raw);
     const now = new Date(input.now);
     const runningSince = new Date(now.getTime() - deps.settings.copyTimeoutMinutes * 60_000);
-    const selection = { containers: new Set(input.containers), prefix: input.prefix, runningSince };
+    const containers = input.containers !== undefined ? new Set(input.containers) : { has: (c: string) => backupTargetOf(deps.settings, c).ok };
+    const selection = { containers, prefix: input.prefix, runningSince };
 
     // The query's filters are those of the Durable extension's instance query (runtime status any of, created time at
     // or before); the client follows its continuation tokens. Only blob backups of the selection are kept.

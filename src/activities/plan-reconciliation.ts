@@ -30,15 +30,31 @@ export function createPlanReconciliationActivity(deps: PlanDeps): (input: unknow
   return async (raw) => {
     const input = planInputSchema.parse(raw ?? {});
     const selection = selectContainers(await lakeContainers(deps.source.service), input.containers, deps.settings);
-    return {
+    const plan = {
       account: deps.source.accountName,
       backupAccount: deps.backup.accountName,
       snapshots: deps.settings.snapshots,
       parallelism: deps.settings.reconcileParallelism,
-      containers: selection.selected,
-      refused: selection.refused,
-      excluded: selection.excluded,
-      notFound: selection.notFound,
+    };
+    if (input.batch !== true) {
+      return { ...plan, containers: selection.selected, refused: selection.refused, excluded: selection.excluded, notFound: selection.notFound };
+    }
+    const after = input.after;
+    const next = [
+      ...selection.selected.map((s) => ({ name: s.container, selected: s })),
+      ...selection.refused.map((r) => ({ name: r.container, refused: r })),
+    ]
+      .filter((c) => after === undefined || c.name > after)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const batch = next.slice(0, deps.settings.reconcileParallelism);
+    return {
+      ...plan,
+      containers: batch.flatMap((c) => ("selected" in c ? [c.selected] : [])),
+      refused: batch.flatMap((c) => ("refused" in c ? [c.refused] : [])),
+      excluded: after === undefined ? selection.excluded : [],
+      notFound: after === undefined ? selection.notFound : [],
+      more: next.length > batch.length,
+      ...(batch.length > 0 && { last: batch[batch.length - 1]?.name }),
     };
   };
 }

@@ -78,12 +78,22 @@ export function createReconcileContainerWindowActivity(deps: ReconcileContainerW
     }
     const modeProblem = snapshotModeProblem(deps.snapshots, options.snapshots);
     if (modeProblem !== undefined) return { kind: "refused", reason: modeProblem };
+    const range = options.range;
+    if (range !== undefined && !range.prefix.startsWith(options.prefix ?? "")) {
+      return { kind: "refused", reason: `the range ${JSON.stringify(range.prefix)} is outside the run's prefix ${JSON.stringify(options.prefix)}` };
+    }
+    const prefix = range?.prefix ?? options.prefix;
+    const backupContainer = containerClient(deps.backup.service, input.backupContainer);
+    const requestedAt = now().toISOString();
+    const deletions = { recorded: 0, refused: 0 };
     const result = await reconcileWindow(
       containerClient(deps.source.service, input.container),
-      containerClient(deps.backup.service, input.backupContainer),
+      backupContainer,
       {
-        ...(options.prefix !== undefined && { prefix: options.prefix }),
+        ...(prefix !== undefined && prefix !== "" && { prefix }),
+        ...(range?.level === true && { level: true }),
         ...(options.pageSize !== undefined && { pageSize: options.pageSize }),
+        ...(options.backupPages !== undefined && { backupPages: options.backupPages }),
         snapshots: deps.lakeSnapshots?.mode === "none" ? "off" : options.snapshots,
         snapshotsRefused: input.snapshotsRefused,
         dryRun: options.dryRun,
@@ -91,13 +101,20 @@ export function createReconcileContainerWindowActivity(deps: ReconcileContainerW
         sourcePages: options.sourcePages,
         source: cursor.source ?? {},
         backup: cursor.backup,
+        // Recorded page by page as the join finds them, so orphans are never collected.
+        ...(!options.dryRun && {
+          onNewOrphans: async (orphans) => {
+            const done = await recordDeletions(backupContainer, orphans, requestedAt, deps.snapshotConcurrency);
+            deletions.recorded += done.recorded;
+            deletions.refused += done.refused;
+          },
+        }),
       },
       snapshotsOf(deps, input.container),
     );
     if (result.kind !== "window") return result;
 
     const counts = tally(result.blobs);
-    const requestedAt = now().toISOString();
     const requests = options.dryRun
       ? []
       : result.blobs
@@ -106,24 +123,16 @@ export function createReconcileContainerWindowActivity(deps: ReconcileContainerW
     const sent = await sender.send(requests);
     counts.requests = sent.sent;
     counts.skipped.invalidRequest += sent.invalid;
-    if (!options.dryRun && result.newOrphans.length > 0) {
-      const deletions = await recordDeletions(
-        containerClient(deps.backup.service, input.backupContainer),
-        result.newOrphans,
-        requestedAt,
-        deps.snapshotConcurrency,
-      );
-      counts.deletionsRecorded = deletions.recorded;
-      counts.deletionsRefused = deletions.refused;
-    }
-    counts.orphans = result.orphans.length;
+    counts.deletionsRecorded = deletions.recorded;
+    counts.deletionsRefused = deletions.refused;
+    counts.orphans = result.orphans;
     counts.sourceListRequests = result.sourceListRequests;
     counts.backupListRequests = result.backupListRequests;
     counts.snapshotRequests = result.snapshotRequests;
     return {
       kind: "window",
       counts,
-      orphanSamples: result.orphans.slice(0, MAX_ORPHAN_SAMPLES),
+      orphanSamples: result.orphanSamples.slice(0, MAX_ORPHAN_SAMPLES),
       cursor: { ...(result.source !== undefined && { source: result.source }), backup: result.backup },
       done: result.done,
       ...(result.snapshotsRefusedReason !== undefined && { snapshotsRefusedReason: result.snapshotsRefusedReason }),

@@ -16,7 +16,7 @@ import type { QueueClient } from "@azure/storage-queue";
 
 import type { BlobAccount } from "../config/clients";
 import { DEFAULT_BATCH_MAX_BLOB_BYTES } from "../config/settings";
-import { backupState } from "../domain/backup-join";
+import { backupState, compareBlobNames } from "../domain/backup-join";
 import { type BackupRequest, backupRequestFor } from "../domain/backup-request";
 import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
 import { scanPageInputSchema, type ScanPageResult } from "../domain/container-scan";
@@ -28,7 +28,7 @@ import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
 import { containerClient } from "../storage/addressed-clients";
 import { createBackupQueueSender } from "../storage/backup-queue";
-import { joinBackupWindow } from "../storage/join-backup-window";
+import { DEFAULT_BACKUP_PAGES, joinBackupWindow } from "../storage/join-backup-window";
 import { processSourcePage, type SnapshotFn, snapshotListed, snapshotsOf, type SourceBlobVersion } from "../storage/process-source-page";
 
 export interface ScanSourcePageDeps {
@@ -89,28 +89,38 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
     if (result.kind === "snapshotsRefused") return { ...result, account: deps.source.accountName };
 
     // Without snapshots every blob looks new; the backup listing tells which live versions are already backed up.
+    // The scan needs no orphans, so its join ends at the page's last name, also on the last page.
     const etagPinned = input.snapshots === "off" || input.snapshotsRefused || result.snapshotsRefusedReason !== undefined;
     const join =
       (etagPinned || backupDecides) && deps.backup !== undefined && result.blobs.length > 0
-        ? await joinBackupWindow(
-            containerClient(deps.backup.service, target.backupContainer),
-            input.prefix,
-            input.backupCursor ?? {},
-            new Set(result.blobs.map((b) => b.name)),
-            result.continuationToken === undefined ? undefined : result.blobs[result.blobs.length - 1]?.name,
-            input.pageSize ?? 5000,
-          )
+        ? await joinBackupWindow(containerClient(deps.backup.service, target.backupContainer), {
+            ...(input.prefix !== undefined && { prefix: input.prefix }),
+            cursor: input.backupCursor ?? {},
+            sourceNames: new Set(result.blobs.map((b) => b.name)),
+            windowEnd: result.blobs[result.blobs.length - 1]?.name,
+            pageSize: input.pageSize ?? 5000,
+            maxPages: input.backupPages ?? DEFAULT_BACKUP_PAGES,
+          })
         : undefined;
     const backedUp = (name: string, etag: string): boolean => backupState(etag, join?.held.get(name)) === "inSync";
+    // A join that ran out of pages (a long run of backup names the lake no longer has) covers the page's names up to
+    // where it got: those are handled now, and the same page is listed again from there by the next call.
+    const through = join !== undefined && !join.caughtUp ? join.through : undefined;
+    const partial = join !== undefined && !join.caughtUp;
+    const pageBlobs = partial ? result.blobs.filter((b) => through !== undefined && compareBlobNames(b.name, through) <= 0) : result.blobs;
+    const resumeSkip = through !== undefined && (input.skipName === undefined || compareBlobNames(through, input.skipName) > 0) ? through : input.skipName;
+    const next = partial
+      ? { continuationToken: input.continuationToken, skipName: resumeSkip }
+      : { continuationToken: result.continuationToken, skipName: result.skipName };
 
     const skipped = zeroSkipCounts();
-    const counts = { blobsSeen: result.blobs.length, new: 0, changed: 0, unchanged: 0, snapshots: 0, requestsResent: 0, alreadyBackedUp: 0 };
-    let blobs: readonly SourceBlobVersion[] = result.blobs;
+    const counts = { blobsSeen: pageBlobs.length, new: 0, changed: 0, unchanged: 0, snapshots: 0, requestsResent: 0, alreadyBackedUp: 0 };
+    let blobs: readonly SourceBlobVersion[] = pageBlobs;
     let snapshotRequests = result.snapshotRequests;
     let refusedReason = result.snapshotsRefusedReason;
     if (backupDecides) {
       // A blob without a lake snapshot whose live ETag the backup records is unchanged; the others are snapshotted now.
-      blobs = await mapBounded(result.blobs, deps.snapshotConcurrency, async (blob): Promise<SourceBlobVersion> => {
+      blobs = await mapBounded(pageBlobs, deps.snapshotConcurrency, async (blob): Promise<SourceBlobVersion> => {
         if (!blob.requestBackup || blob.snapshot !== undefined) return blob;
         if (backedUp(blob.name, blob.etag)) return { ...blob, outcome: "unchanged", requestBackup: false };
         if (input.dryRun || refusedReason !== undefined) return blob;
@@ -142,8 +152,10 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
     skipped.invalidRequest += sent.invalid;
     return {
       kind: "page",
-      ...(result.continuationToken !== undefined && { continuationToken: result.continuationToken }),
-      ...(result.skipName !== undefined && { skipName: result.skipName }),
+      ...(next.continuationToken !== undefined && { continuationToken: next.continuationToken }),
+      ...(next.skipName !== undefined && { skipName: next.skipName }),
+      // The same page again (its first page has no token): the orchestration must not take it for the last page.
+      ...(partial && { more: true }),
       counts: {
         ...counts,
         skipped,

@@ -58,6 +58,8 @@ export interface Settings {
   readonly snapshotConcurrency: number;
   /** Containers reconciled in parallel. */
   readonly reconcileParallelism: number;
+  /** Name ranges of one container listed in parallel by reconciliation. */
+  readonly listParallelism: number;
   /** How often a running copy (ADF run) is polled. */
   readonly copyPollSeconds: number;
   /** A copy still running after this is cancelled and the backup fails. */
@@ -186,6 +188,7 @@ const scalarSettings = z.object({
   ).default("backup-reports"),
   SNAPSHOT_CONCURRENCY: optional(integer(1, 256)).default(16),
   RECONCILE_PARALLELISM: optional(integer(1, 64)).default(4),
+  LIST_PARALLELISM: optional(integer(1, 64)).default(8),
   COPY_POLL_SECONDS: optional(integer(1, 3600)).default(15),
   COPY_TIMEOUT_MINUTES: optional(integer(1, MAX_COPY_TIMEOUT_MINUTES)).default(MAX_COPY_TIMEOUT_MINUTES),
   // Put Block From URL takes at most 4000 MiB; a step must end inside the 10-minute functionTimeout with its last blocks.
@@ -297,6 +300,7 @@ function buildSettings(
     reportsContainer: s.REPORTS_CONTAINER,
     snapshotConcurrency: s.SNAPSHOT_CONCURRENCY,
     reconcileParallelism: s.RECONCILE_PARALLELISM,
+    listParallelism: s.LIST_PARALLELISM,
     copyPollSeconds: s.COPY_POLL_SECONDS,
     copyTimeoutMinutes: s.COPY_TIMEOUT_MINUTES,
     copyBlockMiB: s.COPY_BLOCK_MIB,

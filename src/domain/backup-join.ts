@@ -10,17 +10,23 @@ import { type HeldVersion, heldVersion } from "./blob-backup";
 import { sameEtag } from "./etag";
 
 /**
- * The order in which the Blob service lists names. Azure lists blobs sorted by name; Azurite compares JavaScript
- * strings (UTF-16 code units), which is this comparison. Should a service order names differently (it can only matter
- * for characters beyond U+FFFF against U+E000–U+FFFF), the join degrades safely: a blob is reported missing and
- * requested again (the backup then finds it holds that version), and its backup counted as an orphan.
+ * The order in which the Blob service lists names: by UTF-16 code units, which is JavaScript's string comparison.
+ * The docs say only "alphabetical order, upper-case letters first"; a test that wrote a blob for every Unicode
+ * character found Azure's order to be UTF-16 big-endian (blobfile/blobfile#238), not UTF-8 bytes — the two differ only
+ * for characters beyond U+FFFF against U+E000–U+FFFF. Azurite sorts with JavaScript's comparison too (proven with
+ * such names at page and range edges in test/integration/listing-ranges.test.ts). Were a service to order otherwise,
+ * the join would degrade safely: a blob reported missing and requested again (the backup then finds it holds that
+ * version), and its backup counted as an orphan.
  */
 export function compareBlobNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Where a backup listing resumes: the token of the page the last window ended in, and the last name consumed there. */
-export const backupCursorSchema = z.strictObject({ token: z.string().optional(), after: z.string().optional() });
+/**
+ * Where a backup listing resumes: the token of the page to read next (the page the last window ended in, read again),
+ * the last name consumed, and whether the listing has been read to its end (then nothing is read again).
+ */
+export const backupCursorSchema = z.strictObject({ token: z.string().optional(), after: z.string().optional(), ended: z.literal(true).optional() });
 export type BackupCursor = z.infer<typeof backupCursorSchema>;
 
 export interface BackupEntry {

@@ -11,6 +11,24 @@ import { snapshotModeSchema } from "./snapshot-mode";
 
 export const DEFAULT_PAGES_PER_EXECUTION = 50;
 
+/**
+ * Passes a scan offers to joining starts: a start that would need a later pass is told to come back (409), so a scan
+ * joined faster than it can list still completes. One pass more than this can run, for a start that joined just as
+ * the last offered pass began (src/durable/container-scan-instance.ts).
+ */
+export const DEFAULT_MAX_PASSES = 3;
+
+/**
+ * The pass that covers a start joining a scan whose status was read as `status`: the next one, unless the pass shown
+ * may already have ended (its listing done, or no status yet), when the one after it — a pass covers a request only
+ * if its listing starts after the request.
+ */
+export function coveringPass(customStatus: unknown): number {
+  const shown = z.object({ pass: z.number().int().positive(), phase: z.string() }).safeParse(customStatus);
+  if (!shown.success) return 2;
+  return shown.data.phase === "scanning" ? shown.data.pass + 1 : shown.data.pass + 2;
+}
+
 export const scanPageInputSchema = z.strictObject({
   container: containerNameSchema,
   prefix: blobNameSchema.optional(),
@@ -27,6 +45,8 @@ export const scanPageInputSchema = z.strictObject({
    * listing resumes.
    */
   backupCursor: backupCursorSchema.optional(),
+  /** Backup pages one call reads at most (ETag-pinned mode); tests use few to cover the cursor. */
+  backupPages: z.number().int().min(1).max(100).optional(),
 });
 export type ScanPageInput = z.infer<typeof scanPageInputSchema>;
 
@@ -60,6 +80,11 @@ export const scanPageResultSchema = z.discriminatedUnion("kind", [
     kind: z.literal("page"),
     continuationToken: z.string().optional(),
     skipName: z.string().optional(),
+    /**
+     * The listing is not done although `continuationToken` may be absent: the backup join did not reach the page's
+     * end, so the same page is listed again from `skipName`.
+     */
+    more: z.literal(true).optional(),
     counts: pageCountsSchema,
     /** auto mode: the account refused snapshots on this page; from here on requests are ETag-pinned. */
     snapshotsRefusedReason: z.string().optional(),
@@ -94,7 +119,11 @@ export const containerScanInputSchema = z.strictObject({
   snapshots: snapshotModeSchema,
   /** Listing page size (the service's maximum by default); smaller in tests to get many pages cheaply. */
   pageSize: z.number().int().min(1).max(5000).optional(),
+  /** Backup pages per page activity at most in ETag-pinned mode (default 20); tests use few. */
+  backupPages: z.number().int().min(1).max(100).optional(),
   pagesPerExecution: z.number().int().min(1).max(1000).default(DEFAULT_PAGES_PER_EXECUTION),
+  /** Passes offered to joining starts (see DEFAULT_MAX_PASSES); the scan makes at most one more. */
+  maxPasses: z.number().int().min(1).max(100).default(DEFAULT_MAX_PASSES),
   /** A fresh id per start, so a starter can tell whether the instance that runs is its own (src/durable/instances.ts). */
   startId: z.string().max(100).optional(),
   /** Carried through continueAsNew; absent on the first execution. */

@@ -6,6 +6,7 @@ import { z } from "zod";
 
 import { backupCursorSchema } from "./backup-join";
 import { backupTargetOf, type ContainerPolicy } from "./container-policy";
+import { listingRangeSchema } from "./listing-ranges";
 import { blobNameSchema, containerNameSchema } from "./name-schemas";
 import { addSkipCounts, skipCountsSchema, zeroSkipCounts } from "./skip-counts";
 import { snapshotModeSchema } from "./snapshot-mode";
@@ -90,6 +91,10 @@ export const windowOptionsSchema = z.strictObject({
   pageSize: z.number().int().min(1).max(5000).optional(),
   /** Source pages per activity call. */
   sourcePages: z.number().int().min(1).max(20),
+  /** Backup pages per activity call at most (src/storage/reconcile-window.ts); tests use few to cover the cursor. */
+  backupPages: z.number().int().min(1).max(100).optional(),
+  /** One name range of the container (src/domain/listing-ranges.ts), inside `prefix`; absent: the whole container. */
+  range: listingRangeSchema.optional(),
 });
 export type WindowOptions = z.infer<typeof windowOptionsSchema>;
 
@@ -142,6 +147,8 @@ export const reconciliationReportSchema = z.strictObject({
   prefix: z.string().optional(),
   startedAt: z.string(),
   completedAt: z.string(),
+  /** Containers reported: all of them in the report blob; the output keeps the first few (failed ones first). */
+  containersReported: count.optional(),
   containers: z.array(containerReportSchema),
   /** Containers of the lake left out by CONTAINERS / EXCLUDE_CONTAINERS. */
   excluded: z.array(z.string()),
@@ -157,8 +164,30 @@ export const reconciliationReportSchema = z.strictObject({
 });
 export type ReconciliationReport = z.infer<typeof reconciliationReportSchema>;
 
-/** The plan activity's input: only a narrowing of the containers the settings select. */
-export const planInputSchema = z.strictObject({ containers: z.array(containerNameSchema).max(5000).optional() });
+/**
+ * One batch of container reports staged as part `part` of the report blob (src/activities/stage-reconciliation-report-part.ts).
+ * The first part chooses the blob's name (`reportName` absent); the next ones stage on it.
+ */
+export const stagePartInputSchema = z.strictObject({
+  instanceId: z.string().max(200),
+  startedAt: z.iso.datetime({ offset: true }),
+  reportName: z.string().max(1024).optional(),
+  part: z.number().int().min(0).max(49_000),
+  containers: z.array(containerReportSchema).min(1).max(64),
+});
+export type StagePartInput = z.infer<typeof stagePartInputSchema>;
+export const stagedPartSchema = z.strictObject({ reportName: z.string() });
+
+/** The plan activity's input: only a narrowing of the containers the settings select, and which batch. */
+export const planInputSchema = z.strictObject({
+  containers: z.array(containerNameSchema).max(5000).optional(),
+  /**
+   * One batch only: the next RECONCILE_PARALLELISM containers (selected or refused) after `after`, in name order, so
+   * the orchestration carries a position, not the lake's list. Excluded and not-found names come with the first batch.
+   */
+  batch: z.literal(true).optional(),
+  after: containerNameSchema.optional(),
+});
 export type PlanInput = z.infer<typeof planInputSchema>;
 
 /** What one reconciliation run covers, decided from the settings by the plan activity (never by the input). */
@@ -172,6 +201,9 @@ export const reconciliationPlanSchema = z.strictObject({
   refused: z.array(z.strictObject({ container: z.string(), reason: z.string() })),
   excluded: z.array(z.string()),
   notFound: z.array(z.string()),
+  /** A batch plan: more containers follow `last`, the batch's last name. */
+  more: z.boolean().optional(),
+  last: z.string().optional(),
 });
 export type ReconciliationPlan = z.infer<typeof reconciliationPlanSchema>;
 

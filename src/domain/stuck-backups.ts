@@ -21,8 +21,11 @@ export const findStuckInputSchema = z.strictObject({
   now: z.iso.datetime({ offset: true }),
   /** Terminate stuck instances, release leases held past their duration and re-send the backups' requests. */
   repair: z.boolean(),
-  /** Only backups of these containers (the run's selection), and of blobs under this prefix. */
-  containers: z.array(containerNameSchema).max(5000),
+  /**
+   * Only backups of these containers (the containers a run asked for), and of blobs under this prefix; absent: every
+   * container the settings select (a run over the whole lake, whose container list no single execution holds).
+   */
+  containers: z.array(containerNameSchema).max(5000).optional(),
   prefix: blobNameSchema.optional(),
 });
 export type FindStuckInput = z.infer<typeof findStuckInputSchema>;
@@ -77,7 +80,7 @@ export interface InstanceSummary {
  */
 export function stuckBackupOf(
   status: InstanceSummary,
-  selection: { readonly containers: ReadonlySet<string>; readonly prefix?: string | undefined; readonly runningSince: Date },
+  selection: { readonly containers: { has(container: string): boolean }; readonly prefix?: string | undefined; readonly runningSince: Date },
 ): { why: StuckBackup["why"]; request: z.infer<typeof backupRequestSchema> } | undefined {
   if (!status.instanceId.startsWith(BLOB_BACKUP_ID_PREFIX)) return undefined;
   const parsed = z.object({ request: backupRequestSchema }).safeParse(status.input);

@@ -25,6 +25,7 @@ export function isActive(runtimeStatus: string | undefined): boolean {
 export interface InstanceStatusAndInput {
   readonly runtimeStatus: string;
   readonly input: unknown;
+  readonly customStatus?: unknown;
 }
 
 /**
@@ -52,7 +53,7 @@ export async function instanceStatusAndInput(
   options: { readonly showInput?: boolean } = {},
 ): Promise<InstanceStatusAndInput | undefined> {
   const status = await instanceStatus(client, instanceId, options);
-  return status === undefined ? undefined : { runtimeStatus: status.runtimeStatus, input: status.input };
+  return status === undefined ? undefined : { runtimeStatus: status.runtimeStatus, input: status.input, customStatus: status.customStatus };
 }
 
 /** Starts carry a fresh id in their input, so a starter can tell its own instance from another caller's. */
@@ -64,8 +65,8 @@ export interface StartOrJoin<I extends StartInput> {
   readonly orchestrator: string;
   readonly instanceId: string;
   readonly input: I;
-  /** Whether an instance with this input (as read back; unknown shape) does what this start asks for. */
-  readonly covers: (runningInput: unknown) => boolean;
+  /** Whether an instance with this input (as read back; unknown shape) and status does what this start asks for. */
+  readonly covers: (runningInput: unknown, running: InstanceStatusAndInput) => boolean;
   /**
    * Asks a running instance that covers this start to take it into account (a scan makes one more pass, because it may
    * already be past this caller's blobs). Absent: joining needs nothing.
@@ -75,8 +76,11 @@ export interface StartOrJoin<I extends StartInput> {
 
 export type StartOutcome =
   | { readonly kind: "started" }
-  /** A running (or, after a lost race, just finished) instance covers this start: its status answers the caller. */
-  | { readonly kind: "joined"; readonly runtimeStatus: string }
+  /**
+   * A running (or, after a lost race, just finished) instance covers this start: its status answers the caller.
+   * `customStatus` as read before joining.
+   */
+  | { readonly kind: "joined"; readonly runtimeStatus: string; readonly customStatus?: unknown }
   /** A running instance that does not cover this start: the caller must come back later. */
   | { readonly kind: "busy"; readonly runtimeStatus: string };
 
@@ -105,7 +109,9 @@ export async function startOrJoin<I extends StartInput>(client: df.DurableClient
   const decideOther = (state: InstanceStatusAndInput | undefined): StartOutcome | undefined => {
     if (state === undefined) return undefined;
     if (isActive(state.runtimeStatus)) {
-      return covers(state.input) ? { kind: "joined", runtimeStatus: state.runtimeStatus } : { kind: "busy", runtimeStatus: state.runtimeStatus };
+      return covers(state.input, state)
+        ? { kind: "joined", runtimeStatus: state.runtimeStatus, customStatus: state.customStatus }
+        : { kind: "busy", runtimeStatus: state.runtimeStatus };
     }
     return undefined;
   };
@@ -113,12 +119,17 @@ export async function startOrJoin<I extends StartInput>(client: df.DurableClient
   for (let round = 0; round < MAX_START_ROUNDS; round++) {
     const before = await read();
     if (before !== undefined && isActive(before.runtimeStatus)) {
-      if (!covers(before.input)) return { kind: "busy", runtimeStatus: before.runtimeStatus };
-      if (start.join === undefined) return { kind: "joined", runtimeStatus: before.runtimeStatus };
+      if (!covers(before.input, before)) return { kind: "busy", runtimeStatus: before.runtimeStatus };
+      if (start.join === undefined) return { kind: "joined", runtimeStatus: before.runtimeStatus, customStatus: before.customStatus };
       await start.join();
       // An instance that finished before it could take the request (the event is then dropped) is started afresh.
-      const joined = decideOther(await read());
-      if (joined !== undefined) return joined;
+      // The pass that covers this start follows from the status read before the event was raised.
+      const after = await read();
+      if (after !== undefined && isActive(after.runtimeStatus)) {
+        return covers(after.input, before)
+          ? { kind: "joined", runtimeStatus: after.runtimeStatus, customStatus: before.customStatus }
+          : { kind: "busy", runtimeStatus: after.runtimeStatus };
+      }
     }
     try {
       await client.startNew(orchestrator, { instanceId, input });
@@ -134,7 +145,7 @@ export async function startOrJoin<I extends StartInput>(client: df.DurableClient
     const other = decideOther(after);
     if (other !== undefined) return other;
     // It has finished already: it covered this start if its options did; otherwise start again.
-    if (covers(after.input)) return { kind: "joined", runtimeStatus: after.runtimeStatus };
+    if (covers(after.input, after)) return { kind: "joined", runtimeStatus: after.runtimeStatus, customStatus: after.customStatus };
   }
   throw new Error(`could not start ${instanceId}: other starts replaced it ${MAX_START_ROUNDS} times in a row`);
 }

@@ -39,20 +39,25 @@ export function isCallerVisibleInstance(instanceId: string): boolean {
  * kept, so a client that follows `Location` without re-sending its headers (as some HTTP pollers do) is still
  * authorised; it is the caller's own key, never another one.
  */
-export function statusUrl(request: Pick<HttpRequest, "url">, instanceId: string): string {
+export function statusUrl(request: Pick<HttpRequest, "url">, instanceId: string, pass?: number): string {
   const incoming = new URL(request.url);
   const url = new URL(`/${ROUTE_PREFIX}/status/${encodeURIComponent(instanceId)}`, incoming.origin);
+  // A scan joined by this caller: its status is done once that pass is (src/triggers/http-get-status.ts).
+  if (pass !== undefined) url.searchParams.set("pass", String(pass));
   const code = incoming.searchParams.get("code");
   if (code !== null && code !== "") url.searchParams.set("code", code);
   return url.href;
 }
 
-/** What a starter answers once its instance runs: `202`, `Location` and `Retry-After`, as the async HTTP pattern wants. */
-export function acceptedResponse(request: Pick<HttpRequest, "url">, instanceId: string): HttpResponseInit {
-  const location = statusUrl(request, instanceId);
+/**
+ * What a starter answers once its instance runs: `202`, `Location` and `Retry-After`, as the async HTTP pattern wants.
+ * `pass`: the scan pass that covers this caller's request, when it joined a running scan.
+ */
+export function acceptedResponse(request: Pick<HttpRequest, "url">, instanceId: string, pass?: number): HttpResponseInit {
+  const location = statusUrl(request, instanceId, pass);
   return {
     status: 202,
     headers: { Location: location, "Retry-After": String(RETRY_AFTER_SECONDS) },
-    jsonBody: { id: instanceId, statusQueryGetUri: location },
+    jsonBody: { id: instanceId, statusQueryGetUri: location, ...(pass !== undefined && { coveredByPass: pass }) },
   };
 }

@@ -11,12 +11,12 @@ import { STORAGE_PAGE_RETRY } from "./retry-policies";
 
 export function* findStuckBackups(
   context: OrchestrationContext,
-  run: { readonly dryRun: boolean; readonly containers: readonly string[]; readonly prefix?: string | undefined },
+  run: { readonly dryRun: boolean; readonly containers?: readonly string[] | undefined; readonly prefix?: string | undefined },
 ): Generator<Task, StuckBackupsReport, unknown> {
   const input: FindStuckInput = {
     now: context.df.currentUtcDateTime.toISOString(),
     repair: !run.dryRun,
-    containers: [...run.containers],
+    ...(run.containers !== undefined && { containers: [...run.containers] }),
     ...(run.prefix !== undefined && { prefix: run.prefix }),
   };
   return stuckBackupsReportSchema.parse(yield context.df.callActivityWithRetry(Activities.findStuckBackups, STORAGE_PAGE_RETRY, input));

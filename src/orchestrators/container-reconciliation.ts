@@ -1,17 +1,21 @@
 /**
- * Reconciliation of one container: window after window (a few source pages each) until the source listing ends,
- * then the container's report. `continueAsNew` every `windowsPerExecution` windows carries the cursors and totals, so
+ * Reconciliation of one container: split into name ranges reconciled in parallel when its top level has directories
+ * (src/domain/listing-ranges.ts), each range — or the whole container — window after window (a few source pages
+ * each) until its source listing ends, then the container's report. `continueAsNew` every `windowsPerExecution` windows carries the cursors and totals, so
  * the history stays bounded whatever the container's size. A failure is reported, not thrown: the parent
  * reconciliation goes on with the other containers.
  */
-import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
+import type { OrchestrationContext, OrchestrationHandler, Task } from "durable-functions";
 import { z } from "zod";
 
+import type { PlanRangesInput, PlanRangesResult } from "../activities/plan-listing-ranges";
 import { describeError } from "../domain/errors";
+import { listingRangeSchema, MAX_RANGES } from "../domain/listing-ranges";
 import { containerNameSchema } from "../domain/name-schemas";
 import {
   addReconcileCounts,
   type ContainerReport,
+  containerReportSchema,
   cursorSchema,
   MAX_ORPHAN_SAMPLES,
   reconcileCountsSchema,
@@ -26,7 +30,7 @@ import { Activities, Orchestrators } from "../function-names";
 
 export const DEFAULT_WINDOWS_PER_EXECUTION = 25;
 
-const containerReconciliationProgressSchema = z.strictObject({
+const progressSchema = z.strictObject({
   startedAt: z.string(),
   cursor: cursorSchema,
   snapshotsRefusedReason: z.string().optional(),
@@ -34,20 +38,126 @@ const containerReconciliationProgressSchema = z.strictObject({
   totals: reconcileCountsSchema,
   orphanSamples: z.array(z.string()),
 });
-type ContainerReconciliationProgress = z.infer<typeof containerReconciliationProgressSchema>;
+type Progress = z.infer<typeof progressSchema>;
+
+/** A container split into name ranges: the ranges, the next batch, and what the finished ones found. */
+const fanOutSchema = z.strictObject({
+  startedAt: z.string(),
+  ranges: z.array(listingRangeSchema).max(MAX_RANGES + 1),
+  next: z.number().int().nonnegative(),
+  parallelism: z.number().int().min(1).max(64),
+  windows: z.number().int().nonnegative(),
+  totals: reconcileCountsSchema,
+  orphanSamples: z.array(z.string()),
+  snapshotsRefusedReason: z.string().optional(),
+  error: z.string().optional(),
+});
+type FanOut = z.infer<typeof fanOutSchema>;
 
 export const containerReconciliationInputSchema = z.strictObject({
   container: containerNameSchema,
   backupContainer: containerNameSchema,
   options: windowOptionsSchema,
   windowsPerExecution: z.number().int().min(1).max(1000).default(DEFAULT_WINDOWS_PER_EXECUTION),
-  progress: containerReconciliationProgressSchema.optional(),
+  progress: progressSchema.optional(),
+  /** Carried through continueAsNew while the container's ranges run (one batch per execution). */
+  fanOut: fanOutSchema.optional(),
 });
 export type ContainerReconciliationInput = z.input<typeof containerReconciliationInputSchema>;
 
+/**
+ * The container split into name ranges (PlanListingRanges), each reconciled by a sub-orchestration of this
+ * orchestrator with `options.range` set, `parallelism` at a time, one batch per execution. Undefined: the container is
+ * not split, and this orchestration runs the windows itself.
+ */
+function* reconcileRanges(context: OrchestrationContext, input: z.infer<typeof containerReconciliationInputSchema>): Generator<Task, ContainerReport | "whole" | "continued", unknown> {
+  let fan: FanOut | undefined = input.fanOut;
+  if (fan === undefined) {
+    const planInput: PlanRangesInput = {
+      container: input.container,
+      backupContainer: input.backupContainer,
+      ...(input.options.prefix !== undefined && { prefix: input.options.prefix }),
+    };
+    const startedAt = context.df.currentUtcDateTime.toISOString();
+    let planned: PlanRangesResult;
+    try {
+      planned = (yield context.df.callActivityWithRetry(Activities.planListingRanges, STORAGE_PAGE_RETRY, planInput)) as PlanRangesResult;
+    } catch (err) {
+      return emptyReport(input, startedAt, context.df.currentUtcDateTime.toISOString(), describeError(err));
+    }
+    if (planned.kind === "refused") return emptyReport(input, startedAt, startedAt, `refused: ${planned.reason}`);
+    if (planned.ranges === undefined) return "whole";
+    fan = { startedAt, ranges: planned.ranges, next: 0, parallelism: planned.parallelism, windows: 0, totals: zeroReconcileCounts(), orphanSamples: [] };
+  }
+  const first = fan.next;
+  const batch = fan.ranges.slice(first, first + fan.parallelism);
+  context.df.setCustomStatus({ container: input.container, phase: "reconciling ranges", ranges: fan.ranges.length, rangesDone: fan.next, blobs: fan.totals.blobs });
+  const tasks = batch.map((range, k) => {
+    const child: ContainerReconciliationInput = {
+      container: input.container,
+      backupContainer: input.backupContainer,
+      options: { ...input.options, range },
+      windowsPerExecution: input.windowsPerExecution,
+    };
+    return context.df.callSubOrchestrator(Orchestrators.containerReconciliation, child, `${context.df.instanceId}-r${first + k}`);
+  });
+  const results = (yield context.df.Task.all(tasks)) as unknown[];
+  for (const [k, raw] of results.entries()) {
+    const r = containerReportSchema.parse(raw);
+    const where = JSON.stringify(batch[k]?.prefix ?? "");
+    fan = {
+      ...fan,
+      windows: fan.windows + r.windows,
+      totals: addReconcileCounts(fan.totals, r.counts),
+      orphanSamples: [...fan.orphanSamples, ...r.orphanSamples].slice(0, MAX_ORPHAN_SAMPLES),
+      ...((fan.snapshotsRefusedReason ?? r.snapshotsRefusedReason) !== undefined && { snapshotsRefusedReason: fan.snapshotsRefusedReason ?? r.snapshotsRefusedReason }),
+      ...((fan.error ?? (r.error !== undefined ? `range ${where}: ${r.error}` : undefined)) !== undefined && {
+        error: fan.error ?? `range ${where}: ${r.error ?? ""}`,
+      }),
+    };
+  }
+  fan = { ...fan, next: fan.next + batch.length };
+  if (fan.next < fan.ranges.length) {
+    context.df.continueAsNew({ ...input, fanOut: fan });
+    return "continued";
+  }
+  return {
+    container: input.container,
+    backupContainer: input.backupContainer,
+    status: fan.error === undefined ? "completed" : "failed",
+    ...(fan.error !== undefined && { error: fan.error }),
+    counts: fan.totals,
+    orphanSamples: fan.orphanSamples,
+    ...(fan.snapshotsRefusedReason !== undefined && { snapshotsRefusedReason: fan.snapshotsRefusedReason }),
+    windows: fan.windows,
+    startedAt: fan.startedAt,
+    completedAt: context.df.currentUtcDateTime.toISOString(),
+  };
+}
+
+function emptyReport(input: z.infer<typeof containerReconciliationInputSchema>, startedAt: string, completedAt: string, error: string): ContainerReport {
+  return {
+    container: input.container,
+    backupContainer: input.backupContainer,
+    status: "failed",
+    error,
+    counts: zeroReconcileCounts(),
+    orphanSamples: [],
+    windows: 0,
+    startedAt,
+    completedAt,
+  };
+}
+
 export const containerReconciliation: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = containerReconciliationInputSchema.parse(context.df.getInput());
-  let progress: ContainerReconciliationProgress = input.progress ?? {
+  // A container's first execution decides whether to split it; a range (options.range) never splits again.
+  if (input.options.range === undefined && input.progress === undefined) {
+    const split = yield* reconcileRanges(context, input);
+    if (split === "continued") return undefined;
+    if (split !== "whole") return split;
+  }
+  let progress: Progress = input.progress ?? {
     startedAt: context.df.currentUtcDateTime.toISOString(),
     cursor: { backup: {} },
     windows: 0,

@@ -50,6 +50,8 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
     totals: zeroScanCounts(),
   };
   let pagesThisExecution = 0;
+  // Shown before the first page, so a joining start never reads a status older than this pass (coveringPass).
+  context.df.setCustomStatus({ phase: "scanning", pass: progress.pass, passesDone: progress.pass - 1, pages: progress.pages, dryRun: input.dryRun });
 
   for (;;) {
     const pageInput: ScanPageInput = {
@@ -62,6 +64,7 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
       dryRun: input.dryRun,
       scanStartedAt: progress.scanStartedAt,
       ...(input.pageSize !== undefined && { pageSize: input.pageSize }),
+      ...(input.backupPages !== undefined && { backupPages: input.backupPages }),
       ...(progress.backupCursor !== undefined && { backupCursor: progress.backupCursor }),
     };
     const result = scanPageResultSchema.parse(yield context.df.callActivityWithRetry(Activities.scanSourcePage, STORAGE_PAGE_RETRY, pageInput));
@@ -77,6 +80,7 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
     }
     pagesThisExecution += 1;
     const { continuationToken, skipName } = result;
+    const listed = continuationToken === undefined && result.more !== true;
     progress = {
       scanStartedAt: progress.scanStartedAt,
       ...(progress.startedAt !== undefined && { startedAt: progress.startedAt }),
@@ -94,8 +98,10 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
     };
     const t = progress.totals;
     context.df.setCustomStatus({
-      phase: continuationToken === undefined ? "done" : "scanning",
+      phase: listed ? "done" : "scanning",
       pass: progress.pass,
+      /** Passes finished: a start covered by pass n is done once this reaches n (the status route's `?pass=n`). */
+      passesDone: listed ? progress.pass : progress.pass - 1,
       pages: progress.pages,
       blobsSeen: t.blobsSeen,
       snapshots: t.snapshots,
@@ -103,11 +109,12 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
       skipped: totalSkipped(t.skipped),
       dryRun: input.dryRun,
     });
-    if (continuationToken === undefined) {
+    if (listed) {
       // A dry run has nothing to cover for anyone (joining starts do not ask it for another pass).
       if (input.dryRun) break;
       const rescan = progress.rescanRequested || (yield* takeRescanRequests(context));
-      if (!rescan) break;
+      // Starts are offered passes up to maxPasses; one joining just as the last offered pass began needs one more.
+      if (!rescan || progress.pass > input.maxPasses) break;
       // Another pass from the top; snapshots of the finished pass are not "taken by this pass".
       const { continuationToken: _done, skipName: _held, backupCursor: _backupDone, ...rest } = progress;
       const passStart = context.df.currentUtcDateTime.toISOString();

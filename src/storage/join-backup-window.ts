@@ -1,10 +1,10 @@
 /**
  * The backup side of a window of source names, shared by reconciliation's window and the container scan's page (when
  * it runs without snapshots, to tell which live versions are backed up already): reads the backup listing from a
- * cursor through the window's last name and merge-joins it with the window's names (src/domain/backup-join.ts),
- * collecting the versions the backup holds, the orphans (backup blobs whose source name is gone) and those orphans whose
- * deletion is not recorded yet. Cost: the backup listing, plus one re-read of the page a window ends in; no request per
- * blob. Memory: one backup page and the window's results.
+ * cursor towards the window's last name, at most `maxPages` pages per call, and merge-joins it with the window's names
+ * (src/domain/backup-join.ts). Holds one backup page and the window's matches; orphans (backup blobs whose source name
+ * is gone) are counted, a few sampled, and handed page by page to `onNewOrphans` when their deletion is not recorded
+ * yet — never collected. Cost: the backup listing, plus one re-read of the page a window ends in; no request per blob.
  */
 import type { ContainerClient } from "@azure/storage-blob";
 
@@ -14,24 +14,46 @@ import { canonicalEtag } from "../domain/etag";
 import { needsDeletionRecord, type OrphanEntry } from "./deletion-record";
 import { isContainerNotFound } from "./list-source-page";
 
+/** Orphan names kept per call as samples; the count is always complete. */
+const ORPHAN_SAMPLES = 20;
+/** Backup pages one call reads at most (100,000 entries at the service's page size). */
+export const DEFAULT_BACKUP_PAGES = 20;
+
 export interface BackupWindow {
   readonly held: Map<string, HeldVersion>;
-  readonly orphans: string[];
-  readonly newOrphans: OrphanEntry[];
+  readonly orphans: number;
+  readonly orphanSamples: string[];
   readonly cursor: BackupCursor;
   readonly listRequests: number;
+  /** Every backup entry through the window's end was read. */
+  readonly caughtUp: boolean;
+  /** Not caught up: the last backup name consumed. Source names up to it are joined; the rest wait for the next call. */
+  readonly through?: string;
 }
+
+export interface BackupJoinInput {
+  readonly prefix?: string;
+  readonly level?: boolean;
+  readonly cursor: BackupCursor;
+  readonly sourceNames: ReadonlySet<string>;
+  /** The window's last source name; undefined: to the end of the listing. */
+  readonly windowEnd: string | undefined;
+  readonly pageSize: number;
+  readonly maxPages: number;
+  readonly onNewOrphans?: (orphans: readonly OrphanEntry[]) => Promise<void>;
+}
+
+type BackupItem = { name: string; etag: string; metadata?: Record<string, string> };
 
 async function readBackupPage(
   container: ContainerClient,
-  prefix: string | undefined,
+  input: Pick<BackupJoinInput, "prefix" | "level" | "pageSize">,
   token: string | undefined,
-  pageSize: number,
-): Promise<{ items: { name: string; etag: string; metadata?: Record<string, string> }[]; token?: string } | "containerNotFound"> {
+): Promise<{ items: BackupItem[]; token?: string } | "containerNotFound"> {
   try {
-    const pages = container
-      .listBlobsFlat({ includeMetadata: true, ...(prefix !== undefined && prefix !== "" && { prefix }) })
-      .byPage({ maxPageSize: pageSize, ...(token !== undefined && { continuationToken: token }) });
+    const options = { includeMetadata: true, ...(input.prefix !== undefined && input.prefix !== "" && { prefix: input.prefix }) };
+    const byPage = { maxPageSize: input.pageSize, ...(token !== undefined && { continuationToken: token }) };
+    const pages = input.level === true ? container.listBlobsByHierarchy("/", options).byPage(byPage) : container.listBlobsFlat(options).byPage(byPage);
     const first = await pages.next();
     if (first.done === true) return { items: [] };
     const value = first.value;
@@ -47,7 +69,7 @@ async function readBackupPage(
 }
 
 /** The page's orphans whose backup blob does not record the deletion yet, with the ETag and metadata listed. */
-function newlySeen(items: readonly { name: string; etag: string; metadata?: Record<string, string> }[], orphans: readonly string[]): OrphanEntry[] {
+function newlySeen(items: readonly BackupItem[], orphans: readonly string[]): OrphanEntry[] {
   if (orphans.length === 0) return [];
   const names = new Set(orphans);
   return items
@@ -55,39 +77,44 @@ function newlySeen(items: readonly { name: string; etag: string; metadata?: Reco
     .map((i) => ({ name: i.name, etag: canonicalEtag(i.etag), metadata: i.metadata ?? {} }));
 }
 
-/** Reads the backup listing from `cursor` through `windowEnd` (undefined: to the end), joining it with `sourceNames`. */
-export async function joinBackupWindow(
-  container: ContainerClient,
-  prefix: string | undefined,
-  cursor: BackupCursor,
-  sourceNames: ReadonlySet<string>,
-  windowEnd: string | undefined,
-  pageSize: number,
-): Promise<BackupWindow> {
+/**
+ * Reads the backup listing from `cursor` towards `windowEnd`, at most `maxPages` pages, joining it with the window's
+ * source names. Holds one page and the window's matches; orphans are counted and sampled.
+ */
+export async function joinBackupWindow(container: ContainerClient, input: BackupJoinInput): Promise<BackupWindow> {
   const held = new Map<string, HeldVersion>();
-  const orphans: string[] = [];
-  const newOrphans: OrphanEntry[] = [];
-  let token = cursor.token;
-  let after = cursor.after;
+  const orphanSamples: string[] = [];
+  let orphans = 0;
   let listRequests = 0;
+  // The listing was read to its end by an earlier window: nothing beyond it is backed up.
+  if (input.cursor.ended === true) return { held, orphans, orphanSamples, cursor: input.cursor, listRequests, caughtUp: true };
+  let token = input.cursor.token;
+  let after = input.cursor.after;
+  const at = (): BackupCursor => ({ ...(token !== undefined && { token }), ...(after !== undefined && { after }) });
   for (;;) {
-    const page = await readBackupPage(container, prefix, token, pageSize);
+    const page = await readBackupPage(container, input, token);
     listRequests += 1;
     // No backup container yet: nothing is backed up, and the backup orchestrations will create it.
-    if (page === "containerNotFound") return { held, orphans, newOrphans, cursor: {}, listRequests };
-    const joined = joinBackupPage(page.items, sourceNames, after, windowEnd);
+    if (page === "containerNotFound") return { held, orphans, orphanSamples, cursor: {}, listRequests, caughtUp: true };
+    const joined = joinBackupPage(page.items, input.sourceNames, after, input.windowEnd);
     for (const [name, version] of joined.held) held.set(name, version);
-    orphans.push(...joined.orphans);
-    newOrphans.push(...newlySeen(page.items, joined.orphans));
+    orphans += joined.orphans.length;
+    orphanSamples.push(...joined.orphans.slice(0, ORPHAN_SAMPLES - orphanSamples.length));
+    if (input.onNewOrphans !== undefined) {
+      const fresh = newlySeen(page.items, joined.orphans);
+      if (fresh.length > 0) await input.onNewOrphans(fresh);
+    }
     const lastConsumed = joined.consumed > 0 ? page.items[joined.consumed - 1]?.name : undefined;
     if (lastConsumed !== undefined && (after === undefined || compareBlobNames(lastConsumed, after) > 0)) after = lastConsumed;
-    if (joined.reachedEnd) {
-      // The next window starts inside this page: it reads the page again from the same token.
-      return { held, orphans, newOrphans, cursor: { ...(token !== undefined && { token }), ...(after !== undefined && { after }) }, listRequests };
-    }
+    // The next window starts inside this page: it reads the page again from the same token.
+    if (joined.reachedEnd) return { held, orphans, orphanSamples, cursor: at(), listRequests, caughtUp: true };
     if (page.token === undefined) {
-      return { held, orphans, newOrphans, cursor: { ...(after !== undefined && { after }) }, listRequests };
+      return { held, orphans, orphanSamples, cursor: { ...(after !== undefined && { after }), ended: true }, listRequests, caughtUp: true };
     }
     token = page.token;
+    if (listRequests >= input.maxPages) {
+      return { held, orphans, orphanSamples, cursor: at(), listRequests, caughtUp: false, ...(after !== undefined && { through: after }) };
+    }
   }
 }
+

@@ -12,6 +12,7 @@
  */
 import { type BlobItem, type ContainerClient, type ContainerListBlobFlatSegmentResponse, RestError } from "@azure/storage-blob";
 
+import { compareBlobNames } from "../domain/backup-join";
 import { isDirectoryMarker, type ListedEntry } from "../domain/change-detection";
 import { canonicalEtag } from "../domain/etag";
 
@@ -22,8 +23,16 @@ export interface ListInclude {
 
 export interface ListPageInput {
   readonly prefix?: string;
+  /**
+   * Only the names directly under `prefix` (no `/` after it): a hierarchical listing, whose directories are left to
+   * ranges of their own (src/domain/listing-ranges.ts).
+   */
+  readonly level?: boolean;
   readonly continuationToken?: string;
-  /** The name completed by the previous call; its entries are dropped from this page. */
+  /**
+   * The name completed by the previous call: entries of it and of names before it are dropped from this page (a
+   * continuing page starts at or after it; a caller that re-reads a page from its token skips what it has done).
+   */
   readonly skipName?: string;
   /** Entries per listing page (the service caps it at 5,000). */
   readonly pageSize?: number;
@@ -71,16 +80,19 @@ async function firstPage(
   continuationToken: string | undefined,
   maxPageSize: number,
   include: ListInclude,
+  level = false,
 ): Promise<{ items: BlobItem[]; token?: string }> {
-  const pages = container
-    .listBlobsFlat({
-      includeSnapshots: true,
-      includeMetadata: true,
-      ...(include.versions === true && { includeVersions: true }),
-      ...(prefix !== undefined && prefix !== "" && { prefix }),
-    })
-    .byPage({ maxPageSize, ...(continuationToken !== undefined && { continuationToken }) });
-  const next: IteratorResult<ContainerListBlobFlatSegmentResponse, unknown> = await pages.next();
+  const options = {
+    includeSnapshots: true,
+    includeMetadata: true,
+    ...(include.versions === true && { includeVersions: true }),
+    ...(prefix !== undefined && prefix !== "" && { prefix }),
+  };
+  const byPage = { maxPageSize, ...(continuationToken !== undefined && { continuationToken }) };
+  // A hierarchical page holds blobs and directory prefixes; the prefixes are ranges of their own.
+  const pages = level ? container.listBlobsByHierarchy("/", options).byPage(byPage) : container.listBlobsFlat(options).byPage(byPage);
+  const next: IteratorResult<ContainerListBlobFlatSegmentResponse | { continuationToken?: string; segment: { blobItems: BlobItem[] } }, unknown> =
+    await pages.next();
   if (next.done === true) return { items: [] };
   const token = next.value.continuationToken;
   return { items: next.value.segment.blobItems, ...(token !== undefined && token !== "" && { token }) };
@@ -128,16 +140,17 @@ export type CompletePageResult =
 export async function listCompletePage(container: ContainerClient, input: ListPageInput, include: ListInclude = {}): Promise<CompletePageResult> {
   let page: { items: BlobItem[]; token?: string };
   try {
-    page = await firstPage(container, input.prefix, input.continuationToken, input.pageSize ?? 5000, include);
+    page = await firstPage(container, input.prefix, input.continuationToken, input.pageSize ?? 5000, include, input.level === true);
   } catch (err) {
     if (isContainerNotFound(err)) return { kind: "containerNotFound" };
     throw err;
   }
   let listRequests = 1;
-  let items = page.items.filter((i) => i.name !== input.skipName);
+  const done = input.skipName;
+  let items = done === undefined ? page.items : page.items.filter((i) => compareBlobNames(i.name, done) > 0);
   let skipName = input.skipName;
   const last = page.items[page.items.length - 1]?.name;
-  if (page.token !== undefined && last !== undefined && last !== input.skipName) {
+  if (page.token !== undefined && last !== undefined && (done === undefined || compareBlobNames(last, done) > 0)) {
     const relisted = await listNameEntries(container, last, include);
     listRequests += relisted.requests;
     items = [...items.filter((i) => i.name !== last), ...relisted.items];

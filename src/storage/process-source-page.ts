@@ -118,6 +118,8 @@ export interface SourceBlobVersion {
 
 export interface ProcessPageInput {
   readonly prefix?: string;
+  /** Only the names directly under `prefix` (see ListPageInput). */
+  readonly level?: boolean;
   readonly continuationToken?: string;
   readonly skipName?: string;
   readonly pageSize?: number;
@@ -187,15 +189,22 @@ export async function snapshotListed(container: ContainerClient, base: Pick<List
   }
 }
 
-export async function processSourcePage(container: ContainerClient, input: ProcessPageInput, snapshot: SnapshotOfPage): Promise<ProcessPageResult> {
-  const listed = await listSourcePage(container, input);
-  if (listed.kind === "containerNotFound") return listed;
+export type ProcessEntriesResult =
+  | { readonly kind: "snapshotsRefused"; readonly reason: string }
+  | { readonly kind: "processed"; readonly blobs: readonly SourceBlobVersion[]; readonly snapshotRequests: number; readonly snapshotsRefusedReason?: string };
 
+/** Classifies listed entries (every entry of each name) and snapshots the new and changed blobs among them. */
+export async function processListedEntries(
+  container: ContainerClient,
+  entries: readonly ListedEntry[],
+  input: Omit<ProcessPageInput, "prefix" | "level" | "continuationToken" | "skipName" | "pageSize">,
+  snapshot: SnapshotOfPage,
+): Promise<ProcessEntriesResult> {
   let snapshotsOff = input.snapshots === "off" || input.snapshotsRefused === true;
   let refusal: string | undefined;
   let snapshotRequests = 0;
 
-  const blobs = await mapBounded(groupByName(listed.entries), input.concurrency, async (group): Promise<SourceBlobVersion> => {
+  const blobs = await mapBounded(groupByName(entries), input.concurrency, async (group): Promise<SourceBlobVersion> => {
     const c = classify(group, input.scanStartedAt);
     const base = group.base;
     if (c.kind === "skipped" || base === undefined) {
@@ -231,13 +240,21 @@ export async function processSourcePage(container: ContainerClient, input: Proce
   if (refusal !== undefined && input.snapshots === "on") {
     return { kind: "snapshotsRefused", reason: refusal };
   }
+  return { kind: "processed", blobs, snapshotRequests, ...(refusal !== undefined && { snapshotsRefusedReason: refusal }) };
+}
+
+export async function processSourcePage(container: ContainerClient, input: ProcessPageInput, snapshot: SnapshotOfPage): Promise<ProcessPageResult> {
+  const listed = await listSourcePage(container, input);
+  if (listed.kind === "containerNotFound") return listed;
+  const processed = await processListedEntries(container, listed.entries, input, snapshot);
+  if (processed.kind === "snapshotsRefused") return processed;
   return {
     kind: "page",
-    blobs,
+    blobs: processed.blobs,
     ...(listed.continuationToken !== undefined && { continuationToken: listed.continuationToken }),
     ...(listed.skipName !== undefined && { skipName: listed.skipName }),
     listRequests: listed.listRequests,
-    snapshotRequests,
-    ...(refusal !== undefined && { snapshotsRefusedReason: refusal }),
+    snapshotRequests: processed.snapshotRequests,
+    ...(processed.snapshotsRefusedReason !== undefined && { snapshotsRefusedReason: processed.snapshotsRefusedReason }),
   };
 }

@@ -1,16 +1,22 @@
 /**
- * One reconciliation window of a container: a few source pages processed exactly as the container scan processes them
- * (classified, new and changed blobs snapshotted), then merge-joined with the backup listing over the same names.
+ * One reconciliation window of a container (or of one listing range of it): a few source pages listed, merge-joined
+ * with the backup listing over the same names, and the source blobs the join covered processed exactly as the
+ * container scan processes them (classified, new and changed blobs snapshotted).
  * Cost: the two listings (plus, per window, one re-read of the backup page the window ended in); no request per blob.
- * Memory: the window's source blobs and one backup page.
+ * Memory: the window's source entries and one backup page. The backup side reads at most `backupPages` pages per call:
+ * when a long run of backup names without a source (a partition the lake deleted) does not fit, the call joins the
+ * source names up to where it got and the next call resumes both listings there. Orphans are counted, a few kept as
+ * samples, and their deletion records written page by page — never collected.
  */
 import type { ContainerClient } from "@azure/storage-blob";
 
-import { type BackupCursor, type BackupState, backupState } from "../domain/backup-join";
+import { type BackupCursor, type BackupState, backupState, compareBlobNames } from "../domain/backup-join";
 import type { HeldVersion } from "../domain/blob-backup";
+import type { ListedEntry } from "../domain/change-detection";
 import type { OrphanEntry } from "./deletion-record";
-import { joinBackupWindow } from "./join-backup-window";
-import { type ProcessPageInput, processSourcePage, type SnapshotOfPage, type SourceBlobVersion } from "./process-source-page";
+import { type BackupWindow, DEFAULT_BACKUP_PAGES, joinBackupWindow } from "./join-backup-window";
+import { listSourcePage } from "./list-source-page";
+import { processListedEntries, type ProcessPageInput, type SnapshotOfPage, type SourceBlobVersion } from "./process-source-page";
 
 export interface SourceCursor {
   readonly continuationToken?: string;
@@ -22,6 +28,10 @@ export interface ReconcileWindowInput extends Omit<ProcessPageInput, "continuati
   readonly backup: BackupCursor;
   /** Source pages per window: more pages, fewer re-reads of a backup page. */
   readonly sourcePages: number;
+  /** Backup pages per window at most (default DEFAULT_BACKUP_PAGES). */
+  readonly backupPages?: number;
+  /** Each backup page's orphans whose deletion is not recorded yet (not called in a dry run by the activity). */
+  readonly onNewOrphans?: (orphans: readonly OrphanEntry[]) => Promise<void>;
 }
 
 export interface ReconciledBlob extends SourceBlobVersion {
@@ -35,9 +45,8 @@ export type ReconcileWindowResult =
   | {
       readonly kind: "window";
       readonly blobs: readonly ReconciledBlob[];
-      readonly orphans: readonly string[];
-      /** Orphans whose deletion is not recorded on the backup blob yet (src/storage/deletion-record.ts). */
-      readonly newOrphans: readonly OrphanEntry[];
+      readonly orphans: number;
+      readonly orphanSamples: readonly string[];
       /** Absent when the source listing is complete. */
       readonly source?: SourceCursor;
       readonly backup: BackupCursor;
@@ -48,59 +57,99 @@ export type ReconcileWindowResult =
       readonly snapshotsRefusedReason?: string;
     };
 
+interface ListedPage {
+  /** Where this page's listing started. */
+  readonly start: SourceCursor;
+  readonly entries: readonly ListedEntry[];
+}
+
 export async function reconcileWindow(
   source: ContainerClient,
   backup: ContainerClient,
   input: ReconcileWindowInput,
   snapshot: SnapshotOfPage,
 ): Promise<ReconcileWindowResult> {
-  const blobs: SourceBlobVersion[] = [];
+  const pages: ListedPage[] = [];
   let cursor: SourceCursor = input.source;
   let sourceListRequests = 0;
-  let snapshotRequests = 0;
-  let refusedReason: string | undefined;
   let sourceDone = false;
   for (let page = 0; page < input.sourcePages && !sourceDone; page += 1) {
-    const result = await processSourcePage(
-      source,
-      {
-        ...input,
-        ...(cursor.continuationToken !== undefined && { continuationToken: cursor.continuationToken }),
-        ...(cursor.skipName !== undefined && { skipName: cursor.skipName }),
-        snapshotsRefused: input.snapshotsRefused === true || refusedReason !== undefined,
-      },
-      snapshot,
-    );
-    if (result.kind !== "page") return result;
-    blobs.push(...result.blobs);
-    sourceListRequests += result.listRequests;
-    snapshotRequests += result.snapshotRequests;
-    refusedReason ??= result.snapshotsRefusedReason;
+    const listed = await listSourcePage(source, {
+      ...(input.prefix !== undefined && { prefix: input.prefix }),
+      ...(input.level === true && { level: true }),
+      ...(input.pageSize !== undefined && { pageSize: input.pageSize }),
+      ...(cursor.continuationToken !== undefined && { continuationToken: cursor.continuationToken }),
+      ...(cursor.skipName !== undefined && { skipName: cursor.skipName }),
+    });
+    if (listed.kind === "containerNotFound") return listed;
+    pages.push({ start: cursor, entries: listed.entries });
+    sourceListRequests += listed.listRequests;
     cursor = {
-      ...(result.continuationToken !== undefined && { continuationToken: result.continuationToken }),
-      ...(result.skipName !== undefined && { skipName: result.skipName }),
+      ...(listed.continuationToken !== undefined && { continuationToken: listed.continuationToken }),
+      ...(listed.skipName !== undefined && { skipName: listed.skipName }),
     };
-    sourceDone = result.continuationToken === undefined;
+    sourceDone = listed.continuationToken === undefined;
   }
 
-  const windowEnd = sourceDone ? undefined : blobs[blobs.length - 1]?.name;
+  const sourceNames = new Set(pages.flatMap((p) => p.entries.map((e) => e.name)));
+  const lastPage = pages[pages.length - 1];
+  const windowEnd = sourceDone ? undefined : lastPage?.entries[lastPage.entries.length - 1]?.name;
   // A window with no names and more to come has nothing to join yet; the backup cursor stays where it is.
-  const backupWindow =
+  const join: BackupWindow =
     !sourceDone && windowEnd === undefined
-      ? { held: new Map<string, HeldVersion>(), orphans: [], newOrphans: [], cursor: input.backup, listRequests: 0 }
-      : await joinBackupWindow(backup, input.prefix, input.backup, new Set(blobs.map((b) => b.name)), windowEnd, input.pageSize ?? 5000);
+      ? { held: new Map<string, HeldVersion>(), orphans: 0, orphanSamples: [], cursor: input.backup, listRequests: 0, caughtUp: true }
+      : await joinBackupWindow(backup, {
+          ...(input.prefix !== undefined && { prefix: input.prefix }),
+          ...(input.level === true && { level: true }),
+          cursor: input.backup,
+          sourceNames,
+          windowEnd,
+          pageSize: input.pageSize ?? 5000,
+          maxPages: input.backupPages ?? DEFAULT_BACKUP_PAGES,
+          ...(input.onNewOrphans !== undefined && { onNewOrphans: input.onNewOrphans }),
+        });
+
+  // The join covers every source name up to `through`; the rest is listed again, from its page, by the next window.
+  let entries = pages.flatMap((p) => p.entries);
+  let next: SourceCursor | undefined = sourceDone ? undefined : cursor;
+  if (!join.caughtUp) {
+    const through = join.through;
+    const covered = (name: string): boolean => through !== undefined && compareBlobNames(name, through) <= 0;
+    // Every name covered (the listing ended; the backup goes on): the last page is the one listed again.
+    const resume = pages.find((p) => p.entries.some((e) => !covered(e.name))) ?? pages[pages.length - 1];
+    entries = entries.filter((e) => covered(e.name));
+    if (resume !== undefined) {
+      const held = resume.start.skipName;
+      const skipName = through !== undefined && (held === undefined || compareBlobNames(through, held) > 0) ? through : held;
+      next = { ...(resume.start.continuationToken !== undefined && { continuationToken: resume.start.continuationToken }), ...(skipName !== undefined && { skipName }) };
+    }
+  }
+
+  const processed = await processListedEntries(
+    source,
+    entries,
+    {
+      snapshots: input.snapshots,
+      snapshotsRefused: input.snapshotsRefused === true,
+      dryRun: input.dryRun,
+      concurrency: input.concurrency,
+      ...(input.scanStartedAt !== undefined && { scanStartedAt: input.scanStartedAt }),
+    },
+    snapshot,
+  );
+  if (processed.kind === "snapshotsRefused") return processed;
 
   return {
     kind: "window",
-    blobs: blobs.map((b) => (b.outcome === "skipped" ? b : { ...b, backup: backupState(b.etag, backupWindow.held.get(b.name)) })),
-    orphans: backupWindow.orphans,
-    newOrphans: backupWindow.newOrphans,
-    ...(!sourceDone && { source: cursor }),
-    backup: backupWindow.cursor,
-    done: sourceDone,
+    blobs: processed.blobs.map((b) => (b.outcome === "skipped" ? b : { ...b, backup: backupState(b.etag, join.held.get(b.name)) })),
+    orphans: join.orphans,
+    orphanSamples: join.orphanSamples,
+    ...(next !== undefined && { source: next }),
+    backup: join.cursor,
+    done: next === undefined,
     sourceListRequests,
-    backupListRequests: backupWindow.listRequests,
-    snapshotRequests,
-    ...(refusedReason !== undefined && { snapshotsRefusedReason: refusedReason }),
+    backupListRequests: join.listRequests,
+    snapshotRequests: processed.snapshotRequests,
+    ...(processed.snapshotsRefusedReason !== undefined && { snapshotsRefusedReason: processed.snapshotsRefusedReason }),
   };
 }

@@ -12,7 +12,7 @@ import * as df from "durable-functions";
 import { z } from "zod";
 
 import { backupTargetOf, refusalHttpStatus } from "../domain/container-policy";
-import type { ContainerScanInput } from "../domain/container-scan";
+import { type ContainerScanInput, coveringPass } from "../domain/container-scan";
 import { httpError } from "../domain/http-error";
 import { blobNameSchema } from "../domain/name-schemas";
 import { scanInstanceId, startContainerScanInstance } from "../durable/container-scan-instance";
@@ -51,13 +51,15 @@ export async function startContainerScan(
     return httpError(
       409,
       "ScanInProgress",
-      `a scan of ${JSON.stringify(container)} with other options (prefix or dry run) is ${outcome.runtimeStatus}; start again when ${instanceId} has finished`,
+      `a scan of ${JSON.stringify(container)} with other options (prefix or dry run), or in the last pass it offers to joining starts, is ${outcome.runtimeStatus}; start again when ${instanceId} has finished`,
     );
   }
   context.log(
     outcome.kind === "started" ? `started ${instanceId}${input.dryRun === true ? " (dry run)" : ""}` : `scan of ${JSON.stringify(container)} already running; joined ${instanceId}`,
   );
-  return acceptedResponse(request, instanceId);
+  // A joined caller waits for the pass that covers its request, not for the passes later starts add.
+  const pass = outcome.kind === "joined" && input.dryRun !== true ? coveringPass(outcome.customStatus) : undefined;
+  return acceptedResponse(request, instanceId, pass);
 }
 
 df.app.client.http(Triggers.httpStartContainerScan, {

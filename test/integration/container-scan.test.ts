@@ -14,7 +14,7 @@ import { QueueClient } from "@azure/storage-queue";
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
 import { type LocalHost, startLocalHost } from "../../local-host";
 import type { BackupRequest } from "../../src/domain/backup-request";
-import type { ContainerScanInput, ContainerScanOutput } from "../../src/domain/container-scan";
+import { type ContainerScanInput, type ContainerScanOutput, DEFAULT_MAX_PASSES } from "../../src/domain/container-scan";
 import { Orchestrators } from "../../src/function-names";
 import { runtime } from "../../src/runtime";
 import { followStatus, type StatusBody } from "../support/durable-http";
@@ -200,6 +200,45 @@ describe("container scan through the local host", { timeout: 600_000 }, () => {
     assert.equal((await listSnapshots(container)).length, 41);
   });
 
+  it("a scan joined faster than it can finish a pass still completes; each joined caller waits for the pass that covers it", async () => {
+    const container = await freshContainer();
+    await seedBlobs(container, ["j/0"]);
+    const joins: { status: number; coveredByPass?: number; location: string | null }[] = [];
+    let written = 0;
+    onSnapshot = async () => {
+      // Every pass snapshots the blob written during the pass before, and each snapshot brings another producer that
+      // writes a blob and starts the scan: the joins never stop (bounded here only so a broken cap cannot hang).
+      if (written >= 10) return "forward";
+      written += 1;
+      await container.getBlockBlobClient(`j/${written}`).upload("x", 1);
+      const answer = await post(container.containerName);
+      const body = (await answer.json()) as { coveredByPass?: number };
+      joins.push({ status: answer.status, ...(body.coveredByPass !== undefined && { coveredByPass: body.coveredByPass }), location: answer.headers.get("location") });
+      return "forward";
+    };
+    try {
+      const out = output((await runLikeAdf(container.containerName)).status);
+      assert.equal(out.passes, DEFAULT_MAX_PASSES, "the passes joining starts were offered, then completed");
+      assert.deepEqual(
+        joins.map((j) => [j.status, j.coveredByPass]),
+        [[202, 2], [202, 3], [409, undefined]],
+        "joins told their pass while the scan offers one; the one needing a fourth pass told to come back",
+      );
+      for (const join of joins.filter((j) => j.status === 202)) {
+        assert.match(join.location ?? "", new RegExp(`[?&]pass=${join.coveredByPass}(&|$)`));
+        const answer = await fetch(join.location ?? "");
+        assert.equal(answer.status, 200);
+        const body = (await answer.json()) as { coveredByPass: number; passesDone: number };
+        assert.equal(body.coveredByPass, join.coveredByPass);
+        assert.ok(body.passesDone >= body.coveredByPass);
+      }
+    } finally {
+      onSnapshot = undefined;
+    }
+    // j/0 .. j/3: j/3 was written by the refused producer, whose own start will cover it.
+    assert.deepEqual((await requestsFor(container)).map((r) => r.blob).sort(), ["j/0", "j/1", "j/2"]);
+  });
+
   it("a start the running scan cannot cover (other prefix) gets 409; a dry run joins a real scan", async () => {
     const container = await freshContainer();
     await seedBlobs(container, ["p/1", "p/2", "q/1"]);
@@ -324,6 +363,6 @@ describe("container scan through the local host", { timeout: 600_000 }, () => {
     const activityEvents = (status.historyEvents ?? []).filter((e) => /Task(Scheduled|Completed)/.test(String(e.EventType)));
     assert.equal(activityEvents.length, 2 * out.pages);
     assert.equal(status.historyEvents?.length, 2 * out.pages + 2, "ExecutionStarted, 2 per page, ExecutionCompleted");
-    assert.deepEqual(status.customStatus, { phase: "done", pass: 1, pages: 4, blobsSeen: 20, snapshots: 0, requests: 0, skipped: 0, dryRun: true });
+    assert.deepEqual(status.customStatus, { phase: "done", pass: 1, passesDone: 1, pages: 4, blobsSeen: 20, snapshots: 0, requests: 0, skipped: 0, dryRun: true });
   });
 });

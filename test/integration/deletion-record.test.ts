@@ -14,7 +14,7 @@ import { type Clients, createClients } from "../../src/config/clients";
 import { loadSettings, type Settings } from "../../src/config/settings";
 import { BackupMetadata } from "../../src/domain/blob-backup";
 import { type ReconcileCounts, windowResultSchema } from "../../src/domain/reconciliation";
-import { recordDeletions } from "../../src/storage/deletion-record";
+import { type OrphanEntry, recordDeletions } from "../../src/storage/deletion-record";
 import { reconcileWindow } from "../../src/storage/reconcile-window";
 import { addPipelinePolicy } from "../support/scan-fixtures";
 
@@ -108,6 +108,7 @@ describe("deletion records on orphaned backups", () => {
 
   it("does not record a backup blob that changed after it was listed (a newer version was backed up meanwhile)", async () => {
     await backupBlob("changing.csv");
+    const seen: OrphanEntry[] = [];
     const window = await reconcileWindow(lake, backup, {
       snapshots: "off",
       dryRun: true,
@@ -115,9 +116,13 @@ describe("deletion records on orphaned backups", () => {
       sourcePages: 1,
       source: {},
       backup: {},
+      onNewOrphans: (orphans) => {
+        seen.push(...orphans);
+        return Promise.resolve();
+      },
     }, () => Promise.reject(new Error("SNAPSHOTS=off takes no snapshot")));
     assert.equal(window.kind, "window");
-    const orphan = window.kind === "window" ? window.newOrphans.find((o) => o.name === "changing.csv") : undefined;
+    const orphan = seen.find((o) => o.name === "changing.csv");
     assert.ok(orphan);
     await backupBlob("changing.csv");
     const result = await recordDeletions(backup, [orphan], seenAt, 4);

@@ -163,6 +163,23 @@ describe("reconciliation window activity (merge-join of the source and backup li
     await drainRequests(clients.backupQueue);
   });
 
+  it("reads a backup listing that ended no more: later windows do not list it again from the start", async () => {
+    const lake = clients.source.service.getContainerClient("lake-ended");
+    const backup = clients.backup.service.getContainerClient("lake-ended");
+    await lake.create();
+    await backup.create();
+    // Every backup name sorts before the source's: the first window reads the backup to its end.
+    await seedBlobs(backup, Array.from({ length: 30 }, (_, i) => `a/${String(i).padStart(2, "0")}`));
+    await seedBlobs(lake, Array.from({ length: 30 }, (_, i) => `b/${String(i).padStart(2, "0")}`));
+    const result = await reconcile(activityFor("off"), "lake-ended", { snapshots: "off", pageSize: 5 });
+    assert.equal(result.counts.blobs, 30);
+    assert.equal(result.counts.missing, 30);
+    assert.equal(result.counts.orphans, 30);
+    assert.ok(result.windows >= 6);
+    assert.ok(result.counts.backupListRequests <= 7, `backup listed with ${result.counts.backupListRequests} requests for its 6 pages`);
+    await drainRequests(clients.backupQueue);
+  });
+
   it("compares containers of more than 5,000 blobs on both sides completely, with listing requests only", async () => {
     const lake = clients.source.service.getContainerClient("lake-big");
     const backup = clients.backup.service.getContainerClient("lake-big");

@@ -28,8 +28,10 @@ const FILES = [
   "src/orchestrators/container-reconciliation.js",
   "src/activities/plan-reconciliation.js",
   "src/activities/reconcile-container-window.js",
+  "src/activities/plan-listing-ranges.js",
   "src/activities/write-reconciliation-report.js",
   "src/activities/find-stuck-backups.js",
+  "src/activities/stage-reconciliation-report-part.js",
 ];
 
 let azurite: AzuriteInstance;
@@ -152,6 +154,7 @@ describe("reconciliation through the local host", { timeout: 600_000 }, () => {
       (await backup.getContainerClient(reportsContainer ?? "").getBlobClient(rest.join("/")).downloadToBuffer()).toString(),
     ) as ReconciliationReport;
     assert.deepEqual(written.totals, report.totals);
+    assert.deepEqual(written, report, "the blob assembled from staged parts is the run's report");
   });
 
   it("includes a container created since the previous run, and writes nothing in a dry run", async () => {

@@ -9,9 +9,10 @@ import { BlobServiceClient } from "@azure/storage-blob";
 import { QueueClient } from "@azure/storage-queue";
 
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
+import { createStageReconciliationReportPartActivity } from "../../src/activities/stage-reconciliation-report-part";
 import { createWriteReconciliationReportActivity, reportBlobName } from "../../src/activities/write-reconciliation-report";
 import type { BackupRequest } from "../../src/domain/backup-request";
-import { type ReconciliationReport, zeroReconcileCounts } from "../../src/domain/reconciliation";
+import { type ContainerReport, type ReconciliationReport, zeroReconcileCounts } from "../../src/domain/reconciliation";
 import { createBackupQueueSender } from "../../src/storage/backup-queue";
 import { drainRequests } from "../support/scan-fixtures";
 
@@ -60,6 +61,37 @@ describe("the reconciliation report", () => {
     const again = await write({ report: fresh });
     assert.equal(again.reportBlob, once.reportBlob);
     assert.equal((await reports.getBlobClient(again.reportBlob.slice("backup-reports/".length)).getProperties()).etag, etag, "not rewritten");
+  });
+
+  it("assembles a report staged in parts beside a blob already at its name, and a retried commit is done", async () => {
+    const stage = createStageReconciliationReportPartActivity(backup, "backup-reports");
+    const write = createWriteReconciliationReportActivity(backup, "backup-reports");
+    const reports = backup.getContainerClient("backup-reports");
+    await reports.createIfNotExists();
+    const run = { ...report, startedAt: "2026-11-30T04:00:00.000Z" };
+    const usual = reportBlobName(run.instanceId, run.startedAt);
+    await reports.getBlockBlobClient(usual).upload("someone else's blob", 19);
+    const part = (container: string): ContainerReport => ({
+      container,
+      backupContainer: container,
+      status: "completed",
+      counts: zeroReconcileCounts(),
+      orphanSamples: [],
+      windows: 1,
+      startedAt: run.startedAt,
+      completedAt: run.startedAt,
+    });
+    const first = await stage({ instanceId: run.instanceId, startedAt: run.startedAt, part: 0, containers: [part("a"), part("b")] });
+    assert.notEqual(first.reportName, usual, "a name of its own, beside the existing blob");
+    await stage({ instanceId: run.instanceId, startedAt: run.startedAt, reportName: first.reportName, part: 1, containers: [part("c")] });
+    const input = { report: { ...run, containers: [part("a")], containersReported: 3 }, parts: 2, reportName: first.reportName };
+    const written = await write(input);
+    assert.equal(written.reportBlob, `backup-reports/${first.reportName}`);
+    const body = JSON.parse((await reports.getBlobClient(first.reportName).downloadToBuffer()).toString()) as ReconciliationReport;
+    assert.deepEqual(body.containers.map((c) => c.container), ["a", "b", "c"], "every part, not the output's sample");
+    assert.equal(body.reportBlob, written.reportBlob);
+    assert.equal((await reports.getBlobClient(usual).downloadToBuffer()).toString(), "someone else's blob");
+    assert.deepEqual(await write(input), written, "a retry finds its own commit");
   });
 });
 

@@ -227,6 +227,11 @@ export class OrchestrationDriver {
     return new Date(this.#now);
   }
 
+  /** The custom status as a status query would show it now (what the last finished episode set). */
+  get customStatus(): unknown {
+    return this.#customStatus;
+  }
+
   /** Raises an external event: it reaches the orchestration in the next episode (before timers due at the same time). */
   raiseEvent(name: string, data?: unknown): void {
     this.#queue.push({ kind: "event", at: this.#now, seq: this.#seq++, name, data: roundTrip(data) });

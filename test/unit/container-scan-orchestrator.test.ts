@@ -6,7 +6,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { type ContainerScanInput, type ContainerScanOutput, type PageCounts, type ScanPageInput, type ScanPageResult, zeroScanCounts } from "../../src/domain/container-scan";
+import {
+  type ContainerScanInput,
+  type ContainerScanOutput,
+  coveringPass,
+  type PageCounts,
+  type ScanPageInput,
+  type ScanPageResult,
+  zeroScanCounts,
+} from "../../src/domain/container-scan";
 import { Activities, Events } from "../../src/function-names";
 import { containerScan } from "../../src/orchestrators/container-scan";
 import { type Call, type DriverOptions, OrchestrationDriver, runOrchestration, type Scheduled } from "../support/orchestrator-driver";
@@ -51,7 +59,7 @@ describe("container scan orchestrator", { timeout: 30_000 }, () => {
     );
     assert.deepEqual(out.storageRequests, { list: 2, backupList: 0, snapshot: 5, enqueue: 5 });
     assert.deepEqual(out.notes, []);
-    assert.deepEqual(result.customStatus, { phase: "done", pass: 1, pages: 2, blobsSeen: 5, snapshots: 5, requests: 5, skipped: 0, dryRun: false });
+    assert.deepEqual(result.customStatus, { phase: "done", pass: 1, passesDone: 1, pages: 2, blobsSeen: 5, snapshots: 5, requests: 5, skipped: 0, dryRun: false });
   });
 
   it("continues as new every pagesPerExecution pages with the cursor, skip name, backup cursor and totals carried", async () => {
@@ -143,6 +151,51 @@ describe("container scan orchestrator", { timeout: 30_000 }, () => {
     });
     const out = result.output as ContainerScanOutput;
     assert.deepEqual([out.passes, out.pages], [2, 2]);
+  });
+
+  it("caps the passes under continuous joins: a rescan after the last offered pass gets one more pass, then it completes", async () => {
+    // Every page brings a join: without the cap the scan would never finish.
+    const result = await run(scanInput({ maxPasses: 2 }), (input, call) => {
+      call.driver.raiseEvent(Events.rescanContainer);
+      return pages([1])(input);
+    });
+    assert.equal(result.status, "Completed", result.error);
+    const out = result.output as ContainerScanOutput;
+    assert.deepEqual([out.passes, out.pages], [3, 3]);
+    assert.deepEqual(result.customStatus, { phase: "done", pass: 3, passesDone: 3, pages: 3, blobsSeen: 3, snapshots: 3, requests: 3, skipped: 0, dryRun: false });
+  });
+
+  it("shows the pass running and the passes done, from the first moment of each pass", async () => {
+    const seen: unknown[] = [];
+    const driver = new OrchestrationDriver(containerScan, {
+      input: scanInput(),
+      startAt: START,
+      activities: {
+        [Activities.scanSourcePage]: (input: ScanPageInput, call) => {
+          seen.push(call.driver.customStatus);
+          if (seen.length === 1) call.driver.raiseEvent(Events.rescanContainer);
+          return pages([1, 1])(input);
+        },
+      },
+    });
+    const result = await driver.run();
+    assert.equal(result.status, "Completed", result.error);
+    const shown = seen.map((s) => {
+      const { phase, pass, passesDone } = s as { phase: string; pass: number; passesDone: number };
+      return [phase, pass, passesDone];
+    });
+    assert.deepEqual(shown, [
+      ["scanning", 1, 0],
+      ["scanning", 1, 0],
+      ["scanning", 2, 1],
+      ["scanning", 2, 1],
+    ]);
+  });
+
+  it("tells a joining start which pass covers it: the next, or the one after when the pass shown may have ended", () => {
+    assert.equal(coveringPass({ phase: "scanning", pass: 1 }), 2);
+    assert.equal(coveringPass({ phase: "done", pass: 1 }), 3);
+    assert.equal(coveringPass(null), 2);
   });
 
   it("a dry run never looks for rescan requests (joined starts ask it for nothing), even at continueAsNew", async () => {

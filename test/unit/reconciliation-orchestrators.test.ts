@@ -9,12 +9,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
+import type { PlanRangesResult } from "../../src/activities/plan-listing-ranges";
 import {
   type ContainerReport,
   MAX_ORPHAN_SAMPLES,
+  type PlanInput,
   type ReconcileCounts,
   type ReconciliationPlan,
   type ReconciliationReport,
+  type StagePartInput,
   type WindowInput,
   type WindowResult,
   zeroReconcileCounts,
@@ -22,27 +25,37 @@ import {
 import { emptyStuckReport } from "../../src/domain/stuck-backups";
 import { Activities, Orchestrators } from "../../src/function-names";
 import { containerReconciliation, type ContainerReconciliationInput } from "../../src/orchestrators/container-reconciliation";
-import { reconciliation, type ReconciliationInput } from "../../src/orchestrators/reconciliation";
+import { MAX_OUTPUT_CONTAINERS, reconciliation, type ReconciliationInput } from "../../src/orchestrators/reconciliation";
 import { type Answer, runOrchestration, type Scheduled } from "../support/orchestrator-driver";
 
 const START = "2026-01-05T02:00:00.000Z";
 
 const lakeInput = (overrides: Partial<ReconciliationInput> = {}): ReconciliationInput => ({ dryRun: false, startedBy: "timer", ...overrides });
 
-/** What PlanReconciliation answers: the settings' decisions (selection, backup containers, parallelism, mode). */
-function plan(containers: readonly string[], overrides: Partial<ReconciliationPlan> = {}): Answer {
-  const result: ReconciliationPlan = {
-    account: "datalake1",
-    backupAccount: "backup1",
-    snapshots: "auto",
-    parallelism: 2,
-    containers: containers.map((container) => ({ container, backupContainer: `${container}-backup` })),
-    refused: [],
-    excluded: [],
-    notFound: [],
-    ...overrides,
+/**
+ * What PlanReconciliation answers: the settings' decisions (selection, backup containers, parallelism, mode), one
+ * batch of `parallelism` containers after the input's `after` (names in order, refused ones included).
+ */
+function plan(containers: readonly string[], overrides: Partial<ReconciliationPlan> = {}): (input: PlanInput) => Answer {
+  return (input) => {
+    const parallelism = overrides.parallelism ?? 2;
+    const refused = overrides.refused ?? [];
+    const all = [...containers, ...refused.map((r) => r.container)].sort().filter((c) => input.after === undefined || c > input.after);
+    const batch = all.slice(0, parallelism);
+    const result: ReconciliationPlan = {
+      account: "datalake1",
+      backupAccount: "backup1",
+      snapshots: "auto",
+      parallelism,
+      excluded: input.after === undefined ? (overrides.excluded ?? []) : [],
+      notFound: input.after === undefined ? (overrides.notFound ?? []) : [],
+      containers: batch.filter((c) => containers.includes(c)).map((container) => ({ container, backupContainer: `${container}-backup` })),
+      refused: refused.filter((r) => batch.includes(r.container)),
+      more: all.length > batch.length,
+      ...(batch.length > 0 && { last: batch[batch.length - 1] }),
+    };
+    return { result };
   };
-  return { result };
 }
 
 function reconcileCounts(blobs: number, requests = 0): ReconcileCounts {
@@ -65,6 +78,8 @@ function childReport(input: ContainerReconciliationInput, blobs: number, status:
 
 /** FindStuckBackups with nothing to report. */
 const noneStuck = (): Answer => ({ result: emptyStuckReport() });
+/** StageReconciliationReportPart: the first part names the report blob, the next ones stage on it. */
+const stagePart = (input: StagePartInput): Answer => ({ result: { reportName: input.reportName ?? `name-${input.instanceId}` } });
 
 const subs = (scheduled: readonly Scheduled[]) => scheduled.filter((s): s is Extract<Scheduled, { kind: "subOrchestration" }> => s.kind === "subOrchestration");
 
@@ -77,8 +92,9 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
       startAt: START,
       activities: {
         [Activities.findStuckBackups]: noneStuck,
-        [Activities.planReconciliation]: () => plan(["alpha", "beta", "gamma"], { excluded: ["scratch"], parallelism: 2 }),
+        [Activities.planReconciliation]: plan(["alpha", "beta", "gamma"], { excluded: ["scratch"], parallelism: 2 }),
         [Activities.writeReconciliationReport]: (input: { report: ReconciliationReport }) => ({ result: { reportBlob: `backup-reports/${input.report.startedAt}.json` } }),
+        [Activities.stageReconciliationReportPart]: stagePart,
       },
       subOrchestrations: {
         [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 10), afterMs: input.container === "alpha" ? 60_000 : 30_000 }),
@@ -89,7 +105,11 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
       Activities.planReconciliation,
       `sub ${Orchestrators.containerReconciliation} reconciliation-20260105020000000-alpha`,
       `sub ${Orchestrators.containerReconciliation} reconciliation-20260105020000000-beta`,
+      Activities.stageReconciliationReportPart,
+      "continueAsNew",
+      Activities.planReconciliation,
       `sub ${Orchestrators.containerReconciliation} reconciliation-20260105020000000-gamma`,
+      Activities.stageReconciliationReportPart,
       Activities.findStuckBackups,
       Activities.writeReconciliationReport,
     ]);
@@ -109,15 +129,52 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
     assert.deepEqual([report.totals.blobs, report.totals.requests], [30, 3]);
     assert.equal(report.reportBlob, `backup-reports/${START}.json`);
     const written = result.scheduled.find((s) => s.kind === "activity" && s.name === Activities.writeReconciliationReport);
-    assert.deepEqual((written?.kind === "activity" && (written.input as { report: ReconciliationReport }).report.totals), report.totals);
+    const { reportBlob: _written, ...reported } = report;
+    assert.deepEqual(written?.kind === "activity" && written.input, { report: reported, parts: 2, reportName: "name-reconciliation" });
+    // Each batch's reports went to the report blob as a part, not through the next execution's input.
+    const parts = result.scheduled.flatMap((s) => (s.kind === "activity" && s.name === Activities.stageReconciliationReportPart ? [s.input as StagePartInput] : []));
+    assert.deepEqual(parts.map((p) => [p.part, p.reportName, p.containers.map((c) => c.container)]), [
+      [0, undefined, ["alpha", "beta"]],
+      [1, "name-reconciliation", ["gamma"]],
+    ]);
+  });
+
+  it("keeps its history flat: one batch per execution, the carried input bounded whatever the number of containers", async () => {
+    const names = Array.from({ length: 1000 }, (_, i) => `c${String(i).padStart(4, "0")}`);
+    const result = await runOrchestration(reconciliation, {
+      input: lakeInput(),
+      startAt: START,
+      maxEpisodes: 10_000,
+      activities: {
+        [Activities.planReconciliation]: plan(names, { parallelism: 8 }),
+        [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }),
+        [Activities.stageReconciliationReportPart]: stagePart,
+      },
+      subOrchestrations: { [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 3) }) },
+    });
+    assert.equal(result.status, "Completed", result.error);
+    assert.equal(result.inputs.length, 125, "one execution per batch of 8");
+    const report = result.output as ReconciliationReport;
+    assert.equal(report.containersReported, 1000);
+    assert.equal(report.containers.length, MAX_OUTPUT_CONTAINERS, "the output keeps a bounded sample; the report blob has all");
+    assert.equal(report.totals.blobs, 3000);
+    // What each execution carries: a position, totals and the output's sample — not the container list or reports.
+    const sizes = result.inputs.map((i) => JSON.stringify(i).length);
+    const sampleFull = sizes[Math.ceil(MAX_OUTPUT_CONTAINERS / 8) + 1] ?? 0;
+    assert.ok(sizes.every((n) => n <= sampleFull + 100), `execution inputs stop growing once the sample is full (${sampleFull} characters; counts may gain a digit)`);
+    assert.ok(sampleFull < 60_000, `largest execution input ${sampleFull} characters`);
   });
 
   it("reports a failed container and goes on with the others", async () => {
     const result = await runOrchestration(reconciliation, {
       input: lakeInput(),
       startAt: START,
-      activities: { [Activities.findStuckBackups]: noneStuck,
-        [Activities.planReconciliation]: () => plan(["a-lake", "b-lake", "c-lake"], { parallelism: 1 }), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
+      activities: {
+        [Activities.findStuckBackups]: noneStuck,
+        [Activities.planReconciliation]: plan(["a-lake", "b-lake", "c-lake"], { parallelism: 1 }),
+        [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }),
+        [Activities.stageReconciliationReportPart]: stagePart,
+      },
       subOrchestrations: { [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 5, input.container === "a-lake" ? "failed" : "completed") }) },
     });
     assert.equal(result.status, "Completed", result.error);
@@ -134,7 +191,10 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
       startAt: START,
       activities: {
         [Activities.findStuckBackups]: noneStuck,
-        [Activities.planReconciliation]: () => plan(["okay"], { refused: [{ container: "a-much-longer-container-name", reason }] }), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
+        [Activities.planReconciliation]: plan(["okay"], { refused: [{ container: "a-much-longer-container-name", reason }] }),
+        [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }),
+        [Activities.stageReconciliationReportPart]: stagePart,
+      },
       subOrchestrations: { [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 1) }) },
     });
     const report = result.output as ReconciliationReport;
@@ -148,14 +208,13 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
     const result = await runOrchestration(reconciliation, {
       input: lakeInput({ dryRun: true, containers: ["alpha", "nosuch"], prefix: "2026/" }),
       startAt: START,
-      activities: { [Activities.findStuckBackups]: noneStuck,
-        [Activities.planReconciliation]: () => plan(["alpha"], { notFound: ["nosuch"], excluded: ["beta"] }) },
+      activities: { [Activities.findStuckBackups]: noneStuck, [Activities.planReconciliation]: plan(["alpha"], { notFound: ["nosuch"], excluded: ["beta"] }) },
       subOrchestrations: { [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({ result: childReport(input, 2) }) },
     });
     assert.equal(result.status, "Completed", result.error);
     assert.deepEqual(result.trail, [Activities.planReconciliation, `sub ${Orchestrators.containerReconciliation} test-instance-20260105020000000-alpha`, Activities.findStuckBackups]);
     const planned = result.scheduled.find((s) => s.kind === "activity" && s.name === Activities.planReconciliation);
-    assert.deepEqual(planned?.kind === "activity" && planned.input, { containers: ["alpha", "nosuch"] });
+    assert.deepEqual(planned?.kind === "activity" && planned.input, { containers: ["alpha", "nosuch"], batch: true });
     const child = subs(result.scheduled)[0]?.input as ContainerReconciliationInput;
     assert.deepEqual(child.options, { prefix: "2026/", dryRun: true, snapshots: "auto", sourcePages: 4 });
     const report = result.output as ReconciliationReport;
@@ -166,8 +225,7 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
     const result = await runOrchestration(reconciliation, {
       input: lakeInput(),
       startAt: START,
-      activities: { [Activities.findStuckBackups]: noneStuck,
-        [Activities.planReconciliation]: () => plan([], { excluded: ["only"] }), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
+      activities: { [Activities.findStuckBackups]: noneStuck, [Activities.planReconciliation]: plan([], { excluded: ["only"] }), [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }) },
     });
     assert.deepEqual(result.trail, [Activities.planReconciliation, Activities.findStuckBackups, Activities.writeReconciliationReport]);
     assert.deepEqual((result.output as ReconciliationReport).containers, []);
@@ -198,10 +256,65 @@ describe("container reconciliation orchestrator (one container)", { timeout: 30_
       };
     };
   }
-  const windowInputs = (scheduled: readonly Scheduled[]) => scheduled.flatMap((s) => (s.kind === "activity" ? [s.input as WindowInput] : []));
+  const windowInputs = (scheduled: readonly Scheduled[]) =>
+    scheduled.flatMap((s) => (s.kind === "activity" && s.name === Activities.reconcileContainerWindow ? [s.input as WindowInput] : []));
+  /** PlanListingRanges: the container is not split (a small or flat one). */
+  const whole = { [Activities.planListingRanges]: (): Answer => ({ result: { kind: "ranges", parallelism: 8 } satisfies PlanRangesResult }) };
+
+  it("splits a container into name ranges reconciled as sub-orchestrations, a batch per execution, and sums them", async () => {
+    const ranges = [{ prefix: "", level: true as const }, { prefix: "a/" }, { prefix: "b/" }, { prefix: "c/" }];
+    const result = await runOrchestration(containerReconciliation, {
+      input: childInput(),
+      instanceId: "reconciliation-run-alpha",
+      startAt: START,
+      activities: { [Activities.planListingRanges]: () => ({ result: { kind: "ranges", ranges, parallelism: 2 } satisfies PlanRangesResult }) },
+      subOrchestrations: {
+        [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({
+          result: {
+            ...childReport(input, 10),
+            orphanSamples: [`${input.options.range?.prefix ?? ""}gone`],
+            ...(input.options.range?.prefix === "b/" && { status: "failed", error: "503 Server Busy" }),
+          } satisfies ContainerReport,
+        }),
+      },
+    });
+    assert.equal(result.status, "Completed", result.error);
+    assert.deepEqual(result.trail, [
+      Activities.planListingRanges,
+      `sub ${Orchestrators.containerReconciliation} reconciliation-run-alpha-r0`,
+      `sub ${Orchestrators.containerReconciliation} reconciliation-run-alpha-r1`,
+      "continueAsNew",
+      `sub ${Orchestrators.containerReconciliation} reconciliation-run-alpha-r2`,
+      `sub ${Orchestrators.containerReconciliation} reconciliation-run-alpha-r3`,
+    ]);
+    assert.deepEqual(subs(result.scheduled).map((s) => (s.input as ContainerReconciliationInput).options.range), ranges);
+    const carried = (result.inputs[1] as ContainerReconciliationInput).fanOut;
+    assert.deepEqual(carried && [carried.next, carried.totals.blobs, carried.ranges.length], [2, 20, 4]);
+    const report = result.output as ContainerReport;
+    assert.deepEqual([report.status, report.counts.blobs, report.windows, report.startedAt], ["failed", 40, 4, START]);
+    assert.equal(report.error, 'range "b/": 503 Server Busy', "a failed range fails the container, the others still counted");
+    assert.deepEqual(report.orphanSamples, ["gone", "a/gone", "b/gone", "c/gone"]);
+  });
+
+  it("a range runs its windows without planning again; a refused plan is the container's failure", async () => {
+    const range = { prefix: "a/" };
+    const child = await runOrchestration(containerReconciliation, {
+      input: childInput({ options: { dryRun: false, snapshots: "auto", sourcePages: 2, range } }),
+      startAt: START,
+      activities: { [Activities.reconcileContainerWindow]: windows(1) },
+    });
+    assert.deepEqual(child.trail, [Activities.reconcileContainerWindow]);
+    assert.deepEqual(windowInputs(child.scheduled)[0]?.options.range, range);
+    const refused = await runOrchestration(containerReconciliation, {
+      input: childInput(),
+      startAt: START,
+      activities: { [Activities.planListingRanges]: () => ({ result: { kind: "refused", reason: "not selected" } satisfies PlanRangesResult }) },
+    });
+    assert.deepEqual([(refused.output as ContainerReport).status, (refused.output as ContainerReport).error], ["failed", "refused: not selected"]);
+  });
 
   it("goes window after window with the cursor carried, and reports the totals when the listing ends", async () => {
-    const result = await runOrchestration(containerReconciliation, { input: childInput(), startAt: START, activities: { [Activities.reconcileContainerWindow]: windows(3) } });
+    const result = await runOrchestration(containerReconciliation, { input: childInput(), startAt: START, activities: { ...whole, [Activities.reconcileContainerWindow]: windows(3) } });
     assert.equal(result.status, "Completed", result.error);
     assert.deepEqual(windowInputs(result.scheduled).map((w) => [w.cursor.source?.continuationToken, w.cursor.backup.token, w.cursor.backup.after]), [
       [undefined, undefined, undefined],
@@ -217,7 +330,7 @@ describe("container reconciliation orchestrator (one container)", { timeout: 30_
     const result = await runOrchestration(containerReconciliation, {
       input: childInput({ windowsPerExecution: 2 }),
       startAt: START,
-      activities: { [Activities.reconcileContainerWindow]: windows(5, (i) => ({ orphanSamples: Array.from({ length: 8 }, (_, k) => `orphan-${i}-${k}`) })) },
+      activities: { ...whole, [Activities.reconcileContainerWindow]: windows(5, (i) => ({ orphanSamples: Array.from({ length: 8 }, (_, k) => `orphan-${i}-${k}`) })) },
     });
     assert.equal(result.status, "Completed", result.error);
     assert.equal(result.inputs.length, 3);
@@ -240,7 +353,7 @@ describe("container reconciliation orchestrator (one container)", { timeout: 30_
     const result = await runOrchestration(containerReconciliation, {
       input: childInput(),
       startAt: START,
-      activities: { [Activities.reconcileContainerWindow]: (input: WindowInput, call) => (input.cursor.source === undefined ? windows(3)(input) : { error: `503 Server Busy (attempt ${call.attempt})` }) },
+      activities: { ...whole, [Activities.reconcileContainerWindow]: (input: WindowInput, call) => (input.cursor.source === undefined ? windows(3)(input) : { error: `503 Server Busy (attempt ${call.attempt})` }) },
     });
     assert.equal(result.status, "Completed", result.error);
     const report = result.output as ContainerReport;
@@ -250,11 +363,11 @@ describe("container reconciliation orchestrator (one container)", { timeout: 30_
   });
 
   it("reports a container deleted meanwhile, and SNAPSHOTS=on against an account that refuses snapshots", async () => {
-    const gone = await runOrchestration(containerReconciliation, { input: childInput(), activities: { [Activities.reconcileContainerWindow]: () => ({ result: { kind: "containerNotFound" } }) } });
+    const gone = await runOrchestration(containerReconciliation, { input: childInput(), activities: { ...whole, [Activities.reconcileContainerWindow]: () => ({ result: { kind: "containerNotFound" } }) } });
     assert.deepEqual([(gone.output as ContainerReport).status, (gone.output as ContainerReport).error], ["failed", 'container "alpha" no longer exists']);
     const refused = await runOrchestration(containerReconciliation, {
       input: childInput({ options: { dryRun: false, snapshots: "on", sourcePages: 1 } }),
-      activities: { [Activities.reconcileContainerWindow]: () => ({ result: { kind: "snapshotsRefused", reason: "FeatureNotYetSupported" } }) },
+      activities: { ...whole, [Activities.reconcileContainerWindow]: () => ({ result: { kind: "snapshotsRefused", reason: "FeatureNotYetSupported" } }) },
     });
     assert.equal((refused.output as ContainerReport).status, "failed");
     assert.match((refused.output as ContainerReport).error ?? "", /refuses blob snapshots \(FeatureNotYetSupported\); SNAPSHOTS=on requires them/);
@@ -263,7 +376,7 @@ describe("container reconciliation orchestrator (one container)", { timeout: 30_
   it("SNAPSHOTS=auto: a refusal reported by one window is passed to the later ones and named in the report", async () => {
     const result = await runOrchestration(containerReconciliation, {
       input: childInput({ windowsPerExecution: 1 }),
-      activities: { [Activities.reconcileContainerWindow]: windows(3, (i) => (i === 0 ? { snapshotsRefusedReason: "FeatureNotYetSupported" } : {})) },
+      activities: { ...whole, [Activities.reconcileContainerWindow]: windows(3, (i) => (i === 0 ? { snapshotsRefusedReason: "FeatureNotYetSupported" } : {})) },
     });
     assert.deepEqual(windowInputs(result.scheduled).map((w) => w.snapshotsRefused), [false, true, true]);
     assert.equal((result.output as ContainerReport).snapshotsRefusedReason, "FeatureNotYetSupported");

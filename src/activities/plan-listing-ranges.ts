@@ -1,0 +1,55 @@
+/**
+ * Splits one container's reconciliation into name ranges listed in parallel (src/domain/listing-ranges.ts): one page
+ * of a hierarchical listing of the lake container and one of its backup container, under the run's prefix. Returns
+ * no ranges when splitting would not help. The parallelism comes from LIST_PARALLELISM, and the container and backup
+ * container are checked against the settings as the window activity checks them.
+ */
+import type { BlobServiceClient } from "@azure/storage-blob";
+import { z } from "zod";
+
+import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
+import { type ListingRange, planRanges } from "../domain/listing-ranges";
+import { blobNameSchema, containerNameSchema } from "../domain/name-schemas";
+import { registerActivity } from "../durable/register-activity";
+import { Activities } from "../function-names";
+import { containerClient } from "../storage/addressed-clients";
+import { topDirectories } from "../storage/listing-ranges";
+
+export const planRangesInputSchema = z.strictObject({
+  container: containerNameSchema,
+  backupContainer: containerNameSchema,
+  prefix: blobNameSchema.optional(),
+});
+export type PlanRangesInput = z.infer<typeof planRangesInputSchema>;
+
+export type PlanRangesResult =
+  | { readonly kind: "refused"; readonly reason: string }
+  | { readonly kind: "ranges"; readonly ranges?: ListingRange[]; readonly parallelism: number };
+
+export interface PlanRangesDeps {
+  readonly source: BlobServiceClient;
+  readonly backup: BlobServiceClient;
+  readonly policy: ContainerPolicy;
+  readonly listParallelism: number;
+}
+
+export function createPlanListingRangesActivity(deps: PlanRangesDeps): (input: unknown) => Promise<PlanRangesResult> {
+  return async (raw) => {
+    const input = planRangesInputSchema.parse(raw);
+    const target = backupTargetOf(deps.policy, input.container);
+    if (!target.ok) return { kind: "refused", reason: target.reason };
+    if (target.backupContainer !== input.backupContainer) {
+      return { kind: "refused", reason: `the run names backup container ${JSON.stringify(input.backupContainer)}, BACKUP_CONTAINER_TEMPLATE gives ${JSON.stringify(target.backupContainer)}` };
+    }
+    const root = input.prefix ?? "";
+    const [lake, backup] = await Promise.all([
+      topDirectories(containerClient(deps.source, input.container), root),
+      topDirectories(containerClient(deps.backup, input.backupContainer), root),
+    ]);
+    const ranges = deps.listParallelism > 1 ? planRanges(root, lake, backup) : undefined;
+    return { kind: "ranges", ...(ranges !== undefined && { ranges }), parallelism: deps.listParallelism };
+  };
+}
+
+registerActivity(Activities.planListingRanges, ({ clients, settings }) =>
+  createPlanListingRangesActivity({ source: clients.source.service, backup: clients.backup.service, policy: settings, listParallelism: settings.listParallelism }));

@@ -1,0 +1,35 @@
+/**
+ * Name ranges of a container, listed in parallel (no I/O here). A range is either every name under a directory prefix
+ * (a flat listing with that prefix) or the names directly under the root (a hierarchical listing with delimiter `/`,
+ * whose directory entries are left out). The root's level plus one range per directory found under it, on either
+ * side, partitions the names exactly: a name with no `/` after the root is in the level, any other in the directory
+ * up to its first `/` — so `a`, `a/b` and `a0` land in three places that cannot overlap, and both listings of a range
+ * hold the same names in the same order, which the merge-join needs. Prefixes, not start markers: Azure's
+ * continuation markers are opaque, and List Blobs has no start-at-name parameter outside hierarchical-namespace
+ * previews.
+ */
+import { z } from "zod";
+
+/** More directories than this are not split: one flat listing serves the container. */
+export const MAX_RANGES = 256;
+
+export const listingRangeSchema = z.strictObject({
+  /** Every range's names start with it; the root's (the request's prefix) may be "". */
+  prefix: z.string().max(1024),
+  /** Only the names directly under `prefix` (no further `/`). */
+  level: z.literal(true).optional(),
+});
+export type ListingRange = z.infer<typeof listingRangeSchema>;
+
+/**
+ * The ranges for a root prefix, given the directories a hierarchical listing found under it in the lake and in the
+ * backup (the backup's too: a directory the lake deleted holds only orphans). Undefined: do not split — one listing
+ * is as good (fewer than two directories, too many, or a side whose top level did not fit one page).
+ */
+export function planRanges(root: string, lakeDirectories: readonly string[] | undefined, backupDirectories: readonly string[] | undefined): ListingRange[] | undefined {
+  if (lakeDirectories === undefined || backupDirectories === undefined) return undefined;
+  const directories = [...new Set([...lakeDirectories, ...backupDirectories])].filter((d) => d.startsWith(root) && d.length > root.length);
+  if (directories.length < 2 || directories.length > MAX_RANGES) return undefined;
+  directories.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return [{ prefix: root, level: true }, ...directories.map((prefix) => ({ prefix }))];
+}

@@ -1,0 +1,173 @@
+/**
+ * Listing in name ranges against Azurite: the ranges planned from the lake's and the backup's top level list exactly
+ * the names one flat listing lists — names that are prefixes of each other (`a`, `a/`, `a/b`, `a0`), directories only
+ * the backup has, and characters beyond the BMP next to U+E000–U+FFFF, where UTF-16 and UTF-8 order differ — and
+ * reconciling range by range finds what reconciling the whole container finds.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+
+import type { ContainerClient } from "@azure/storage-blob";
+
+import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
+import { createPlanListingRangesActivity } from "../../src/activities/plan-listing-ranges";
+import { createReconcileContainerWindowActivity } from "../../src/activities/reconcile-container-window";
+import { type Clients, createClients } from "../../src/config/clients";
+import { loadSettings, type Settings } from "../../src/config/settings";
+import { compareBlobNames } from "../../src/domain/backup-join";
+import { BackupMetadata } from "../../src/domain/blob-backup";
+import type { ListingRange } from "../../src/domain/listing-ranges";
+import { addReconcileCounts, type ReconcileCounts, type WindowInput, windowResultSchema, zeroReconcileCounts } from "../../src/domain/reconciliation";
+import { listSourcePage } from "../../src/storage/list-source-page";
+import { drainRequests, seedBlobs } from "../support/scan-fixtures";
+
+const ASTRAL = "\u{1F600}";
+const PRIVATE = "\uE000";
+/** Names whose order or nesting puts them at range edges. */
+const NAMES = [
+  "a",
+  "a/",
+  "a/b",
+  "a//c",
+  "a/b/c",
+  "a0",
+  "a.b",
+  "A",
+  "_top",
+  "dir/.hidden",
+  "b c/d e",
+  "50%/x#1",
+  "日本/データ.csv",
+  "café.txt",
+  "cafe\u0301.txt",
+  ASTRAL,
+  `${ASTRAL}/x`,
+  `${ASTRAL}x`,
+  PRIVATE,
+  `${PRIVATE}/y`,
+  `z${ASTRAL}`,
+  `z${PRIVATE}`,
+  "zz/last",
+];
+
+async function flatNames(container: ContainerClient): Promise<string[]> {
+  const names: string[] = [];
+  for await (const item of container.listBlobsFlat()) names.push(item.name);
+  return names;
+}
+
+/** Every name of `range`, page by page with a tiny page size, as the windows list them. */
+async function rangeNames(container: ContainerClient, range: ListingRange): Promise<string[]> {
+  const names: string[] = [];
+  let cursor: { continuationToken?: string; skipName?: string } = {};
+  for (;;) {
+    const page = await listSourcePage(container, { prefix: range.prefix, ...(range.level === true && { level: true }), pageSize: 2, ...cursor });
+    assert.equal(page.kind, "page");
+    if (page.kind !== "page") throw new Error("unreachable");
+    names.push(...new Set(page.entries.map((e) => e.name)));
+    if (page.continuationToken === undefined) return names;
+    cursor = { continuationToken: page.continuationToken, ...(page.skipName !== undefined && { skipName: page.skipName }) };
+  }
+}
+
+describe("listing in name ranges", { timeout: 300_000 }, () => {
+  let azurite: AzuriteInstance;
+  let settings: Settings;
+  let clients: Clients;
+  let lake: ContainerClient;
+  let backup: ContainerClient;
+  let ranges: ListingRange[];
+
+  before(async () => {
+    azurite = await startAzurite();
+    settings = loadSettings({ ...azurite.settings, SNAPSHOTS: "off" });
+    clients = createClients(settings);
+    lake = clients.source.service.getContainerClient("ranges");
+    backup = clients.backup.service.getContainerClient("ranges");
+    await lake.create();
+    await backup.create();
+    await seedBlobs(lake, NAMES, { concurrency: 8 });
+    // The backup: most names backed up, some missing, and a directory the lake deleted (orphans only).
+    const etags = new Map<string, string>();
+    for await (const item of lake.listBlobsFlat()) etags.set(item.name, `"${item.properties.etag ?? ""}"`);
+    const backedUp = NAMES.filter((_, i) => i % 4 !== 1);
+    await seedBlobs(backup, backedUp, { concurrency: 8 });
+    for (const name of backedUp) await backup.getBlobClient(name).setMetadata({ [BackupMetadata.etag]: etags.get(name) ?? "" });
+    await seedBlobs(backup, ["gone/1", "gone/2", "a/gone", `${ASTRAL}/gone`]);
+    const plan = createPlanListingRangesActivity({ source: clients.source.service, backup: clients.backup.service, policy: settings, listParallelism: 8 });
+    const planned = (await plan({ container: "ranges", backupContainer: "ranges" }));
+    assert.equal(planned.kind, "ranges");
+    ranges = planned.kind === "ranges" ? (planned.ranges ?? []) : [];
+  });
+  after(async () => {
+    await azurite?.stop();
+  });
+
+  it("lists names in UTF-16 order, as Azure does: a character beyond the BMP before U+E000 (UTF-8 would put it after)", async () => {
+    const names = await flatNames(lake);
+    assert.deepEqual(names, [...NAMES].sort(compareBlobNames));
+    assert.ok(names.indexOf(ASTRAL) < names.indexOf(PRIVATE));
+    assert.ok(names.indexOf(`z${ASTRAL}`) < names.indexOf(`z${PRIVATE}`));
+  });
+
+  it("plans the root's own names plus one range per directory of either side, the backup-only one included", () => {
+    assert.deepEqual(ranges.map((r) => [r.prefix, r.level === true]), [
+      ["", true],
+      ["50%/", false],
+      ["a/", false],
+      ["b c/", false],
+      ["dir/", false],
+      ["gone/", false],
+      ["zz/", false],
+      ["日本/", false],
+      [`${ASTRAL}/`, false],
+      [`${PRIVATE}/`, false],
+    ]);
+  });
+
+  it("finds exactly the names of one flat listing, each once, in both containers", async () => {
+    for (const container of [lake, backup]) {
+      const parts = await Promise.all(ranges.map((r) => rangeNames(container, r)));
+      const all = parts.flat();
+      assert.equal(new Set(all).size, all.length, "no name in two ranges");
+      assert.deepEqual([...all].sort(compareBlobNames), await flatNames(container));
+      for (const part of parts) assert.deepEqual(part, [...part].sort(compareBlobNames), "each range in listing order");
+    }
+  });
+
+  it("reconciles range by range exactly as the whole container", async () => {
+    const activity = createReconcileContainerWindowActivity({
+      source: clients.source,
+      backup: clients.backup,
+      backupQueue: clients.backupQueue,
+      snapshotConcurrency: 4,
+      policy: settings,
+      snapshots: "off",
+    });
+    const reconcile = async (range: ListingRange | undefined): Promise<ReconcileCounts> => {
+      let cursor: WindowInput["cursor"] = { backup: {} };
+      let counts = zeroReconcileCounts();
+      for (;;) {
+        const result = windowResultSchema.parse(
+          await activity({
+            container: "ranges",
+            backupContainer: "ranges",
+            options: { dryRun: true, snapshots: "off", sourcePages: 1, pageSize: 2, ...(range !== undefined && { range }) },
+            cursor,
+            snapshotsRefused: false,
+          }),
+        );
+        if (result.kind !== "window") throw new Error(result.kind);
+        counts = addReconcileCounts(counts, result.counts);
+        if (result.done) return counts;
+        cursor = result.cursor;
+      }
+    };
+    const whole = await reconcile(undefined);
+    const byRange = (await Promise.all(ranges.map((r) => reconcile(r)))).reduce(addReconcileCounts, zeroReconcileCounts());
+    const pick = (c: ReconcileCounts) => [c.blobs, c.inSync, c.missing, c.outdated, c.orphans];
+    assert.deepEqual(pick(whole), [NAMES.length, NAMES.length - 6, 6, 0, 4]);
+    assert.deepEqual(pick(byRange), pick(whole));
+    assert.deepEqual(await drainRequests(clients.backupQueue), [], "a dry run");
+  });
+});
