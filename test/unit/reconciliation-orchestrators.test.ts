@@ -146,6 +146,7 @@ describe("reconciliation orchestrator (the lake)", { timeout: 30_000 }, () => {
       startAt: START,
       maxEpisodes: 10_000,
       activities: {
+        [Activities.findStuckBackups]: noneStuck,
         [Activities.planReconciliation]: plan(names, { parallelism: 8 }),
         [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "r" } }),
         [Activities.stageReconciliationReportPart]: stagePart,

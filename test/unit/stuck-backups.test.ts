@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import { backupLeaseId } from "../../src/domain/backup-lease-id";
 import type { BackupRequest } from "../../src/domain/backup-request";
 import { blobBackupInstanceId } from "../../src/domain/blob-backup";
-import { type ReconciliationPlan, type ReconciliationReport, zeroReconcileCounts } from "../../src/domain/reconciliation";
+import { type ReconciliationPlan, type ReconciliationReport, type StagePartInput, zeroReconcileCounts } from "../../src/domain/reconciliation";
 import {
   emptyStuckReport,
   type FindStuckInput,
@@ -91,28 +91,31 @@ function child(input: ContainerReconciliationInput) {
 }
 
 describe("reconciliation's stuck-backup step (orchestrator)", { timeout: 30_000 }, () => {
-  const run = (dryRun: boolean, found: StuckBackupsReport) =>
+  const run = (dryRun: boolean, found: StuckBackupsReport, containers?: string[]) =>
     runOrchestration(reconciliation, {
-      input: { dryRun, startedBy: "timer", prefix: "2026/" },
+      input: { dryRun, startedBy: "timer", prefix: "2026/", ...(containers !== undefined && { containers }) },
       instanceId: "reconciliation",
       startAt: START,
       activities: {
         [Activities.planReconciliation]: () => ({ result: plan }),
         [Activities.findStuckBackups]: () => ({ result: found }),
         [Activities.writeReconciliationReport]: () => ({ result: { reportBlob: "backup-reports/r.json" } }),
+        [Activities.stageReconciliationReportPart]: (input: StagePartInput) => ({ result: { reportName: input.reportName ?? "r" } }),
       },
       subOrchestrations: { [Orchestrators.containerReconciliation]: child },
     });
 
-  it("asks after the containers, at the orchestration's time, for the run's containers and prefix; repairs unless a dry run", async () => {
-    for (const dryRun of [false, true]) {
-      const result = await run(dryRun, emptyStuckReport());
+  it("asks after the containers, at the orchestration's time, for the run's containers (the settings' when none were asked for) and prefix; repairs unless a dry run", async () => {
+    for (const [dryRun, containers] of [[false, undefined], [true, undefined], [false, ["alpha"]]] as const) {
+      const result = await run(dryRun, emptyStuckReport(), containers === undefined ? undefined : [...containers]);
       assert.equal(result.status, "Completed", result.error);
       const step = result.scheduled.find((s) => s.kind === "activity" && s.name === Activities.findStuckBackups);
-      const expected: FindStuckInput = { now: "2026-01-05T02:00:30.000Z", repair: !dryRun, containers: ["alpha"], prefix: "2026/" };
+      const expected: FindStuckInput = { now: "2026-01-05T02:00:30.000Z", repair: !dryRun, ...(containers !== undefined && { containers: [...containers] }), prefix: "2026/" };
       assert.deepEqual(step?.kind === "activity" && step.input, expected);
       const trail = result.trail.filter((t) => !t.startsWith("sub "));
-      assert.deepEqual(trail, [Activities.planReconciliation, Activities.findStuckBackups, ...(dryRun ? [] : [Activities.writeReconciliationReport])]);
+      const written = dryRun ? [] : [Activities.writeReconciliationReport];
+      const staged = dryRun ? [] : [Activities.stageReconciliationReportPart];
+      assert.deepEqual(trail, [Activities.planReconciliation, ...staged, Activities.findStuckBackups, ...written]);
       const report = result.output as ReconciliationReport;
       assert.equal(report.inSync, true, "nothing missing and nothing stuck");
     }
@@ -125,7 +128,7 @@ describe("reconciliation's stuck-backup step (orchestrator)", { timeout: 30_000 
     assert.deepEqual(report.backups, stuckReport);
     assert.equal(report.totals.missing + report.totals.outdated, 0);
     assert.equal(report.inSync, false);
-    assert.deepEqual(result.customStatus, { phase: "done", containersTotal: 1, containersDone: 1, failedBackups: 1, stuckBackups: 1, leasesHeld: 1 });
+    assert.deepEqual(result.customStatus, { phase: "done", containersDone: 1, failedBackups: 1, stuckBackups: 1, leasesHeld: 1 });
     const written = result.scheduled.find((s) => s.kind === "activity" && s.name === Activities.writeReconciliationReport);
     assert.deepEqual(written?.kind === "activity" && (written.input as { report: ReconciliationReport }).report.backups, stuckReport);
   });
