@@ -14,14 +14,7 @@ import { loadSettings } from "../src/config/settings";
 import { encodeBackupRequest } from "../src/domain/backup-request";
 import { blobBackupInstanceId } from "../src/domain/blob-backup";
 import { sourceReadUrl } from "../src/storage/source-sas";
-import { printTable, type Row, timed } from "./report";
-
-function option(args: readonly string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a positive whole number`);
-  return value;
-}
+import { option, printTable, type Row, timed } from "./report";
 
 async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;

@@ -17,16 +17,9 @@ import { blobBackupInstanceId } from "../src/domain/blob-backup";
 import { blockIds, blockLayout, blockRange } from "../src/domain/block-layout";
 import { Orchestrators } from "../src/function-names";
 import { sourceReadUrl } from "../src/storage/source-sas";
-import { peakRssMiB, printTable, type Row, timed } from "./report";
+import { option, peakRssMiB, printTable, type Row, timed } from "./report";
 
 const MiB = 1024 * 1024;
-
-function option(args: readonly string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a positive whole number`);
-  return value;
-}
 
 export async function run(args: readonly string[]): Promise<void> {
   const mib = option(args, "mib", 2048);

@@ -22,7 +22,7 @@ import { mapBounded } from "../src/domain/map-bounded";
 import type { ReconciliationReport } from "../src/domain/reconciliation";
 import { runtime } from "../src/runtime";
 import { addPipelinePolicy, seedBlobs } from "../test/support/scan-fixtures";
-import { peakRssMiB, printTable, type Row, timed } from "./report";
+import { option, peakRssMiB, printTable, type Row, timed } from "./report";
 
 const FILES = [
   "src/triggers/http-start-reconciliation.js",
@@ -37,13 +37,6 @@ const FILES = [
 ];
 
 type Kind = "source list" | "backup list" | "snapshot" | "enqueue" | "other";
-
-function option(args: readonly string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive whole number`);
-  return value;
-}
 
 async function listAll(container: ContainerClient, withSnapshots: boolean): Promise<number> {
   let entries = 0;

@@ -19,14 +19,7 @@ import type { RestoreReport } from "../src/domain/restore-contracts";
 import { runtime } from "../src/runtime";
 import { sourceReadUrl } from "../src/storage/source-sas";
 import { addPipelinePolicy } from "../test/support/scan-fixtures";
-import { printTable, type Row, timed } from "./report";
-
-function option(args: readonly string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a positive whole number`);
-  return value;
-}
+import { option, printTable, type Row, timed } from "./report";
 
 /** Counts the requests a client's pipeline sends (the storage SDKs share one pipeline per service client). */
 function countRequests(service: BlobServiceClient): { count: number } {

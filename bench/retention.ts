@@ -22,7 +22,7 @@ import { mapBounded } from "../src/domain/map-bounded";
 import type { RetentionReport } from "../src/domain/retention";
 import { runtime } from "../src/runtime";
 import { addPipelinePolicy } from "../test/support/scan-fixtures";
-import { peakRssMiB, printTable, type Row, timed } from "./report";
+import { option, peakRssMiB, printTable, type Row, timed } from "./report";
 
 const FILES = [
   "src/triggers/http-start-retention.js",
@@ -34,13 +34,6 @@ const FILES = [
 ];
 
 type Kind = "lake list" | "backup list" | "delete" | "other";
-
-function option(args: readonly string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive whole number`);
-  return value;
-}
 
 async function listAll(container: ContainerClient): Promise<number> {
   let entries = 0;
