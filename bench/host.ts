@@ -8,14 +8,7 @@ import path from "node:path";
 import { startLocalHost } from "../local-host";
 // After ../local-host (import order), which installs @azure/functions-core, so the app registers its functions.
 import { double } from "./_host-app";
-import { peakRssMiB, printTable, type Row, timed } from "./report";
-
-function option(args: readonly string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a positive integer`);
-  return value;
-}
+import { option, peakRssMiB, printTable, type Row, timed } from "./report";
 
 export async function run(args: readonly string[]): Promise<void> {
   const calls = option(args, "calls", 10_000);

@@ -1,14 +1,18 @@
 /**
  * `npm run bench -- initial-backup [--n 10000] [--size 1024] [--large-count 64] [--large-mib 64] [--transfers 4]
- * [--copy-concurrency 16] [--batch-max-bytes 8388608] [--case small|large]`:
+ * [--copy-concurrency 16] [--batch-max-bytes 8388608] [--lake-snapshots newest|none|keep-days:N] [--no-copy-comparison]
+ * [--case small|large]`:
  * what adopting the app on an existing lake costs, next to rclone in the same run on the same Azurite.
  *
- * 0. How to copy a small blob here: server-side Copy Blob From URL vs read-then-write (GET + PUT), concurrency 16.
+ * 0. How to copy a small blob here: server-side Copy Blob From URL vs read-then-write (GET + PUT), concurrency 16
+ *    (`--no-copy-comparison` leaves it out).
  * 1. Initial backup: n blobs of `size` bytes. The product: POST scan → every version verified in the backup (the scan
- *    completes, the queue-triggered batch and blob backups finish, then one listing of each side proves every backup
- *    blob holds its source's current ETag). Reference: `rclone copy` of the same container into another container of
+ *    completes, the queue-triggered batch and blob backups finish, each having verified its copies; then, untimed like
+ *    rclone's own check, one listing of each side proves every backup blob holds its source's current ETag). Reference: `rclone copy` of the same container into another container of
  *    the backup account (no `--fast-list`: it drops names like `a/b` when `a` exists).
- * 2. Incremental: 1% rewritten, then scan + backups vs an incremental `rclone copy`.
+ * 2. Incremental: 1% rewritten, then scan + backups vs an incremental `rclone copy`. With the default LAKE_SNAPSHOTS
+ *    (newest) each rewritten blob's older lake snapshot is deleted once the new version is verified — work rclone does
+ *    not do, and which Azurite makes expensive (see `--lake-snapshots` and the delete probe printed with the table).
  * 3. Large path: `large-count` blobs of `large-mib` MiB (one blob backup orchestration each) vs raw Copy Blob From URL of
  *    the same snapshots at the host's activity concurrency (16). Azurite keeps this case's data on disk.
  *
@@ -24,7 +28,7 @@ import os from "node:os";
 import path from "node:path";
 
 import type { PipelinePolicy } from "@azure/core-rest-pipeline";
-import { BlobServiceClient, type ContainerClient, ContainerSASPermissions } from "@azure/storage-blob";
+import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 
 import { type AzuriteInstance, startAzurite } from "../dev/azurite";
 import { type LocalHost, startLocalHost } from "../local-host";
@@ -36,53 +40,22 @@ import { mapBounded } from "../src/domain/map-bounded";
 import { runtime } from "../src/runtime";
 import { sourceReadUrl } from "../src/storage/source-sas";
 import { addPipelinePolicy, seedBlobs } from "../test/support/scan-fixtures";
-import { peakRssMiB, printTable, type Row, timed } from "./report";
+import { ensureRclone, rcloneRemotes, runRclone } from "./rclone";
+import { option, peakRssMiB, printTable, type Row, timed } from "./report";
 
-function option(args: readonly string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} must be a whole number`);
-  return value;
-}
-
-/** rclone on the PATH, installed from Debian's packages when missing. */
-function ensureRclone(): boolean {
-  if (spawnSync("rclone", ["version"], { stdio: "ignore" }).status === 0) return true;
-  console.log("rclone is missing: apt-get install -y rclone …");
-  spawnSync("apt-get", ["update", "-qq"], { stdio: "inherit" });
-  spawnSync("apt-get", ["install", "-y", "-qq", "rclone"], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
-  return spawnSync("rclone", ["version"], { stdio: "ignore" }).status === 0;
-}
-
-/**
- * `rclone copy` from the lake container into `target` of the backup account. The remotes are container SAS URLs
- * (in the environment, never on the command line): Debian's rclone 1.60 builds `https://<account>.<endpoint>` from an
- * `endpoint` setting, which cannot address Azurite's path-style accounts, and its emulator switch knows only
- * devstoreaccount1 on port 10000.
- */
+/** `rclone copy` from the lake container into `target` of the backup account, checked complete by one listing of each. */
 async function rcloneCopy(azurite: AzuriteInstance, container: string, target: string, transfers: number): Promise<number> {
-  const expiresOn = new Date(Date.now() + 6 * 3600_000);
   const source = BlobServiceClient.fromConnectionString(azurite.settings.SourceStorage).getContainerClient(container);
   const destination = BlobServiceClient.fromConnectionString(azurite.settings.BackupStorage).getContainerClient(target);
   await destination.createIfNotExists();
-  const env = {
-    ...process.env,
-    RCLONE_CONFIG_SRC_TYPE: "azureblob",
-    RCLONE_CONFIG_SRC_SAS_URL: await source.generateSasUrl({ permissions: ContainerSASPermissions.parse("rl"), expiresOn }),
-    RCLONE_CONFIG_DST_TYPE: "azureblob",
-    RCLONE_CONFIG_DST_SAS_URL: await destination.generateSasUrl({ permissions: ContainerSASPermissions.parse("racwdl"), expiresOn }),
-  };
-  const start = performance.now();
-  const result = spawnSync("rclone", ["copy", "--transfers", String(transfers), `SRC:${container}`, `DST:${target}`], { env, encoding: "utf8" });
-  if (result.status !== 0) throw new Error(`rclone copy failed (${result.status}): ${result.stderr.slice(0, 2000)}`);
-  const ms = performance.now() - start;
-  // rclone copied everything: the same names on both sides.
+  const result = await runRclone(["copy", "--transfers", String(transfers), `SRC:${container}`, `DST:${target}`], await rcloneRemotes(source, destination, true));
+  if (result.code !== 0) throw new Error(`rclone copy failed (${result.code ?? "signal"}): ${result.stderrTail}`);
   let copied = 0;
   for await (const _ of destination.listBlobsFlat()) copied += 1;
   let listed = 0;
   for await (const _ of source.listBlobsFlat()) listed += 1;
   if (copied !== listed) throw new Error(`rclone copied ${copied} of ${listed} blobs`);
-  return ms;
+  return result.ms;
 }
 
 /** The app's settings, with the batching settings a sweep passes (`--copy-concurrency`, `--batch-max-bytes`). */
@@ -90,6 +63,8 @@ function appSettings(azurite: AzuriteInstance, args: readonly string[]): Record<
   const settings: Record<string, string> = { ...azurite.settings, RECONCILE_SCHEDULE: "0 0 2 * * *" };
   if (args.includes("--copy-concurrency")) settings.BATCH_COPY_CONCURRENCY = String(option(args, "copy-concurrency", 16));
   if (args.includes("--batch-max-bytes")) settings.BATCH_MAX_BLOB_BYTES = String(option(args, "batch-max-bytes", 8 * 1024 * 1024));
+  const lakeSnapshots = args[args.indexOf("--lake-snapshots") + 1];
+  if (args.includes("--lake-snapshots") && lakeSnapshots !== undefined) settings.LAKE_SNAPSHOTS = lakeSnapshots;
   return settings;
 }
 
@@ -103,14 +78,17 @@ interface Counts {
   lake: number;
   backup: number;
   queue: number;
+  /** Of the lake's: Delete Blob requests (lake snapshots released). */
+  lakeDeletes: number;
 }
 
 function countRequests(): Counts {
-  const counts: Counts = { lake: 0, backup: 0, queue: 0 };
-  const counter = (key: keyof Counts): PipelinePolicy => ({
+  const counts: Counts = { lake: 0, backup: 0, queue: 0, lakeDeletes: 0 };
+  const counter = (key: "lake" | "backup" | "queue"): PipelinePolicy => ({
     name: `bench-count-${key}`,
     sendRequest(request, next) {
       counts[key] += 1;
+      if (key === "lake" && request.method === "DELETE") counts.lakeDeletes += 1;
       return next(request);
     },
   });
@@ -141,13 +119,66 @@ async function scanAndBackUp(host: LocalHost, lake: ContainerClient, backup: Con
   if (scan.runtimeStatus !== "Completed") throw new Error(`scan ${scan.runtimeStatus}: ${JSON.stringify(scan.output)}`);
   const scanMs = performance.now() - start;
   await host.waitForIdle({ timeoutMs: 60 * 60_000 });
+  const ms = performance.now() - start;
+  // The bench's own proof, outside the timing as rclone's is: every backup holds its lake blob's current ETag.
   const missing = await unverified(lake, backup);
   if (missing.length > 0) throw new Error(`${missing.length} blobs not backed up, e.g. ${missing.slice(0, 3).join(", ")}`);
-  return { ms: performance.now() - start, scanMs };
+  return { ms, scanMs };
+}
+
+/**
+ * What the lake snapshot deletes of the incremental cost in this Azurite: as many snapshots of other blobs, taken and
+ * deleted at the batch copy concurrency, next to reading their properties. Azurite (LokiJS) rebuilds its indices of
+ * the whole blob collection after every removal, so a delete costs it far more than any other request; Azure's Delete
+ * Blob costs what any small request does.
+ */
+async function probeSnapshotDeletes(lake: ContainerClient, others: readonly string[]): Promise<void> {
+  const snapshots = await mapBounded(others, 16, async (n) => ({ n, snapshot: (await lake.getBlobClient(n).createSnapshot()).snapshot ?? "" }));
+  const reads = await timed(() => mapBounded(snapshots, 16, (s) => lake.getBlobClient(s.n).withSnapshot(s.snapshot).getProperties()));
+  const deletes = await timed(() => mapBounded(snapshots, 16, (s) => lake.getBlobClient(s.n).withSnapshot(s.snapshot).delete()));
+  printTable(`Azurite, this container: ${others.length} lake snapshots (as many as the incremental released), concurrency 16`, { name: "Get Blob Properties of each", ms: reads.ms }, [
+    { name: "Delete Blob of each (what releasing them costs here)", ms: deletes.ms },
+  ]);
 }
 
 const perBlob = (counts: Counts, before: Counts, blobs: number) =>
   `${((counts.lake - before.lake) / blobs).toFixed(2)} / ${((counts.backup - before.backup) / blobs).toFixed(2)} / ${((counts.queue - before.queue) / blobs).toFixed(3)}`;
+
+/**
+ * How a small blob is best copied here: server-side (Copy Blob From URL) or read-then-write (GET + PUT through this
+ * process), both at the batch copy concurrency.
+ */
+async function compareCopies(azurite: AzuriteInstance, lake: ContainerClient, names: readonly string[], size: number): Promise<void> {
+  const name = lake.containerName;
+  const backupService = BlobServiceClient.fromConnectionString(azurite.settings.BackupStorage);
+  const lakeClients = runtimeFree(azurite);
+  const expiry = new Date(Date.now() + 3600_000);
+  const serverSide = backupService.getContainerClient(`${name}-server-side`);
+  const readWrite = backupService.getContainerClient(`${name}-read-write`);
+  await serverSide.create();
+  await readWrite.create();
+  const serverMs = (
+    await timed(() =>
+      mapBounded(names, 16, async (blob) => {
+        const url = await sourceReadUrl(lakeClients, name, blob, undefined, expiry);
+        await serverSide.getBlockBlobClient(blob).syncCopyFromURL(url);
+      }),
+    )
+  ).ms;
+  const readWriteMs = (
+    await timed(() =>
+      mapBounded(names, 16, async (blob) => {
+        const data = await lake.getBlobClient(blob).downloadToBuffer();
+        await readWrite.getBlockBlobClient(blob).uploadData(data);
+      }),
+    )
+  ).ms;
+  printTable(`copying ${names.length} blobs of ${size} B, concurrency 16`, { name: "server-side (Copy Blob From URL)", ms: serverMs, extra: { "requests/blob": 1 } }, [
+    { name: "read-then-write (GET + PUT)", ms: readWriteMs, extra: { "requests/blob": 2 } },
+  ]);
+  await serverSide.delete();
+  await readWrite.delete();
+}
 
 async function smallBlobs(args: readonly string[]): Promise<void> {
   const n = option(args, "n", 10_000);
@@ -165,35 +196,7 @@ async function smallBlobs(args: readonly string[]): Promise<void> {
     const seeding = await timed(() => seedBlobs(lake, names, { concurrency: 32, content: body("v1") }));
     console.log(`seeded ${n} blobs of ${size} B in ${(seeding.ms / 1000).toFixed(1)} s`);
 
-    // How a small blob is best copied here: server-side (Copy Blob From URL) or read-then-write (GET + PUT through
-    // this process), both at the batch copy concurrency.
-    const lakeClients = runtimeFree(azurite);
-    const expiry = new Date(Date.now() + 3600_000);
-    const serverSide = backupService.getContainerClient(`${name}-server-side`);
-    const readWrite = backupService.getContainerClient(`${name}-read-write`);
-    await serverSide.create();
-    await readWrite.create();
-    const serverMs = (
-      await timed(() =>
-        mapBounded(names, 16, async (n) => {
-          const url = await sourceReadUrl(lakeClients, name, n, undefined, expiry);
-          await serverSide.getBlockBlobClient(n).syncCopyFromURL(url);
-        }),
-      )
-    ).ms;
-    const readWriteMs = (
-      await timed(() =>
-        mapBounded(names, 16, async (n) => {
-          const data = await lake.getBlobClient(n).downloadToBuffer();
-          await readWrite.getBlockBlobClient(n).uploadData(data);
-        }),
-      )
-    ).ms;
-    printTable(`copying ${n} blobs of ${size} B, concurrency 16`, { name: "server-side (Copy Blob From URL)", ms: serverMs, extra: { "requests/blob": 1 } }, [
-      { name: "read-then-write (GET + PUT)", ms: readWriteMs, extra: { "requests/blob": 2 } },
-    ]);
-    await serverSide.delete();
-    await readWrite.delete();
+    if (!args.includes("--no-copy-comparison")) await compareCopies(azurite, lake, names, size);
 
     const rcloneTarget = `${name}-rclone`;
     const rclone1 = hasRclone ? await rcloneCopy(azurite, name, rcloneTarget, transfers) : undefined;
@@ -221,6 +224,9 @@ async function smallBlobs(args: readonly string[]): Promise<void> {
         extra: { "scan s": (incremental.scanMs / 1000).toFixed(1), "requests/blob lake/backup/queue": perBlob(counts, before2, changed.length), "peak RSS MiB": peakRssMiB() },
       };
 
+      const deletes = counts.lakeDeletes - before2.lakeDeletes;
+      if (deletes > 0) await probeSnapshotDeletes(lake, names.filter((_, i) => i % 100 === 50).slice(0, deletes));
+
       if (rclone1 !== undefined && rclone2 !== undefined) {
         printTable(`initial backup, ${n} blobs of ${size} B (Azurite, local Durable host, this machine)`, { name: `rclone copy --transfers ${transfers}`, ms: rclone1, extra: { "blobs/s": ((n / rclone1) * 1000).toFixed(0) } }, [initialRow]);
         printTable(`incremental, ${changed.length} of ${n} rewritten`, { name: "rclone copy (incremental)", ms: rclone2 }, [incrementalRow]);
@@ -239,7 +245,6 @@ async function smallBlobs(args: readonly string[]): Promise<void> {
 async function largeBlobs(args: readonly string[]): Promise<void> {
   const count = option(args, "large-count", 64);
   const mib = option(args, "large-mib", 64);
-  if (count === 0) return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-large-"));
   const azurite = await startAzurite({ location: dir });
   try {

@@ -9,11 +9,10 @@
  * → orchestrations → window activities), exactly as in production; storage requests are counted by a pipeline policy
  * on the app's own clients. Where `rclone` is installed it also times `rclone check` of the same two containers.
  */
-import { spawnSync } from "node:child_process";
 import path from "node:path";
 
 import type { PipelinePolicy } from "@azure/core-rest-pipeline";
-import { BlobServiceClient, type ContainerClient, ContainerSASPermissions } from "@azure/storage-blob";
+import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 
 import { startAzurite } from "../dev/azurite";
 import { startLocalHost } from "../local-host";
@@ -22,6 +21,7 @@ import { mapBounded } from "../src/domain/map-bounded";
 import type { ReconciliationReport } from "../src/domain/reconciliation";
 import { runtime } from "../src/runtime";
 import { addPipelinePolicy, seedBlobs } from "../test/support/scan-fixtures";
+import { ensureRclone, rcloneRemotes, runRclone } from "./rclone";
 import { option, peakRssMiB, printTable, type Row, timed } from "./report";
 
 const FILES = [
@@ -46,35 +46,12 @@ async function listAll(container: ContainerClient, withSnapshots: boolean): Prom
   return entries;
 }
 
-/** Installs Debian's rclone when it is missing (the benchmark runs as root on the bench machine); false if it cannot. */
-function ensureRclone(): boolean {
-  if (spawnSync("rclone", ["version"], { stdio: "ignore" }).status === 0) return true;
-  console.log("rclone missing: apt-get install -y rclone");
-  spawnSync("apt-get", ["install", "-y", "rclone"], { stdio: "ignore" });
-  return spawnSync("rclone", ["version"], { stdio: "ignore" }).status === 0;
-}
-
-/**
- * `rclone check` of the same two containers (sizes and MD5s, both ways, no --fast-list), as the reference. Debian's
- * rclone 1.60 takes the endpoint as a host suffix and its emulator mode only the default port and account, so each
- * remote is a container SAS URL of Azurite's account (read and list, an hour).
- */
+/** `rclone check` of the same two containers (sizes and MD5s, both ways, no --fast-list), as the reference. */
 async function rcloneCheck(lake: ContainerClient, backup: ContainerClient): Promise<{ ms: number; ok: boolean } | undefined> {
   if (!ensureRclone()) return undefined;
-  const sas = (container: ContainerClient) =>
-    container.generateSasUrl({ permissions: ContainerSASPermissions.parse("rl"), expiresOn: new Date(Date.now() + 3_600_000) });
-  const env = {
-    ...process.env,
-    RCLONE_CONFIG_SRC_TYPE: "azureblob",
-    RCLONE_CONFIG_SRC_SAS_URL: await sas(lake),
-    RCLONE_CONFIG_DST_TYPE: "azureblob",
-    RCLONE_CONFIG_DST_SAS_URL: await sas(backup),
-  };
-  const start = performance.now();
-  const result = spawnSync("rclone", ["check", `SRC:${lake.containerName}`, `DST:${backup.containerName}`], { env, encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
-  const ms = performance.now() - start;
-  if (result.status !== 0) console.log(`rclone check: exit ${result.status ?? "?"}; ${(result.stderr ?? "").trim().split("\n").slice(-3).join(" | ")}`);
-  return result.error === undefined ? { ms, ok: result.status === 0 } : undefined;
+  const result = await runRclone(["check", `SRC:${lake.containerName}`, `DST:${backup.containerName}`], await rcloneRemotes(lake, backup, false));
+  if (result.code !== 0) console.log(`rclone check: exit ${result.code ?? "?"}; ${result.stderrTail}`);
+  return { ms: result.ms, ok: result.code === 0 };
 }
 
 function sizes(args: readonly string[], name: string, fallback: readonly number[]): number[] {

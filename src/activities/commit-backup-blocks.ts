@@ -39,7 +39,7 @@ export function createCommitBackupBlocksActivity(deps: { readonly source: BlobAc
     const metadata = backupMetadata(withMetadata.version, input.from === "source" ? "server" : "adf", input.copiedAt, input.requestId);
     const ids = blockIds(version, layout);
     try {
-      const result = await conditionalWrite(deps.backup, target, input, async (blob, conditions) => {
+      const result = await conditionalWrite(deps.backup, target, input, {}, async (blob, conditions) => {
         if (version.snapshot === undefined) {
           const etag = await blobIn(deps.source.service, version.container, version.blob)
             .getProperties()

@@ -119,7 +119,7 @@ export function createReconcileContainerWindowActivity(deps: ReconcileContainerW
       ? []
       : result.blobs
           .filter((b) => b.backup === "missing" || b.backup === "outdated")
-          .map((b) => backupRequestFor(deps.source.accountName, input.container, b, "reconcile", requestedAt));
+          .map((b) => backupRequestFor(deps.source.accountName, input.container, { ...b, firstVersion: b.backup === "missing" }, "reconcile", requestedAt));
     const sent = await sender.send(requests);
     counts.requests = sent.sent;
     counts.skipped.invalidRequest += sent.invalid;

@@ -145,7 +145,9 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
         continue;
       }
       if (blob.requestBackup && !input.dryRun) {
-        requests.push(backupRequestFor(deps.source.accountName, input.container, blob, "producer", requestedAt));
+        // Where the backup listing was read, it tells whether the blob has a backup; otherwise no older lake snapshot does.
+        const firstVersion = join !== undefined ? !join.held.has(blob.name) : blob.outcome === "new";
+        requests.push(backupRequestFor(deps.source.accountName, input.container, { ...blob, firstVersion }, "producer", requestedAt));
       }
     }
     const sent = await sender.send(requests);

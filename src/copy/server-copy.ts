@@ -13,7 +13,7 @@ import type { CopyResult } from "../domain/blob-backup-activities";
 import { blockIds, blockLayout } from "../domain/block-layout";
 import { describeError } from "../domain/errors";
 import { blobIn, blockBlobClient, containerClient } from "../storage/addressed-clients";
-import { type BackupTarget, MAX_TARGET_ATTEMPTS, prepareTarget } from "../storage/backup-target";
+import { type BackupTarget, type BackupTargetDecision, MAX_TARGET_ATTEMPTS, prepareTarget } from "../storage/backup-target";
 import { errorCodeOf, isPreconditionFailed, statusOf } from "../storage/rest-errors";
 import { sourceReadUrl } from "../storage/source-sas";
 import { withSourceMetadata } from "../storage/source-version";
@@ -60,6 +60,17 @@ export interface CopyRequest {
   readonly copiedAt: string;
 }
 
+/**
+ * What a caller that has just resolved the version already knows (the batch copy), so the copy does not ask again.
+ * Never part of an activity's input: source metadata stays out of orchestration history.
+ */
+export interface KnownSource {
+  /** The source's metadata, read from this exact version (a snapshot, or the live blob at this ETag). */
+  readonly metadata?: Readonly<Record<string, string>>;
+  /** No backup blob is expected: try a create-only write before reading the backup blob (see WriteOptions). */
+  readonly assumeAbsent?: boolean;
+}
+
 /** A live source whose ETag changed while its blocks were read: the blocks may mix two versions. */
 export class SourceChanged extends Error {}
 
@@ -69,18 +80,28 @@ export async function serverCopy(
   target: BackupTarget,
   request: CopyRequest,
   options: ServerCopyOptions = DEFAULT_SERVER_COPY_OPTIONS,
+  known: KnownSource = {},
 ): Promise<CopyResult> {
   const { version } = request;
-  const withMetadata = await withSourceMetadata(source, version);
+  // Metadata read from this version stays right: the copy's source condition holds the live blob to the same ETag.
+  const withMetadata = known.metadata !== undefined ? { kind: "ready" as const, version: { ...version, metadata: known.metadata } } : await withSourceMetadata(source, version);
   if (withMetadata.kind === "skipped") return withMetadata;
   const url = await sourceReadUrl(source, version.container, version.blob, version.snapshot, new Date(Date.now() + options.sasMinutes * 60_000));
   const live = blobIn(source.service, version.container, version.blob);
-  return conditionalCopy(backup, target, request, backupMetadata(withMetadata.version, "server", request.copiedAt, request.requestId), {
-    url,
-    etag: version.etag,
-    // A snapshot never changes; a live blob is re-checked after a block-wise copy (see stagedCopy).
-    ...(version.snapshot === undefined && { unchanged: async () => (await live.getProperties()).etag === version.etag }),
-  }, options);
+  return conditionalCopy(
+    backup,
+    target,
+    request,
+    backupMetadata(withMetadata.version, "server", request.copiedAt, request.requestId),
+    {
+      url,
+      etag: version.etag,
+      // A snapshot never changes; a live blob is re-checked after a block-wise copy (see stagedCopy).
+      ...(version.snapshot === undefined && { unchanged: async () => (await live.getProperties()).etag === version.etag }),
+    },
+    options,
+    { assumeAbsent: known.assumeAbsent === true },
+  );
 }
 
 /** Where a conditional copy reads from: a URL with a read SAS, the ETag it must still have. */
@@ -105,9 +126,10 @@ export async function conditionalCopy(
   metadata: Record<string, string>,
   from: CopySource,
   options: ServerCopyOptions = DEFAULT_SERVER_COPY_OPTIONS,
+  writeOptions: WriteOptions = {},
 ): Promise<CopyResult> {
   const { version } = request;
-  return conditionalWrite(backup, target, request, async (blob, conditions) => {
+  return conditionalWrite(backup, target, request, writeOptions, async (blob, conditions) => {
     if (version.contentLength <= options.syncCopyMaxBytes) {
       const written = await blob.syncCopyFromURL(from.url, {
         metadata,
@@ -123,24 +145,36 @@ export async function conditionalCopy(
   });
 }
 
+export interface WriteOptions {
+  /**
+   * The first attempt writes create-only (If-None-Match "*") without reading the backup blob first: one request instead
+   * of two for a blob the requester saw no backup of. A backup blob that exists after all refuses the write
+   * (BlobAlreadyExists), and the next attempt reads it and decides as usual.
+   */
+  readonly assumeAbsent?: boolean;
+}
+
 /**
  * The conditional-write protocol around one write: read the backup blob, skip or keep its current version, then
  * `write` with the conditions that make it fail if the backup blob changed meanwhile (then decide again). The write
- * returns the version id the service gave the new blob.
+ * returns the version id the service gave the new blob. The backup container is created when a write finds it
+ * missing, not before every write (one request per blob saved).
  */
 export async function conditionalWrite(
   backup: BlobAccount,
   target: BackupTarget,
   request: CopyRequest,
+  options: WriteOptions,
   write: (blob: BlockBlobClient, conditions: { ifMatch?: string; ifNoneMatch?: string }) => Promise<string | undefined>,
 ): Promise<CopyResult> {
   const { version } = request;
   const container = containerClient(backup.service, target.container);
-  await container.createIfNotExists();
   const blob = blockBlobClient(container, version.blob);
 
+  let containerCreated = false;
   for (let attempt = 1; attempt <= MAX_TARGET_ATTEMPTS; attempt++) {
-    const decision = await prepareTarget(blob, version, target.history, request.requestId);
+    const decision: BackupTargetDecision =
+      attempt === 1 && options.assumeAbsent === true ? { kind: "write", conditions: { ifNoneMatch: "*" } } : await prepareTarget(blob, version, target.history, request.requestId);
     if (decision.kind === "skipped") return decision;
     if (decision.kind === "ours") return { kind: "copied", bytes: version.contentLength };
     if (decision.kind === "raced") continue;
@@ -148,6 +182,12 @@ export async function conditionalWrite(
     try {
       versionId = await write(blob, decision.conditions);
     } catch (err) {
+      if (errorCodeOf(err) === "ContainerNotFound" && !containerCreated) {
+        await container.createIfNotExists();
+        containerCreated = true;
+        attempt -= 1;
+        continue;
+      }
       const outcome = copyError(err, target, version);
       if (outcome === "retry") continue;
       return outcome;

@@ -29,6 +29,12 @@ export const backupRequestSchema = z.strictObject({
   contentLength: z.number().int().nonnegative(),
   reason: z.enum(["producer", "reconcile"]),
   requestedAt: z.iso.datetime({ offset: true }),
+  /**
+   * The requester saw no earlier version of this blob: no older lake snapshot, and no backup blob where it read the
+   * backup listing. Only a hint for cost (the copy first tries a create-only write, and there is no older lake
+   * snapshot to release); the conditional-write protocol still decides, so a wrong hint costs one request.
+   */
+  firstVersion: z.literal(true).optional(),
 });
 
 export type BackupRequest = z.infer<typeof backupRequestSchema>;
@@ -40,6 +46,7 @@ export const batchVersionSchema = z.strictObject({
   snapshot: backupRequestSchema.shape.snapshot,
   lastModified: backupRequestSchema.shape.lastModified,
   contentLength: backupRequestSchema.shape.contentLength,
+  firstVersion: backupRequestSchema.shape.firstVersion,
 });
 export type BatchVersion = z.infer<typeof batchVersionSchema>;
 
@@ -69,6 +76,7 @@ export function requestsOf(batch: BackupBatch): BackupRequest[] {
     contentLength: v.contentLength,
     reason: batch.reason,
     requestedAt: batch.requestedAt,
+    ...(v.firstVersion === true && { firstVersion: true }),
   }));
 }
 
@@ -79,6 +87,8 @@ export interface ListedVersion {
   readonly snapshot?: string;
   readonly lastModified: string;
   readonly contentLength: number;
+  /** No earlier version of the blob was seen (see `firstVersion` of a request). */
+  readonly firstVersion?: boolean;
 }
 
 /** The request for one listed version: its snapshot when there is one, else the live blob pinned by its ETag. */
@@ -100,6 +110,7 @@ export function backupRequestFor(
     contentLength: version.contentLength,
     reason,
     requestedAt,
+    ...(version.firstVersion === true && { firstVersion: true }),
   };
 }
 
@@ -197,6 +208,7 @@ export function encodeBackupMessages(requests: readonly BackupRequest[], batchMa
       ...(r.snapshot !== undefined && { snapshot: r.snapshot }),
       lastModified: r.lastModified,
       contentLength: r.contentLength,
+      ...(r.firstVersion === true && { firstVersion: true }),
     };
     const key = JSON.stringify(head);
     const size = jsonBytes(version) + 1;

@@ -6,7 +6,7 @@
  */
 import type { BlobAccount } from "../config/clients";
 import type { Settings } from "../config/settings";
-import { serverCopy } from "../copy/server-copy";
+import { DEFAULT_SERVER_COPY_OPTIONS, serverCopy } from "../copy/server-copy";
 import { type BackupRequest, requestsOf } from "../domain/backup-request";
 import { leaseRenewSeconds, type SourceVersion } from "../domain/blob-backup";
 import { type BatchCopyInput, type VersionOutcome, versionRequestId } from "../domain/blob-batch-backup";
@@ -52,7 +52,8 @@ async function copyOneOfBatch(deps: BatchCopyDeps, target: BackupTarget, request
     if (version.contentLength >= deps.settings.batchMaxBlobBytes) {
       return { status: "HandedOff", reason: `large: ${version.contentLength} bytes (BATCH_MAX_BLOB_BYTES ${deps.settings.batchMaxBlobBytes})` };
     }
-    const copy = (): Promise<VersionOutcome> => copyAndVerify(deps, target, version, requestId, copiedAt);
+    const copy = (): Promise<VersionOutcome> =>
+      copyAndVerify(deps, target, version, { requestId, copiedAt }, resolved.metadata, request.firstVersion === true);
     // Lease mode pins a live version while it is copied; a snapshot never changes (as in the single-blob backup).
     if (!deps.settings.blobLease || version.snapshot !== undefined) return await copy();
     return await underLease(deps, version, requestId, copy);
@@ -62,14 +63,25 @@ async function copyOneOfBatch(deps: BatchCopyDeps, target: BackupTarget, request
   }
 }
 
-async function copyAndVerify(deps: BatchCopyDeps, target: BackupTarget, version: SourceVersion, requestId: string, copiedAt: string): Promise<VersionOutcome> {
-  const copied = await serverCopy(deps.source, deps.backup, target, { version, requestId, copiedAt });
+async function copyAndVerify(
+  deps: BatchCopyDeps,
+  target: BackupTarget,
+  version: SourceVersion,
+  ids: { readonly requestId: string; readonly copiedAt: string },
+  metadata: Readonly<Record<string, string>>,
+  firstVersion: boolean,
+): Promise<VersionOutcome> {
+  // The metadata was just read by resolveSourceVersion; the requester's hint saves the read of an absent backup blob.
+  const copied = await serverCopy(deps.source, deps.backup, target, { version, ...ids }, DEFAULT_SERVER_COPY_OPTIONS, { metadata, assumeAbsent: firstVersion });
   if (copied.kind === "skipped") return { status: "Skipped", reason: copied.reason };
   if (copied.kind === "failed") return { status: "HandedOff", reason: copied.reason };
   // The one per-version verification, shared with the single-blob backup.
   const verified = await verifyBackup(deps.backup, target.container, version);
   if (verified.kind === "verified") {
-    if (version.snapshot === undefined) return { status: "Copied", bytes: verified.bytes };
+    // The first version of a blob has no older lake snapshot for the default policy to release (two listings saved per
+    // blob of a first backup); the other policies may release this snapshot itself.
+    const policy = deps.settings.lakeSnapshots ?? { mode: "newest" };
+    if (version.snapshot === undefined || (firstVersion && policy.mode === "newest")) return { status: "Copied", bytes: verified.bytes };
     return { status: "Copied", bytes: verified.bytes, lakeSnapshots: await releaseAfterVerification(deps, target, version) };
   }
   if (verified.kind === "superseded") return { status: "Skipped", reason: verified.reason };

@@ -37,8 +37,10 @@ describe("batched backups through the local host (server engine, lease mode, vir
   let backupService: BlobServiceClient;
   /** Copy writes of these backup blobs are refused (403 CannotVerifyCopySource, as a source without read access). */
   const refused = new Set<string>();
-  /** Copy writes per backup blob name, as the app's backup client sent them. */
+  /** Copy writes per backup blob name that the service carried out, as the app's backup client sent them. */
   const copyWrites = new Map<string, number>();
+  /** Copy writes the service refused (a condition not met, the container missing, a refused source). */
+  const refusedWrites = new Map<string, number>();
 
   before(async () => {
     azurite = await startAzurite();
@@ -53,11 +55,13 @@ describe("batched backups through the local host (server engine, lease mode, vir
     // The app runs in this process: this is the very backup client its copy activities use.
     addPipelinePolicy(runtime().clients.backup.service, {
       name: "count-and-refuse-copies",
-      sendRequest(request, next) {
+      async sendRequest(request, next) {
         if (!isCopyWrite(request)) return next(request);
         const blob = blobOf(request);
-        copyWrites.set(blob, (copyWrites.get(blob) ?? 0) + 1);
-        return refused.has(blob) ? refuse.sendRequest(request, next) : next(request);
+        const response = await (refused.has(blob) ? refuse.sendRequest(request, next) : next(request));
+        const tally = response.status < 300 ? copyWrites : refusedWrites;
+        tally.set(blob, (tally.get(blob) ?? 0) + 1);
+        return response;
       },
     });
     queue = new QueueClient(azurite.settings.AzureWebJobsStorage, QUEUE);
@@ -85,12 +89,13 @@ describe("batched backups through the local host (server engine, lease mode, vir
     await queue.sendMessage(messages[0] ?? "");
     const first = requests[0];
     if (first === undefined) throw new Error("empty batch");
-    const versions: BatchVersion[] = requests.map(({ blob, etag, snapshot, lastModified, contentLength }) => ({
+    const versions: BatchVersion[] = requests.map(({ blob, etag, snapshot, lastModified, contentLength, firstVersion }) => ({
       blob,
       etag,
       ...(snapshot !== undefined && { snapshot }),
       lastModified,
       contentLength,
+      ...(firstVersion === true && { firstVersion }),
     }));
     return { v: 2, account: first.account, container: first.container, reason: first.reason, requestedAt: first.requestedAt, versions };
   }
@@ -200,6 +205,42 @@ describe("batched backups through the local host (server engine, lease mode, vir
       assert.equal(copyWrites.get(`batch-overlap/${n}`), 1, `${n} copied once`);
       assert.equal(await entriesOf(backup, n), 1, `${n}: one backup blob, no history snapshot`);
     }
+  });
+
+  it("takes a wrong first-version hint for a hint: one refused create-only write, then the usual decision", async () => {
+    const { lake, backup } = await containers("batch-hint");
+    const req = (name: string, v: Version): BackupRequest => requestFor(azurite.accounts.lake.name, "batch-hint", name, v);
+    const hinted = (r: BackupRequest): BackupRequest => ({ ...r, firstVersion: true });
+    const older = await writeAndSnapshot(lake, "order.txt", "older");
+    await afterSecondOf(older.lastModified);
+    const newer = await writeAndSnapshot(lake, "order.txt", "newer");
+    const held = await writeAndSnapshot(lake, "held.txt", "already backed up");
+    const v1 = await writeAndSnapshot(lake, "changed.txt", "v1");
+    const prior = await batchOutput(await sendBatch([req("order.txt", newer), req("held.txt", held), req("changed.txt", v1)]));
+    assert.equal(prior.copied, 3, JSON.stringify(prior));
+    const backupEtag = async (name: string) => (await backup.getBlobClient(name).getProperties()).etag;
+    const before = { order: await backupEtag("order.txt"), held: await backupEtag("held.txt") };
+    const writes = (name: string) => copyWrites.get(`batch-hint/${name}`) ?? 0;
+    const refusals = (name: string) => refusedWrites.get(`batch-hint/${name}`) ?? 0;
+    const heldWrites = writes("held.txt");
+    const heldRefusals = refusals("held.txt");
+
+    await afterSecondOf(v1.lastModified);
+    const v2 = await writeAndSnapshot(lake, "changed.txt", "v2");
+    const fresh = await writeAndSnapshot(lake, "fresh.txt", "really new");
+    // Every version claims to be its blob's first (a hand-made or stale hint): all but fresh.txt have a backup blob.
+    const out = await batchOutput(await sendBatch([req("order.txt", older), req("held.txt", held), req("changed.txt", v2), req("fresh.txt", fresh)].map(hinted)));
+    assert.deepEqual([out.copied, out.skipped, out.handedOff], [2, 2, 0], JSON.stringify(out));
+    // The hint was tried (one create-only write, refused), and nothing already held was touched.
+    assert.equal(refusals("held.txt"), heldRefusals + 1);
+    assert.equal(writes("held.txt"), heldWrites);
+    assert.equal(await backupEtag("held.txt"), before.held);
+    assert.equal(await backupEtag("order.txt"), before.order, "the older version did not overwrite the newer backup");
+    assert.equal(await heldEtag(backup, "order.txt"), newer.etag);
+    // The changed blob was written after the usual read: its previous backup kept as history.
+    assert.equal(await heldEtag(backup, "changed.txt"), v2.etag);
+    assert.equal(await entriesOf(backup, "changed.txt"), 2);
+    assert.equal(await heldEtag(backup, "fresh.txt"), fresh.etag);
   });
 
   it("hands a version that turns out to be large to its own blob backup, which copies it", async () => {

@@ -113,6 +113,8 @@ describe("scan page activity (Azurite)", { timeout: 600_000 }, () => {
       reqs1.map((r) => [r.blob, r.snapshot, r.etag, r.reason, r.container]).sort(),
       snaps1.map((s) => [s.name, s.snapshot, s.etag, "producer", container.containerName]).sort(),
     );
+    // No earlier version of a new blob was seen: its request says so (the copy then writes create-only first).
+    assert.ok(reqs1.every((r) => r.firstVersion === true), JSON.stringify(reqs1));
 
     await container.getBlockBlobClient("two").upload("two v2", 6);
     const second = await scanAll(run, { container: container.containerName });
@@ -122,6 +124,7 @@ describe("scan page activity (Azurite)", { timeout: 600_000 }, () => {
     assert.equal(reqs2.length, 1);
     assert.equal(reqs2[0]?.blob, "two");
     assert.equal(reqs2[0]?.contentLength, 6);
+    assert.equal(reqs2[0]?.firstVersion, undefined, "a changed blob has an earlier version");
     assert.equal((await listSnapshots(container)).length, 4);
 
     const third = await scanAll(run, { container: container.containerName });
@@ -374,6 +377,8 @@ describe("scan page activity (Azurite)", { timeout: 600_000 }, () => {
         const requests = await drainRequests(clients.backupQueue);
         assert.deepEqual(requests.map((r) => r.blob).sort(), ["k/2", "k/4", "k/5", "k/7"]);
         assert.ok(requests.every((r) => r.snapshot === undefined), "ETag-pinned requests");
+        // The backup listing tells which have a backup blob at all: k/2 has an older one.
+        assert.deepEqual(requests.filter((r) => r.firstVersion === true).map((r) => r.blob).sort(), ["k/4", "k/5", "k/7"]);
       }
     });
   });

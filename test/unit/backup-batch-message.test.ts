@@ -53,6 +53,14 @@ describe("batch backup messages", { timeout: 30_000 }, () => {
     assert.deepEqual(expand(messages), requests);
   });
 
+  it("carries the requester's first-version hint through a batch and a single message, and only as `true`", () => {
+    const requests = [{ ...request("new"), firstVersion: true as const }, request("changed"), { ...request("big", 8 * KiB * KiB), firstVersion: true as const }];
+    const { messages } = encodeBackupMessages(requests, 8 * KiB * KiB);
+    assert.deepEqual(expand(messages).sort((a, b) => a.blob.localeCompare(b.blob)), [...requests].sort((a, b) => a.blob.localeCompare(b.blob)));
+    const parsed = parseBackupRequest(JSON.stringify({ ...request("x"), firstVersion: false }));
+    assert.ok(!parsed.ok && /firstVersion/.test(parsed.reason), JSON.stringify(parsed));
+  });
+
   it("sends a version at or above the threshold on its own (v1), and batches per container", () => {
     const requests = [request("big", 8 * KiB * KiB), request("s1"), request("s2", KiB, "other"), request("s3")];
     const { messages } = encodeBackupMessages(requests, 8 * KiB * KiB);
