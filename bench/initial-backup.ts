@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- initial-backup [--n 10000] [--size 1024] [--large-count 64] [--large-mib 64] [--transfers 4]
  * [--copy-concurrency 16] [--batch-max-bytes 8388608] [--lake-snapshots newest|none|keep-days:N] [--no-copy-comparison]
- * [--case small|large]`:
+ * [--no-incremental] [--case small|large]`:
  * what adopting the app on an existing lake costs, next to rclone in the same run on the same Azurite.
  *
  * 0. How to copy a small blob here: server-side Copy Blob From URL vs read-then-write (GET + PUT), concurrency 16
@@ -213,27 +213,32 @@ async function smallBlobs(args: readonly string[]): Promise<void> {
         extra: { "blobs/s": ((n / initial.ms) * 1000).toFixed(0), "scan s": (initial.scanMs / 1000).toFixed(1), "requests/blob lake/backup/queue": perBlob(counts, before1, n), "peak RSS MiB": peakRssMiB() },
       };
 
-      const changed = names.filter((_, i) => i % 100 === 0);
+      const initialTitle = `initial backup, ${n} blobs of ${size} B (Azurite, local Durable host, this machine)`;
+      if (rclone1 !== undefined) printTable(initialTitle, { name: `rclone copy --transfers ${transfers}`, ms: rclone1, extra: { "blobs/s": ((n / rclone1) * 1000).toFixed(0) } }, [initialRow]);
+      else printTable(`${initialTitle}; rclone could not be installed`, initialRow, []);
+      if (args.includes("--no-incremental")) return;
+
+      // One blob in each hundred, spread over the directories (so over the scan's pages).
+      const changed = names.filter((_, i) => i % 100 === Math.floor(i / 100) % 100);
       await seedBlobs(lake, changed, { concurrency: 32, content: body("v2") });
       const rclone2 = hasRclone ? await rcloneCopy(azurite, name, rcloneTarget, transfers) : undefined;
       const before2 = { ...counts };
       const incremental = await scanAndBackUp(host, lake, backup);
+      const deletes = counts.lakeDeletes - before2.lakeDeletes;
       const incrementalRow: Row = {
         name: `product: 1% rewritten (${changed.length}), scan + backups`,
         ms: incremental.ms,
-        extra: { "scan s": (incremental.scanMs / 1000).toFixed(1), "requests/blob lake/backup/queue": perBlob(counts, before2, changed.length), "peak RSS MiB": peakRssMiB() },
+        extra: {
+          "scan s": (incremental.scanMs / 1000).toFixed(1),
+          "requests/blob lake/backup/queue": perBlob(counts, before2, changed.length),
+          "lake snapshots deleted": deletes,
+          "peak RSS MiB": peakRssMiB(),
+        },
       };
-
-      const deletes = counts.lakeDeletes - before2.lakeDeletes;
+      const incrementalTitle = `incremental, ${changed.length} of ${n} rewritten, LAKE_SNAPSHOTS=${appSettings(azurite, args).LAKE_SNAPSHOTS ?? "newest"}`;
+      if (rclone2 !== undefined) printTable(incrementalTitle, { name: "rclone copy (incremental)", ms: rclone2 }, [incrementalRow]);
+      else printTable(incrementalTitle, incrementalRow, []);
       if (deletes > 0) await probeSnapshotDeletes(lake, names.filter((_, i) => i % 100 === 50).slice(0, deletes));
-
-      if (rclone1 !== undefined && rclone2 !== undefined) {
-        printTable(`initial backup, ${n} blobs of ${size} B (Azurite, local Durable host, this machine)`, { name: `rclone copy --transfers ${transfers}`, ms: rclone1, extra: { "blobs/s": ((n / rclone1) * 1000).toFixed(0) } }, [initialRow]);
-        printTable(`incremental, ${changed.length} of ${n} rewritten`, { name: "rclone copy (incremental)", ms: rclone2 }, [incrementalRow]);
-      } else {
-        console.log("\nrclone could not be installed: no reference rows.");
-        printTable(`backup, ${n} blobs of ${size} B`, initialRow, [incrementalRow]);
-      }
     } finally {
       await host.stop();
     }
