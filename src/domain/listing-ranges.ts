@@ -33,3 +33,14 @@ export function planRanges(root: string, lakeDirectories: readonly string[] | un
   directories.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return [{ prefix: root, level: true }, ...directories.map((prefix) => ({ prefix }))];
 }
+
+/**
+ * A container's ranges being run as sub-orchestrations (src/durable/range-batch.ts): the ranges, the first one not
+ * started yet, and how many run at a time. Carried through continueAsNew, one batch per execution.
+ */
+export const rangeFanOutSchema = z.strictObject({
+  ranges: z.array(listingRangeSchema).max(MAX_RANGES + 1),
+  next: z.number().int().nonnegative(),
+  parallelism: z.number().int().min(1).max(64),
+});
+export type RangeFanOut = z.infer<typeof rangeFanOutSchema>;
