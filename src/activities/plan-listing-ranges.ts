@@ -11,7 +11,7 @@ import type { BlobServiceClient } from "@azure/storage-blob";
 import { z } from "zod";
 
 import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
-import { type ListingRange, planRanges } from "../domain/listing-ranges";
+import { type ListingRange, MAX_LEVEL_NAMES, planRanges } from "../domain/listing-ranges";
 import { blobNameSchema, containerNameSchema } from "../domain/name-schemas";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
@@ -48,7 +48,7 @@ export function createPlanListingRangesActivity(deps: PlanRangesDeps): (input: u
     const root = input.prefix ?? "";
     const backupContainer = input.backupContainer;
     const [lake, backup] = await Promise.all([
-      topDirectories(containerClient(deps.source, input.container), root),
+      topDirectories(containerClient(deps.source, input.container), root, MAX_LEVEL_NAMES),
       backupContainer === undefined ? [] : topDirectories(containerClient(deps.backup, backupContainer), root),
     ]);
     const ranges = deps.listParallelism > 1 ? planRanges(root, lake, backup) : undefined;

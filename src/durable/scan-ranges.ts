@@ -73,7 +73,9 @@ export function* scanRangeBatch(context: OrchestrationContext, input: ScanInput,
   try {
     done = yield* runRangeBatch(context, fan, Orchestrators.containerScan, childInput, (i) => `${passId}:r${i}`);
   } catch (err) {
-    throw new Error(`scan of ${JSON.stringify(input.container)} failed: ${describeError(err)}`);
+    // The range's own message already says which range, and why.
+    const reason = describeError(err).replace(/^Orchestrator function '[^']*' failed: /, "");
+    throw new Error(`scan of ${JSON.stringify(input.container)} failed: ${reason}`);
   }
   for (const [k, raw] of done.results.entries()) {
     const r = scanRangeResultSchema.parse(raw);

@@ -15,14 +15,17 @@ import { QueueClient } from "@azure/storage-queue";
 
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
 import { type LocalHost, startLocalHost } from "../../local-host";
+import { createPlanListingRangesActivity } from "../../src/activities/plan-listing-ranges";
 import type { BackupRequest } from "../../src/domain/backup-request";
 import { BackupMetadata } from "../../src/domain/blob-backup";
 import type { ContainerScanInput, ContainerScanOutput } from "../../src/domain/container-scan";
 import { canonicalEtag } from "../../src/domain/etag";
+import { MAX_LEVEL_NAMES } from "../../src/domain/listing-ranges";
 import { isValidBlobName } from "../../src/domain/names";
 import { Orchestrators } from "../../src/function-names";
 import { runtime } from "../../src/runtime";
 import { addPipelinePolicy, drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
+import { answerWith, isHierarchicalListingWithSnapshots } from "../support/storage-faults";
 
 const QUEUE = "scan-ranges-requests";
 const FILES = [
@@ -111,13 +114,28 @@ describe("container scan in name ranges through the local host", { timeout: 600_
         return next(request);
       },
     };
-    // The app runs in this process: these are the very clients its activities use.
+    // The app runs in this process: these are the very clients its activities use. As strict as Azure: no snapshots in
+    // a hierarchical listing (the root's own names).
+    const asAzure = answerWith(isHierarchicalListingWithSnapshots, 400, "InvalidQueryParameterValue");
+    for (const client of [runtime().clients.source.service, runtime().clients.backup.service]) addPipelinePolicy(client, asAzure);
     addPipelinePolicy(runtime().clients.source.service, refusal);
     addPipelinePolicy(runtime().clients.source.singleAttempt, refusal);
   });
   after(async () => {
     await host?.stop();
     await azurite?.stop();
+  });
+
+  it("a lake with more names at its root than MAX_LEVEL_NAMES is not split (each root name costs a request of its own)", async () => {
+    const lake = runtime().clients.source.service.getContainerClient("ranges-wide-root");
+    await lake.create();
+    await seedBlobs(lake, ["d1/x", "d2/y", ...Array.from({ length: MAX_LEVEL_NAMES }, (_, i) => `root-${i}`)], { concurrency: 32 });
+    const { clients, settings } = runtime();
+    const plan = createPlanListingRangesActivity({ source: clients.source.service, backup: clients.backup.service, policy: settings, listParallelism: 8 });
+    const atLimit = await plan({ container: "ranges-wide-root" });
+    assert.deepEqual(atLimit.kind === "ranges" ? atLimit.ranges?.map((r) => r.prefix) : atLimit, ["", "d1/", "d2/"]);
+    await seedBlobs(lake, ["root-one-more"]);
+    assert.deepEqual(await plan({ container: "ranges-wide-root" }), { kind: "ranges", parallelism: 8 });
   });
 
   it("with snapshots: one snapshot and one request for exactly each version of a flat listing", async () => {
