@@ -24,11 +24,14 @@ import { MAX_LEVEL_NAMES } from "../../src/domain/listing-ranges";
 import { isValidBlobName } from "../../src/domain/names";
 import { Orchestrators } from "../../src/function-names";
 import { runtime } from "../../src/runtime";
+import { followStatus, postJson } from "../support/durable-http";
 import { addPipelinePolicy, drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
 import { answerWith, isHierarchicalListingWithSnapshots } from "../support/storage-faults";
 
 const QUEUE = "scan-ranges-requests";
 const FILES = [
+  "src/triggers/http-start-container-scan.js",
+  "src/triggers/http-get-status.js",
   "src/orchestrators/container-scan.js",
   "src/activities/scan-source-page.js",
   "src/activities/plan-listing-ranges.js",
@@ -71,6 +74,8 @@ let host: LocalHost;
 let queue: QueueClient;
 /** The container whose snapshots the account refuses (as a hierarchical-namespace account does). */
 let refuseSnapshotsIn: string | undefined;
+/** Called before each snapshot the app takes in the lake (the container's name). */
+let beforeSnapshot: ((container: string) => Promise<void>) | undefined;
 
 async function flatVersions(container: ContainerClient): Promise<Map<string, string>> {
   const versions = new Map<string, string>();
@@ -101,7 +106,9 @@ describe("container scan in name ranges through the local host", { timeout: 600_
       async sendRequest(request, next) {
         const url = new URL(request.url);
         const container = decodeURIComponent(url.pathname.split("/")[2] ?? "");
-        if (request.method === "PUT" && url.searchParams.get("comp") === "snapshot" && container === refuseSnapshotsIn) {
+        const snapshot = request.method === "PUT" && url.searchParams.get("comp") === "snapshot";
+        if (snapshot) await beforeSnapshot?.(container);
+        if (snapshot && container === refuseSnapshotsIn) {
           return {
             request,
             status: 409,
@@ -188,5 +195,38 @@ describe("container scan in name ranges through the local host", { timeout: 600_
     assert.ok(requests.every((r) => r.snapshot === undefined), "ETag-pinned requests");
     assert.deepEqual(requests.map((r) => JSON.stringify([r.blob, r.etag])).sort(), expected.map((n) => JSON.stringify([n, flat.get(n)])).sort());
     assert.equal((await listSnapshots(lake)).length, 0);
+  });
+
+  it("a start joining a split scan gets one more pass that plans again: a directory written meanwhile is listed too", async () => {
+    const name = "ranges-joined";
+    const lake = runtime().clients.source.service.getContainerClient(name);
+    await lake.create();
+    await seedBlobs(lake, ["top", "d1/a", "d2/b"]);
+    let joined: Promise<Response> | undefined;
+    beforeSnapshot = async (container) => {
+      // The first snapshot means a range was listed: a producer writes into a new directory and starts the scan again.
+      if (container !== name || joined !== undefined) return;
+      joined = lake
+        .getBlockBlobClient("d3/late")
+        .upload("late", 4)
+        .then(() => postJson(`${host.baseUrl}/api/containers/${name}/backup`));
+      await joined;
+    };
+    let out: ContainerScanOutput;
+    try {
+      const started = await postJson(`${host.baseUrl}/api/containers/${name}/backup`);
+      assert.equal(started.status, 202);
+      const status = await followStatus(started.headers.get("location") ?? "", 240_000);
+      assert.equal(status.runtimeStatus, "Completed", JSON.stringify(status.output));
+      out = status.output as ContainerScanOutput;
+    } finally {
+      beforeSnapshot = undefined;
+    }
+    assert.ok(joined, "a start joined during the scan");
+    const answer = await joined;
+    assert.equal(answer.status, 202);
+    assert.equal(((await answer.json()) as { coveredByPass?: number }).coveredByPass, 2);
+    assert.deepEqual([out.passes, out.ranges, out.snapshots, out.requests], [2, 4, 4, 4], "the second pass planned d3/ and listed every range");
+    assert.deepEqual((await requestsFor(name)).map((r) => r.blob).sort(), ["d1/a", "d2/b", "d3/late", "top"]);
   });
 });
