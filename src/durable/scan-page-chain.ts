@@ -20,7 +20,7 @@ import { STORAGE_PAGE_RETRY } from "./retry-policies";
 
 export type ScanInput = z.infer<typeof containerScanInputSchema>;
 
-/** The pass's listing (of the chain's container or range) has ended, or the orchestration continued as new. */
+/** The pass's listing (of the container, one range, or a batch's last range) has ended, or the orchestration continued as new. */
 export type ChainStep = { readonly kind: "listed"; readonly progress: ScanProgress } | { readonly kind: "continued" };
 
 /**

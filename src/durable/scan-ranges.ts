@@ -23,9 +23,9 @@ import {
 import { describeError } from "../domain/errors";
 import type { ListingRange, RangeFanOut } from "../domain/listing-ranges";
 import { Activities, Orchestrators } from "../function-names";
-import { runRangeBatch } from "./range-batch";
+import { type RangeBatch, runRangeBatch } from "./range-batch";
 import { STORAGE_PAGE_RETRY } from "./retry-policies";
-import { rescanBeforeContinuing, type ScanInput, scanPageChain, showProgress } from "./scan-page-chain";
+import { type ChainStep, rescanBeforeContinuing, type ScanInput, scanPageChain, showProgress } from "./scan-page-chain";
 
 /** A range as a reader of errors and notes sees it. */
 export function describeRange(range: ListingRange): string {
@@ -41,10 +41,8 @@ export function* planScanRanges(context: OrchestrationContext, input: ScanInput)
   return { ranges: planned.ranges, next: 0, parallelism: planned.parallelism };
 }
 
-export type RangesStep = { readonly kind: "listed"; readonly progress: ScanProgress } | { readonly kind: "continued" };
-
 /** The next batch of ranges; continues as new while ranges remain, so each execution's history holds one batch. */
-export function* scanRangeBatch(context: OrchestrationContext, input: ScanInput, start: ScanProgress, fan: RangeFanOut): Generator<Task, RangesStep, unknown> {
+export function* scanRangeBatch(context: OrchestrationContext, input: ScanInput, start: ScanProgress, fan: RangeFanOut): Generator<Task, ChainStep, unknown> {
   let progress = start;
   showProgress(context, input, progress, false, { total: fan.ranges.length, done: fan.next });
   const childInput = (range: ListingRange): ContainerScanInput => ({
@@ -69,7 +67,7 @@ export function* scanRangeBatch(context: OrchestrationContext, input: ScanInput,
   });
   // Unique per pass and per scan (the scan's own id is reused by the container's next scan).
   const passId = `${context.df.instanceId}:p${progress.pass}-${Date.parse(progress.scanStartedAt).toString(36)}`;
-  let done;
+  let done: RangeBatch;
   try {
     done = yield* runRangeBatch(context, fan, Orchestrators.containerScan, childInput, (i) => `${passId}:r${i}`);
   } catch (err) {
@@ -107,7 +105,7 @@ export function* scanRange(context: OrchestrationContext, input: ScanInput, rang
     executions: 1,
     totals: zeroScanCounts(),
   };
-  let step;
+  let step: ChainStep;
   try {
     step = yield* scanPageChain(context, input, start);
   } catch (err) {
