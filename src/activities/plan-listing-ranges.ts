@@ -11,7 +11,7 @@ import type { BlobServiceClient } from "@azure/storage-blob";
 import { z } from "zod";
 
 import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
-import { type ListingRange, MAX_LEVEL_NAMES, planRanges } from "../domain/listing-ranges";
+import { MAX_LEVEL_NAMES, planRanges,type PlanRangesResult } from "../domain/listing-ranges";
 import { blobNameSchema, containerNameSchema } from "../domain/name-schemas";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
@@ -26,9 +26,7 @@ export const planRangesInputSchema = z.strictObject({
 });
 export type PlanRangesInput = z.infer<typeof planRangesInputSchema>;
 
-export type PlanRangesResult =
-  | { readonly kind: "refused"; readonly reason: string }
-  | { readonly kind: "ranges"; readonly ranges?: ListingRange[]; readonly parallelism: number };
+export type { PlanRangesResult };
 
 export interface PlanRangesDeps {
   readonly source: BlobServiceClient;

@@ -51,3 +51,14 @@ export const rangeFanOutSchema = z.strictObject({
   parallelism: z.number().int().min(1).max(64),
 });
 export type RangeFanOut = z.infer<typeof rangeFanOutSchema>;
+
+/** What PlanListingRanges answers: the ranges (none: list the container as one), or why the settings refuse it. */
+export const planRangesResultSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("refused"), reason: z.string() }),
+  z.strictObject({
+    kind: z.literal("ranges"),
+    ranges: z.array(listingRangeSchema).max(MAX_RANGES + 1).optional(),
+    parallelism: z.number().int().min(1).max(64),
+  }),
+]);
+export type PlanRangesResult = z.infer<typeof planRangesResultSchema>;

@@ -11,7 +11,7 @@
  */
 import type { OrchestrationContext, Task } from "durable-functions";
 
-import type { PlanRangesInput, PlanRangesResult } from "../activities/plan-listing-ranges";
+import type { PlanRangesInput } from "../activities/plan-listing-ranges";
 import {
   addScanCounts,
   type ContainerScanInput,
@@ -21,7 +21,7 @@ import {
   zeroScanCounts,
 } from "../domain/container-scan";
 import { describeError } from "../domain/errors";
-import type { ListingRange, RangeFanOut } from "../domain/listing-ranges";
+import { type ListingRange, planRangesResultSchema, type RangeFanOut } from "../domain/listing-ranges";
 import { Activities, Orchestrators } from "../function-names";
 import { type RangeBatch, runRangeBatch } from "./range-batch";
 import { STORAGE_PAGE_RETRY } from "./retry-policies";
@@ -35,7 +35,7 @@ export function describeRange(range: ListingRange): string {
 /** The pass's ranges, or undefined when the container is listed as one chain (nothing to split, or LIST_PARALLELISM=1). */
 export function* planScanRanges(context: OrchestrationContext, input: ScanInput): Generator<Task, RangeFanOut | undefined, unknown> {
   const planInput: PlanRangesInput = { container: input.container, ...(input.prefix !== undefined && { prefix: input.prefix }) };
-  const planned = (yield context.df.callActivityWithRetry(Activities.planListingRanges, STORAGE_PAGE_RETRY, planInput)) as PlanRangesResult;
+  const planned = planRangesResultSchema.parse(yield context.df.callActivityWithRetry(Activities.planListingRanges, STORAGE_PAGE_RETRY, planInput));
   if (planned.kind === "refused") throw new Error(`scan of ${JSON.stringify(input.container)} refused: ${planned.reason}`);
   if (planned.ranges === undefined) return undefined;
   return { ranges: planned.ranges, next: 0, parallelism: planned.parallelism };

@@ -10,7 +10,7 @@ import { z } from "zod";
 
 import type { PlanRangesInput, PlanRangesResult } from "../activities/plan-listing-ranges";
 import { describeError } from "../domain/errors";
-import { type ListingRange, rangeFanOutSchema } from "../domain/listing-ranges";
+import { type ListingRange, planRangesResultSchema, rangeFanOutSchema } from "../domain/listing-ranges";
 import { containerNameSchema } from "../domain/name-schemas";
 import {
   addReconcileCounts,
@@ -79,7 +79,7 @@ function* reconcileRanges(context: OrchestrationContext, input: z.infer<typeof c
     const startedAt = context.df.currentUtcDateTime.toISOString();
     let planned: PlanRangesResult;
     try {
-      planned = (yield context.df.callActivityWithRetry(Activities.planListingRanges, STORAGE_PAGE_RETRY, planInput)) as PlanRangesResult;
+      planned = planRangesResultSchema.parse(yield context.df.callActivityWithRetry(Activities.planListingRanges, STORAGE_PAGE_RETRY, planInput));
     } catch (err) {
       return emptyReport(input, startedAt, context.df.currentUtcDateTime.toISOString(), describeError(err));
     }
