@@ -226,6 +226,10 @@ describe("container scan in name ranges through the local host", { timeout: 600_
     const answer = await joined;
     assert.equal(answer.status, 202);
     assert.equal(((await answer.json()) as { coveredByPass?: number }).coveredByPass, 2);
+    // The joined caller's Location (`?pass=2`) answers done: the scan's passesDone counts the split pass once all its ranges are.
+    const covered = await fetch(answer.headers.get("location") ?? "");
+    assert.equal(covered.status, 200);
+    assert.ok(((await covered.json()) as { passesDone: number }).passesDone >= 2);
     assert.deepEqual([out.passes, out.ranges, out.snapshots, out.requests], [2, 4, 4, 4], "the second pass planned d3/ and listed every range");
     assert.deepEqual((await requestsFor(name)).map((r) => r.blob).sort(), ["d1/a", "d2/b", "d3/late", "top"]);
   });
