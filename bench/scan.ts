@@ -19,7 +19,7 @@ import { runtime } from "../src/runtime";
 import { addPipelinePolicy, seedBlobs } from "../test/support/scan-fixtures";
 import { peakRssMiB, printTable, type Row, timed } from "./report";
 
-const SCAN_FILES = ["src/triggers/http-start-container-scan.js", "src/orchestrators/container-scan.js", "src/activities/scan-source-page.js"];
+const SCAN_FILES = ["src/triggers/http-start-container-scan.js", "src/orchestrators/container-scan.js", "src/activities/scan-source-page.js", "src/activities/plan-listing-ranges.js"];
 
 type Kind = "list" | "snapshot" | "enqueue" | "other";
 

@@ -1,14 +1,17 @@
 /**
- * Splits one container's reconciliation into name ranges listed in parallel (src/domain/listing-ranges.ts): one page
- * of a hierarchical listing of the lake container and one of its backup container, under the run's prefix. Returns
- * no ranges when splitting would not help. The parallelism comes from LIST_PARALLELISM, and the container and backup
- * container are checked against the settings as the window activity checks them.
+ * Splits one container's listing into name ranges listed in parallel (src/domain/listing-ranges.ts): one page of a
+ * hierarchical listing of the lake container and, for reconciliation, one of its backup container, under the run's
+ * prefix. Returns no ranges when splitting would not help. The parallelism comes from LIST_PARALLELISM, and the
+ * container and backup container are checked against the settings as the window activity checks them.
+ *
+ * The container scan names no backup container: it plans from the lake alone, since its backup join only looks up
+ * names the lake lists, and a directory only the backup holds has none (reconciliation needs it for its orphans).
  */
 import type { BlobServiceClient } from "@azure/storage-blob";
 import { z } from "zod";
 
 import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
-import { type ListingRange, planRanges } from "../domain/listing-ranges";
+import { MAX_LEVEL_NAMES, planRanges,type PlanRangesResult } from "../domain/listing-ranges";
 import { blobNameSchema, containerNameSchema } from "../domain/name-schemas";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
@@ -17,14 +20,13 @@ import { topDirectories } from "../storage/listing-ranges";
 
 export const planRangesInputSchema = z.strictObject({
   container: containerNameSchema,
-  backupContainer: containerNameSchema,
+  /** Absent: the lake's directories alone (the container scan). */
+  backupContainer: containerNameSchema.optional(),
   prefix: blobNameSchema.optional(),
 });
 export type PlanRangesInput = z.infer<typeof planRangesInputSchema>;
 
-export type PlanRangesResult =
-  | { readonly kind: "refused"; readonly reason: string }
-  | { readonly kind: "ranges"; readonly ranges?: ListingRange[]; readonly parallelism: number };
+export type { PlanRangesResult };
 
 export interface PlanRangesDeps {
   readonly source: BlobServiceClient;
@@ -38,13 +40,14 @@ export function createPlanListingRangesActivity(deps: PlanRangesDeps): (input: u
     const input = planRangesInputSchema.parse(raw);
     const target = backupTargetOf(deps.policy, input.container);
     if (!target.ok) return { kind: "refused", reason: target.reason };
-    if (target.backupContainer !== input.backupContainer) {
+    if (input.backupContainer !== undefined && target.backupContainer !== input.backupContainer) {
       return { kind: "refused", reason: `the run names backup container ${JSON.stringify(input.backupContainer)}, BACKUP_CONTAINER_TEMPLATE gives ${JSON.stringify(target.backupContainer)}` };
     }
     const root = input.prefix ?? "";
+    const backupContainer = input.backupContainer;
     const [lake, backup] = await Promise.all([
-      topDirectories(containerClient(deps.source, input.container), root),
-      topDirectories(containerClient(deps.backup, input.backupContainer), root),
+      topDirectories(containerClient(deps.source, input.container), root, MAX_LEVEL_NAMES),
+      backupContainer === undefined ? [] : topDirectories(containerClient(deps.backup, backupContainer), root),
     ]);
     const ranges = deps.listParallelism > 1 ? planRanges(root, lake, backup) : undefined;
     return { kind: "ranges", ...(ranges !== undefined && { ranges }), parallelism: deps.listParallelism };

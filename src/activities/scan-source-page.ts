@@ -1,6 +1,6 @@
 /**
- * The container scan's page activity: lists ONE page of the source container (from the continuation token it is
- * given), snapshots its new and changed blobs, and enqueues one backup request per new version. Returns counts only,
+ * The container scan's page activity: lists ONE page of the source container, or of one name range of it (from the
+ * continuation token it is given), snapshots its new and changed blobs, and enqueues one backup request per new version. Returns counts only,
  * so the orchestration's history grows with pages, not blobs.
  *
  * Idempotent: a re-run lists the page again; blobs it already snapshotted now look unchanged, so no second snapshot is
@@ -65,6 +65,13 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
     if (!target.ok) return { kind: "refused", reason: target.reason };
     const modeProblem = snapshotModeProblem(deps.snapshots, input.snapshots);
     if (modeProblem !== undefined) return { kind: "refused", reason: modeProblem };
+    const range = input.range;
+    if (range !== undefined && !range.prefix.startsWith(input.prefix ?? "")) {
+      return { kind: "refused", reason: `the range ${JSON.stringify(range.prefix)} is outside the scan's prefix ${JSON.stringify(input.prefix)}` };
+    }
+    // A range lists (and joins) its own names only: its prefix, and for the root's range a hierarchical level.
+    const prefix = range?.prefix ?? input.prefix;
+    const level = range?.level === true;
     const container = containerClient(deps.source.service, input.container);
     const snapshotsWanted = input.snapshots !== "off" && input.snapshotsRefused !== true;
     // LAKE_SNAPSHOTS=none: classify first (no snapshot), join with the backup, then snapshot what it lacks.
@@ -73,7 +80,8 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
     const result = await processSourcePage(
       container,
       {
-        ...(input.prefix !== undefined && { prefix: input.prefix }),
+        ...(prefix !== undefined && { prefix }),
+        ...(level && { level }),
         ...(input.continuationToken !== undefined && { continuationToken: input.continuationToken }),
         ...(input.skipName !== undefined && { skipName: input.skipName }),
         ...(input.pageSize !== undefined && { pageSize: input.pageSize }),
@@ -94,7 +102,8 @@ export function createScanSourcePageActivity(deps: ScanSourcePageDeps): (input: 
     const join =
       (etagPinned || backupDecides) && deps.backup !== undefined && result.blobs.length > 0
         ? await joinBackupWindow(containerClient(deps.backup.service, target.backupContainer), {
-            ...(input.prefix !== undefined && { prefix: input.prefix }),
+            ...(prefix !== undefined && { prefix }),
+            ...(level && { level }),
             cursor: input.backupCursor ?? {},
             sourceNames: new Set(result.blobs.map((b) => b.name)),
             windowEnd: result.blobs[result.blobs.length - 1]?.name,

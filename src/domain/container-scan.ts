@@ -1,10 +1,12 @@
 /**
  * The container scan's JSON contracts (validated where they enter): the page activity's input and tagged result, the
- * orchestration's input (with the progress carried through continueAsNew) and output, and the count arithmetic.
+ * orchestration's input (with the progress carried through continueAsNew), a name range's result, the output, and
+ * the count arithmetic.
  */
 import { z } from "zod";
 
 import { backupCursorSchema } from "./backup-join";
+import { listingRangeSchema, rangeFanOutSchema } from "./listing-ranges";
 import { blobNameSchema, containerNameSchema } from "./name-schemas";
 import { addSkipCounts, type SkipCounts, skipCountsSchema, zeroSkipCounts } from "./skip-counts";
 import { snapshotModeSchema } from "./snapshot-mode";
@@ -32,6 +34,8 @@ export function coveringPass(customStatus: unknown): number {
 export const scanPageInputSchema = z.strictObject({
   container: containerNameSchema,
   prefix: blobNameSchema.optional(),
+  /** One name range of the container (src/domain/listing-ranges.ts), inside `prefix`; absent: the whole container. */
+  range: listingRangeSchema.optional(),
   continuationToken: z.string().min(1).optional(),
   skipName: z.string().min(1).optional(),
   snapshots: snapshotModeSchema,
@@ -105,7 +109,11 @@ export const scanProgressSchema = z.strictObject({
   continuationToken: z.string().optional(),
   skipName: z.string().optional(),
   snapshotsRefusedReason: z.string().optional(),
+  /** Listed in ranges: the range whose result first carried the refusal; the ranges started after it did not try. */
+  snapshotsRefusedIn: listingRangeSchema.optional(),
   backupCursor: backupCursorSchema.optional(),
+  /** This pass lists the container as one chain of pages (PlanListingRanges found nothing to split). */
+  whole: z.literal(true).optional(),
   pages: z.number().int().nonnegative(),
   executions: z.number().int().positive(),
   totals: pageCountsSchema,
@@ -128,8 +136,20 @@ export const containerScanInputSchema = z.strictObject({
   startId: z.string().max(100).optional(),
   /** Carried through continueAsNew; absent on the first execution. */
   progress: scanProgressSchema.optional(),
+  /** A sub-orchestration of a split scan: lists this range only, and returns a ScanRangeResult. */
+  range: listingRangeSchema.optional(),
+  /** A split scan's ranges while the pass runs (one batch per execution); its sums are in `progress`. */
+  fanOut: rangeFanOutSchema.optional(),
 });
 export type ContainerScanInput = z.input<typeof containerScanInputSchema>;
+
+/** What one range of a split scan found, summed by the scan into its progress. */
+export const scanRangeResultSchema = z.strictObject({
+  pages: z.number().int().nonnegative(),
+  totals: pageCountsSchema,
+  snapshotsRefusedReason: z.string().optional(),
+});
+export type ScanRangeResult = z.infer<typeof scanRangeResultSchema>;
 
 export interface ContainerScanOutput {
   readonly container: string;
@@ -139,6 +159,8 @@ export interface ContainerScanOutput {
   readonly snapshotMode: "snapshots" | "etagPinned";
   /** Passes over the container: more than one when starts joined the scan while it ran. */
   readonly passes: number;
+  /** The last pass was listed in this many name ranges in parallel; absent: as one chain of pages. */
+  readonly ranges?: number;
   readonly pages: number;
   readonly blobsSeen: number;
   readonly new: number;

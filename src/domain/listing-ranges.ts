@@ -13,6 +13,12 @@ import { z } from "zod";
 /** More directories than this are not split: one flat listing serves the container. */
 export const MAX_RANGES = 256;
 
+/**
+ * More names directly under the root than this and the lake is not split: Azure lists no snapshots in a hierarchical
+ * listing, so the root's own range reads each of its names with a request of its own (src/storage/list-source-page.ts).
+ */
+export const MAX_LEVEL_NAMES = 500;
+
 export const listingRangeSchema = z.strictObject({
   /** Every range's names start with it; the root's (the request's prefix) may be "". */
   prefix: z.string().max(1024),
@@ -24,7 +30,8 @@ export type ListingRange = z.infer<typeof listingRangeSchema>;
 /**
  * The ranges for a root prefix, given the directories a hierarchical listing found under it in the lake and in the
  * backup (the backup's too: a directory the lake deleted holds only orphans). Undefined: do not split — one listing
- * is as good (fewer than two directories, too many, or a side whose top level did not fit one page).
+ * is as good (fewer than two directories, too many, a side whose top level did not fit one page, or a lake with
+ * more than MAX_LEVEL_NAMES names at its root).
  */
 export function planRanges(root: string, lakeDirectories: readonly string[] | undefined, backupDirectories: readonly string[] | undefined): ListingRange[] | undefined {
   if (lakeDirectories === undefined || backupDirectories === undefined) return undefined;
@@ -33,3 +40,25 @@ export function planRanges(root: string, lakeDirectories: readonly string[] | un
   directories.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return [{ prefix: root, level: true }, ...directories.map((prefix) => ({ prefix }))];
 }
+
+/**
+ * A container's ranges being run as sub-orchestrations (src/durable/range-batch.ts): the ranges, the first one not
+ * started yet, and how many run at a time. Carried through continueAsNew, one batch per execution.
+ */
+export const rangeFanOutSchema = z.strictObject({
+  ranges: z.array(listingRangeSchema).max(MAX_RANGES + 1),
+  next: z.number().int().nonnegative(),
+  parallelism: z.number().int().min(1).max(64),
+});
+export type RangeFanOut = z.infer<typeof rangeFanOutSchema>;
+
+/** What PlanListingRanges answers: the ranges (none: list the container as one), or why the settings refuse it. */
+export const planRangesResultSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("refused"), reason: z.string() }),
+  z.strictObject({
+    kind: z.literal("ranges"),
+    ranges: z.array(listingRangeSchema).max(MAX_RANGES + 1).optional(),
+    parallelism: z.number().int().min(1).max(64),
+  }),
+]);
+export type PlanRangesResult = z.infer<typeof planRangesResultSchema>;

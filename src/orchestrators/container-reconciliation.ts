@@ -10,7 +10,7 @@ import { z } from "zod";
 
 import type { PlanRangesInput, PlanRangesResult } from "../activities/plan-listing-ranges";
 import { describeError } from "../domain/errors";
-import { listingRangeSchema, MAX_RANGES } from "../domain/listing-ranges";
+import { type ListingRange, planRangesResultSchema, rangeFanOutSchema } from "../domain/listing-ranges";
 import { containerNameSchema } from "../domain/name-schemas";
 import {
   addReconcileCounts,
@@ -24,6 +24,7 @@ import {
   windowResultSchema,
   zeroReconcileCounts,
 } from "../domain/reconciliation";
+import { runRangeBatch } from "../durable/range-batch";
 import { registerOrchestrator } from "../durable/register-orchestrator";
 import { STORAGE_PAGE_RETRY } from "../durable/retry-policies";
 import { Activities, Orchestrators } from "../function-names";
@@ -41,11 +42,8 @@ const progressSchema = z.strictObject({
 type Progress = z.infer<typeof progressSchema>;
 
 /** A container split into name ranges: the ranges, the next batch, and what the finished ones found. */
-const fanOutSchema = z.strictObject({
+const fanOutSchema = rangeFanOutSchema.extend({
   startedAt: z.string(),
-  ranges: z.array(listingRangeSchema).max(MAX_RANGES + 1),
-  next: z.number().int().nonnegative(),
-  parallelism: z.number().int().min(1).max(64),
   windows: z.number().int().nonnegative(),
   totals: reconcileCountsSchema,
   orphanSamples: z.array(z.string()),
@@ -81,7 +79,7 @@ function* reconcileRanges(context: OrchestrationContext, input: z.infer<typeof c
     const startedAt = context.df.currentUtcDateTime.toISOString();
     let planned: PlanRangesResult;
     try {
-      planned = (yield context.df.callActivityWithRetry(Activities.planListingRanges, STORAGE_PAGE_RETRY, planInput)) as PlanRangesResult;
+      planned = planRangesResultSchema.parse(yield context.df.callActivityWithRetry(Activities.planListingRanges, STORAGE_PAGE_RETRY, planInput));
     } catch (err) {
       return emptyReport(input, startedAt, context.df.currentUtcDateTime.toISOString(), describeError(err));
     }
@@ -89,19 +87,14 @@ function* reconcileRanges(context: OrchestrationContext, input: z.infer<typeof c
     if (planned.ranges === undefined) return "whole";
     fan = { startedAt, ranges: planned.ranges, next: 0, parallelism: planned.parallelism, windows: 0, totals: zeroReconcileCounts(), orphanSamples: [] };
   }
-  const first = fan.next;
-  const batch = fan.ranges.slice(first, first + fan.parallelism);
   context.df.setCustomStatus({ container: input.container, phase: "reconciling ranges", ranges: fan.ranges.length, rangesDone: fan.next, blobs: fan.totals.blobs });
-  const tasks = batch.map((range, k) => {
-    const child: ContainerReconciliationInput = {
-      container: input.container,
-      backupContainer: input.backupContainer,
-      options: { ...input.options, range },
-      windowsPerExecution: input.windowsPerExecution,
-    };
-    return context.df.callSubOrchestrator(Orchestrators.containerReconciliation, child, `${context.df.instanceId}-r${first + k}`);
+  const childInput = (range: ListingRange): ContainerReconciliationInput => ({
+    container: input.container,
+    backupContainer: input.backupContainer,
+    options: { ...input.options, range },
+    windowsPerExecution: input.windowsPerExecution,
   });
-  const results = (yield context.df.Task.all(tasks)) as unknown[];
+  const { batch, results, fan: advanced } = yield* runRangeBatch(context, fan, Orchestrators.containerReconciliation, childInput, (i) => `${context.df.instanceId}-r${i}`);
   for (const [k, raw] of results.entries()) {
     const r = containerReportSchema.parse(raw);
     const where = JSON.stringify(batch[k]?.prefix ?? "");
@@ -116,7 +109,7 @@ function* reconcileRanges(context: OrchestrationContext, input: z.infer<typeof c
       }),
     };
   }
-  fan = { ...fan, next: fan.next + batch.length };
+  fan = { ...fan, next: advanced.next };
   if (fan.next < fan.ranges.length) {
     context.df.continueAsNew({ ...input, fanOut: fan });
     return "continued";

@@ -15,6 +15,7 @@ import { type BlobItem, type ContainerClient, type ContainerListBlobFlatSegmentR
 import { compareBlobNames } from "../domain/backup-join";
 import { isDirectoryMarker, type ListedEntry } from "../domain/change-detection";
 import { canonicalEtag } from "../domain/etag";
+import { mapBounded } from "../domain/map-bounded";
 
 /** What a listing includes besides the base blobs: snapshots always, blob versions when asked (versioned accounts). */
 export interface ListInclude {
@@ -80,7 +81,6 @@ async function firstPage(
   continuationToken: string | undefined,
   maxPageSize: number,
   include: ListInclude,
-  level = false,
 ): Promise<{ items: BlobItem[]; token?: string }> {
   const options = {
     includeSnapshots: true,
@@ -89,13 +89,42 @@ async function firstPage(
     ...(prefix !== undefined && prefix !== "" && { prefix }),
   };
   const byPage = { maxPageSize, ...(continuationToken !== undefined && { continuationToken }) };
-  // A hierarchical page holds blobs and directory prefixes; the prefixes are ranges of their own.
-  const pages = level ? container.listBlobsByHierarchy("/", options).byPage(byPage) : container.listBlobsFlat(options).byPage(byPage);
-  const next: IteratorResult<ContainerListBlobFlatSegmentResponse | { continuationToken?: string; segment: { blobItems: BlobItem[] } }, unknown> =
-    await pages.next();
+  const next: IteratorResult<ContainerListBlobFlatSegmentResponse, unknown> = await container.listBlobsFlat(options).byPage(byPage).next();
   if (next.done === true) return { items: [] };
   const token = next.value.continuationToken;
   return { items: next.value.segment.blobItems, ...(token !== undefined && token !== "" && { token }) };
+}
+
+/** Names listed at once, each with its own request, for one page of a level (see levelPage). */
+const LEVEL_CONCURRENCY = 16;
+
+/**
+ * One page of the names directly under `prefix`, every entry of each. Azure refuses snapshots and versions in a
+ * hierarchical listing (Azurite does not), so the page's names come from a hierarchical listing without them, and
+ * each name's entries from a flat listing of exactly that name: one request per name, which is why a container whose
+ * root holds many names is not split (src/activities/plan-listing-ranges.ts). A hierarchical page holds blobs and
+ * directory prefixes; the prefixes are ranges of their own.
+ */
+async function levelPage(
+  container: ContainerClient,
+  prefix: string | undefined,
+  continuationToken: string | undefined,
+  maxPageSize: number,
+  include: ListInclude,
+  done: string | undefined,
+): Promise<{ items: BlobItem[]; token?: string; requests: number }> {
+  const byPage = { maxPageSize, ...(continuationToken !== undefined && { continuationToken }) };
+  const next = await container.listBlobsByHierarchy("/", { ...(prefix !== undefined && prefix !== "" && { prefix }) }).byPage(byPage).next();
+  if (next.done === true) return { items: [], requests: 1 };
+  const token = next.value.continuationToken;
+  // Names a caller has done already (skipName) are not read again.
+  const names = next.value.segment.blobItems.map((b) => b.name).filter((name) => done === undefined || compareBlobNames(name, done) > 0);
+  const entries = await mapBounded(names, LEVEL_CONCURRENCY, (name) => listNameEntries(container, name, include));
+  return {
+    items: entries.flatMap((e) => e.items),
+    ...(token !== undefined && token !== "" && { token }),
+    requests: 1 + entries.reduce((sum, e) => sum + e.requests, 0),
+  };
 }
 
 /** All entries of exactly `name` (names it is a prefix of are listed after it, so reading stops at the first one). */
@@ -138,22 +167,29 @@ export type CompletePageResult =
 
 /** One page whose names are complete (see the top of this file); the raw SDK items, for callers that need metadata. */
 export async function listCompletePage(container: ContainerClient, input: ListPageInput, include: ListInclude = {}): Promise<CompletePageResult> {
-  let page: { items: BlobItem[]; token?: string };
+  let page: { items: BlobItem[]; token?: string; requests?: number };
   try {
-    page = await firstPage(container, input.prefix, input.continuationToken, input.pageSize ?? 5000, include, input.level === true);
+    const pageSize = input.pageSize ?? 5000;
+    page =
+      input.level === true
+        ? await levelPage(container, input.prefix, input.continuationToken, pageSize, include, input.skipName)
+        : await firstPage(container, input.prefix, input.continuationToken, pageSize, include);
   } catch (err) {
     if (isContainerNotFound(err)) return { kind: "containerNotFound" };
     throw err;
   }
-  let listRequests = 1;
+  let listRequests = page.requests ?? 1;
   const done = input.skipName;
   let items = done === undefined ? page.items : page.items.filter((i) => compareBlobNames(i.name, done) > 0);
   let skipName = input.skipName;
   const last = page.items[page.items.length - 1]?.name;
   if (page.token !== undefined && last !== undefined && (done === undefined || compareBlobNames(last, done) > 0)) {
-    const relisted = await listNameEntries(container, last, include);
-    listRequests += relisted.requests;
-    items = [...items.filter((i) => i.name !== last), ...relisted.items];
+    // A level page read each name whole already.
+    if (input.level !== true) {
+      const relisted = await listNameEntries(container, last, include);
+      listRequests += relisted.requests;
+      items = [...items.filter((i) => i.name !== last), ...relisted.items];
+    }
     skipName = last;
   }
   return {

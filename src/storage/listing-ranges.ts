@@ -7,13 +7,15 @@ import type { ContainerClient } from "@azure/storage-blob";
 
 import { isContainerNotFound } from "./list-source-page";
 
-export async function topDirectories(container: ContainerClient, root: string): Promise<string[] | undefined> {
+/** Undefined too when more than `maxLevelNames` blobs sit directly under the prefix. */
+export async function topDirectories(container: ContainerClient, root: string, maxLevelNames = Number.POSITIVE_INFINITY): Promise<string[] | undefined> {
   try {
     const pages = container.listBlobsByHierarchy("/", { ...(root !== "" && { prefix: root }) }).byPage({ maxPageSize: 5000 });
     const first = await pages.next();
     if (first.done === true) return [];
     const token = first.value.continuationToken;
     if (token !== undefined && token !== "") return undefined;
+    if (first.value.segment.blobItems.length > maxLevelNames) return undefined;
     return (first.value.segment.blobPrefixes ?? []).map((p) => p.name);
   } catch (err) {
     // No backup container yet: it has no directories.

@@ -23,6 +23,7 @@ const SCAN_FILES = [
   "src/triggers/http-get-status.js",
   "src/orchestrators/container-scan.js",
   "src/activities/scan-source-page.js",
+  "src/activities/plan-listing-ranges.js",
 ];
 
 describe("container scan of more than 5,000 blobs through the local host", { timeout: 600_000 }, () => {

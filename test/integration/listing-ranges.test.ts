@@ -19,7 +19,8 @@ import { BackupMetadata } from "../../src/domain/blob-backup";
 import type { ListingRange } from "../../src/domain/listing-ranges";
 import { addReconcileCounts, type ReconcileCounts, type WindowInput, windowResultSchema, zeroReconcileCounts } from "../../src/domain/reconciliation";
 import { listSourcePage } from "../../src/storage/list-source-page";
-import { drainRequests, seedBlobs } from "../support/scan-fixtures";
+import { addPipelinePolicy, drainRequests, seedBlobs } from "../support/scan-fixtures";
+import { answerWith, isHierarchicalListingWithSnapshots } from "../support/storage-faults";
 
 const ASTRAL = "\u{1F600}";
 const PRIVATE = "\uE000";
@@ -82,6 +83,9 @@ describe("listing in name ranges", { timeout: 300_000 }, () => {
     azurite = await startAzurite();
     settings = loadSettings({ ...azurite.settings, SNAPSHOTS: "off" });
     clients = createClients(settings);
+    // As strict as Azure: no snapshots in a hierarchical listing (the root's own names).
+    const asAzure = answerWith(isHierarchicalListingWithSnapshots, 400, "InvalidQueryParameterValue");
+    for (const client of [clients.source.service, clients.backup.service]) addPipelinePolicy(client, asAzure);
     lake = clients.source.service.getContainerClient("ranges");
     backup = clients.backup.service.getContainerClient("ranges");
     await lake.create();

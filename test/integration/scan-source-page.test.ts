@@ -289,6 +289,22 @@ describe("scan page activity (Azurite)", { timeout: 600_000 }, () => {
     assert.equal(empty.counts.blobsSeen, 0);
   });
 
+  it("refuses a name range outside the scan's prefix, and lists nothing", async () => {
+    const container = await freshContainer();
+    await seedBlobs(container, ["in/a", "out/b"]);
+    const result = await activity()({
+      container: container.containerName,
+      prefix: "in/",
+      range: { prefix: "out/" },
+      snapshots: "auto",
+      snapshotsRefused: false,
+      dryRun: false,
+      scanStartedAt: new Date().toISOString(),
+    });
+    assert.deepEqual(result, { kind: "refused", reason: 'the range "out/" is outside the scan\'s prefix "in/"' });
+    assert.deepEqual(await listSnapshots(container), []);
+  });
+
   describe("an account that refuses snapshots (fault injected in the HTTP pipeline)", () => {
     const REFUSAL = "FeatureNotYetSupportedForHierarchicalNamespaceAccounts";
     let snapshotCalls = 0;

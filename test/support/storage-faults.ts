@@ -13,6 +13,15 @@ export const isCopyWrite: RequestMatch = (r) => r.method === "PUT" && r.headers.
 export const isSnapshot: RequestMatch = (r) => r.method === "PUT" && new URL(r.url).searchParams.get("comp") === "snapshot";
 /** Get Blob Properties. */
 export const isHead: RequestMatch = (r) => r.method === "HEAD";
+/**
+ * List Blobs with a delimiter that asks for snapshots or versions: Azure refuses it (400; a hierarchical listing cannot
+ * include them — the SDKs' own docs and samples say so), Azurite lists them. Answer it with answerWith to be as strict.
+ */
+export const isHierarchicalListingWithSnapshots: RequestMatch = (r) => {
+  const query = new URL(r.url).searchParams;
+  const include = (query.get("include") ?? "").split(",");
+  return r.method === "GET" && query.get("comp") === "list" && query.has("delimiter") && (include.includes("snapshots") || include.includes("versions"));
+};
 
 /** Forwards the first `times` matching requests, then loses their answers as a reset connection would. */
 export function loseAnswers(match: RequestMatch, times = 1): PipelinePolicy & { readonly lost: () => number } {

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
+import type { PlanRangesResult } from "../../src/activities/plan-listing-ranges";
 import {
   type ContainerScanInput,
   type ContainerScanOutput,
@@ -34,6 +35,9 @@ function pages(sizes: readonly number[], extra: (i: number) => Partial<Extract<S
   };
 }
 
+/** PlanListingRanges finding nothing to split: the container is listed as one chain of pages, as before ranges. */
+const unsplit = { [Activities.planListingRanges]: () => ({ result: { kind: "ranges", parallelism: 8 } satisfies PlanRangesResult }) };
+
 const scanInput = (overrides: Partial<ContainerScanInput> = {}): ContainerScanInput => ({ container: "raw", snapshots: "auto", ...overrides });
 
 function pageInputs(scheduled: readonly Scheduled[]): ScanPageInput[] {
@@ -41,7 +45,7 @@ function pageInputs(scheduled: readonly Scheduled[]): ScanPageInput[] {
 }
 
 const run = (input: ContainerScanInput, page: (input: ScanPageInput, call: Call) => { result: ScanPageResult } | { error: string }, options: Partial<DriverOptions> = {}) =>
-  runOrchestration(containerScan, { input, startAt: START, activities: { [Activities.scanSourcePage]: page }, ...options });
+  runOrchestration(containerScan, { input, startAt: START, activities: { ...unsplit, [Activities.scanSourcePage]: page }, ...options });
 
 describe("container scan orchestrator", { timeout: 30_000 }, () => {
   it("scans page after page, carrying the listing cursor, and completes with the totals and no second pass", async () => {
@@ -51,7 +55,7 @@ describe("container scan orchestrator", { timeout: 30_000 }, () => {
     assert.deepEqual(inputs.map((p) => p.continuationToken), [undefined, "t1"]);
     assert.ok(inputs.every((p) => p.prefix === "in/" && p.scanStartedAt === START && p.snapshotsRefused === false && !p.dryRun));
     // After the last page: one look for a buffered rescan request (event raced with a timer due now), none found.
-    assert.deepEqual(result.trail, [Activities.scanSourcePage, Activities.scanSourcePage, `wait ${Events.rescanContainer}`, "timer +0s"]);
+    assert.deepEqual(result.trail, [Activities.planListingRanges, Activities.scanSourcePage, Activities.scanSourcePage, `wait ${Events.rescanContainer}`, "timer +0s"]);
     const out = result.output as ContainerScanOutput;
     assert.deepEqual(
       { passes: out.passes, pages: out.pages, blobsSeen: out.blobsSeen, snapshots: out.snapshots, requests: out.requests, mode: out.snapshotMode, startedAt: out.startedAt },
@@ -79,6 +83,7 @@ describe("container scan orchestrator", { timeout: 30_000 }, () => {
       continuationToken: "t2",
       skipName: "skip-1",
       backupCursor: backupCursor(1),
+      whole: true,
       pages: 2,
       executions: 2,
       totals: 3,
@@ -102,6 +107,7 @@ describe("container scan orchestrator", { timeout: 30_000 }, () => {
       input: scanInput(),
       startAt: START,
       activities: {
+        ...unsplit,
         [Activities.scanSourcePage]: (input: ScanPageInput, call) => {
           // A second start joins while the first pass lists its first page; the page takes ten seconds.
           if (input.continuationToken === undefined && input.scanStartedAt === START) call.driver.raiseEvent(Events.rescanContainer);
@@ -171,6 +177,7 @@ describe("container scan orchestrator", { timeout: 30_000 }, () => {
       input: scanInput(),
       startAt: START,
       activities: {
+        ...unsplit,
         [Activities.scanSourcePage]: (input: ScanPageInput, call) => {
           seen.push(call.driver.customStatus);
           if (seen.length === 1) call.driver.raiseEvent(Events.rescanContainer);
@@ -208,7 +215,7 @@ describe("container scan orchestrator", { timeout: 30_000 }, () => {
       return { result: { kind: "page", counts: counts(2, { snapshots: 0, requests: 0, snapshotRequests: 0 }), ...(input.continuationToken === undefined && { continuationToken: "t1" }) } };
     });
     assert.equal(result.status, "Completed", result.error);
-    assert.deepEqual(result.trail, [Activities.scanSourcePage, "continueAsNew", Activities.scanSourcePage]);
+    assert.deepEqual(result.trail, [Activities.planListingRanges, Activities.scanSourcePage, "continueAsNew", Activities.scanSourcePage]);
     assert.ok(pageInputs(result.scheduled).every((p) => p.dryRun));
     const out = result.output as ContainerScanOutput;
     assert.deepEqual([out.dryRun, out.passes, out.pages, out.snapshots, out.requests], [true, 1, 2, 0, 0]);
@@ -219,7 +226,7 @@ describe("container scan orchestrator", { timeout: 30_000 }, () => {
     const result = await run(scanInput({ container: "gone" }), () => ({ result: { kind: "containerNotFound", account: "datalake1" } }));
     assert.equal(result.status, "Failed");
     assert.match(result.error ?? "", /container "gone" does not exist in storage account "datalake1"/);
-    assert.deepEqual(result.trail, [Activities.scanSourcePage]);
+    assert.deepEqual(result.trail, [Activities.planListingRanges, Activities.scanSourcePage]);
   });
 
   it("fails, naming SNAPSHOTS=auto, when SNAPSHOTS=on meets an account that refuses snapshots", async () => {
@@ -247,13 +254,13 @@ describe("container scan orchestrator", { timeout: 30_000 }, () => {
   it("retries a failing page with the storage retry policy, then fails the scan with the activity's error", async () => {
     const flaky = await run(scanInput(), (input, call) => (call.attempt < 3 ? { error: "ECONNRESET" } : pages([4])(input)));
     assert.equal(flaky.status, "Completed", flaky.error);
-    assert.deepEqual(flaky.trail.slice(0, 5), [Activities.scanSourcePage, "retry timer +5s", `${Activities.scanSourcePage} (attempt 2)`, "retry timer +10s", `${Activities.scanSourcePage} (attempt 3)`]);
+    assert.deepEqual(flaky.trail.slice(1, 6), [Activities.scanSourcePage, "retry timer +5s", `${Activities.scanSourcePage} (attempt 2)`, "retry timer +10s", `${Activities.scanSourcePage} (attempt 3)`]);
     assert.equal((flaky.output as ContainerScanOutput).blobsSeen, 4);
 
     const broken = await run(scanInput(), () => ({ error: "ECONNRESET" }));
     assert.equal(broken.status, "Failed");
     assert.match(broken.error ?? "", /Activity function 'ScanSourcePage' failed: ECONNRESET/);
-    assert.equal(broken.scheduled.filter((s) => s.kind === "activity").length, 5);
+    assert.equal(broken.scheduled.filter((s) => s.kind === "activity" && s.name === Activities.scanSourcePage).length, 5);
   });
 
   it("fails on an invalid input and names the fields", async () => {
