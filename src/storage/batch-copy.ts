@@ -78,10 +78,10 @@ async function copyAndVerify(
   // The one per-version verification, shared with the single-blob backup.
   const verified = await verifyBackup(deps.backup, target.container, version);
   if (verified.kind === "verified") {
-    // The first version of a blob has no older lake snapshot for the default policy to release (two listings saved per
-    // blob of a first backup); the other policies may release this snapshot itself.
+    // The first version of a blob has no older lake snapshot to release (two listings saved per blob of a first backup);
+    // only LAKE_SNAPSHOTS=none releases this snapshot itself.
     const policy = deps.settings.lakeSnapshots ?? { mode: "newest" };
-    if (version.snapshot === undefined || (firstVersion && policy.mode === "newest")) return { status: "Copied", bytes: verified.bytes };
+    if (version.snapshot === undefined || (firstVersion && policy.mode !== "none")) return { status: "Copied", bytes: verified.bytes };
     return { status: "Copied", bytes: verified.bytes, lakeSnapshots: await releaseAfterVerification(deps, target, version) };
   }
   if (verified.kind === "superseded") return { status: "Skipped", reason: verified.reason };
