@@ -171,23 +171,30 @@ export async function conditionalWrite(
   const container = containerClient(backup.service, target.container);
   const blob = blockBlobClient(container, version.blob);
 
-  let containerCreated = false;
+  // The backup container is created when the first write finds it missing; that same write is then sent again.
+  const writeCreatingContainer = async (conditions: { ifMatch?: string; ifNoneMatch?: string }): Promise<string | undefined> => {
+    try {
+      return await write(blob, conditions);
+    } catch (err) {
+      if (errorCodeOf(err) !== "ContainerNotFound") throw err;
+      await container.createIfNotExists();
+      return write(blob, conditions);
+    }
+  };
+
+  let createOnly = options.assumeAbsent === true;
   for (let attempt = 1; attempt <= MAX_TARGET_ATTEMPTS; attempt++) {
-    const decision: BackupTargetDecision =
-      attempt === 1 && options.assumeAbsent === true ? { kind: "write", conditions: { ifNoneMatch: "*" } } : await prepareTarget(blob, version, target.history, request.requestId);
+    const decision: BackupTargetDecision = createOnly
+      ? { kind: "write", conditions: { ifNoneMatch: "*" } }
+      : await prepareTarget(blob, version, target.history, request.requestId);
+    createOnly = false;
     if (decision.kind === "skipped") return decision;
     if (decision.kind === "ours") return { kind: "copied", bytes: version.contentLength };
     if (decision.kind === "raced") continue;
     let versionId: string | undefined;
     try {
-      versionId = await write(blob, decision.conditions);
+      versionId = await writeCreatingContainer(decision.conditions);
     } catch (err) {
-      if (errorCodeOf(err) === "ContainerNotFound" && !containerCreated) {
-        await container.createIfNotExists();
-        containerCreated = true;
-        attempt -= 1;
-        continue;
-      }
       const outcome = copyError(err, target, version);
       if (outcome === "retry") continue;
       return outcome;

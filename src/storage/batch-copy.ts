@@ -6,7 +6,7 @@
  */
 import type { BlobAccount } from "../config/clients";
 import type { Settings } from "../config/settings";
-import { DEFAULT_SERVER_COPY_OPTIONS, serverCopy } from "../copy/server-copy";
+import { DEFAULT_SERVER_COPY_OPTIONS, type KnownSource, serverCopy } from "../copy/server-copy";
 import { type BackupRequest, requestsOf } from "../domain/backup-request";
 import { leaseRenewSeconds, type SourceVersion } from "../domain/blob-backup";
 import { type BatchCopyInput, type VersionOutcome, versionRequestId } from "../domain/blob-batch-backup";
@@ -53,7 +53,7 @@ async function copyOneOfBatch(deps: BatchCopyDeps, target: BackupTarget, request
       return { status: "HandedOff", reason: `large: ${version.contentLength} bytes (BATCH_MAX_BLOB_BYTES ${deps.settings.batchMaxBlobBytes})` };
     }
     const copy = (): Promise<VersionOutcome> =>
-      copyAndVerify(deps, target, version, { requestId, copiedAt }, resolved.metadata, request.firstVersion === true);
+      copyAndVerify(deps, target, version, { requestId, copiedAt }, { metadata: resolved.metadata, assumeAbsent: request.firstVersion === true });
     // Lease mode pins a live version while it is copied; a snapshot never changes (as in the single-blob backup).
     if (!deps.settings.blobLease || version.snapshot !== undefined) return await copy();
     return await underLease(deps, version, requestId, copy);
@@ -68,11 +68,11 @@ async function copyAndVerify(
   target: BackupTarget,
   version: SourceVersion,
   ids: { readonly requestId: string; readonly copiedAt: string },
-  metadata: Readonly<Record<string, string>>,
-  firstVersion: boolean,
+  known: KnownSource,
 ): Promise<VersionOutcome> {
-  // The metadata was just read by resolveSourceVersion; the requester's hint saves the read of an absent backup blob.
-  const copied = await serverCopy(deps.source, deps.backup, target, { version, ...ids }, DEFAULT_SERVER_COPY_OPTIONS, { metadata, assumeAbsent: firstVersion });
+  // The metadata was just read by resolveSourceVersion; the requester's first-version hint saves the read of an absent
+  // backup blob, and (below) the release of lake snapshots older than this one, of which there are none.
+  const copied = await serverCopy(deps.source, deps.backup, target, { version, ...ids }, DEFAULT_SERVER_COPY_OPTIONS, known);
   if (copied.kind === "skipped") return { status: "Skipped", reason: copied.reason };
   if (copied.kind === "failed") return { status: "HandedOff", reason: copied.reason };
   // The one per-version verification, shared with the single-blob backup.
@@ -81,7 +81,7 @@ async function copyAndVerify(
     // The first version of a blob has no older lake snapshot to release (two listings saved per blob of a first backup);
     // only LAKE_SNAPSHOTS=none releases this snapshot itself.
     const policy = deps.settings.lakeSnapshots ?? { mode: "newest" };
-    if (version.snapshot === undefined || (firstVersion && policy.mode !== "none")) return { status: "Copied", bytes: verified.bytes };
+    if (version.snapshot === undefined || (known.assumeAbsent === true && policy.mode !== "none")) return { status: "Copied", bytes: verified.bytes };
     return { status: "Copied", bytes: verified.bytes, lakeSnapshots: await releaseAfterVerification(deps, target, version) };
   }
   if (verified.kind === "superseded") return { status: "Skipped", reason: verified.reason };

@@ -25,7 +25,7 @@ import { isValidBlobName } from "../../src/domain/names";
 import { Orchestrators } from "../../src/function-names";
 import { runtime } from "../../src/runtime";
 import { followStatus, postJson } from "../support/durable-http";
-import { addPipelinePolicy, drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
+import { addPipelinePolicy, drainRequests, listSnapshots, RANGE_EDGE_NAMES, seedBlobs } from "../support/scan-fixtures";
 import { answerWith, isHierarchicalListingWithSnapshots } from "../support/storage-faults";
 
 const QUEUE = "scan-ranges-requests";
@@ -36,36 +36,7 @@ const FILES = [
   "src/activities/scan-source-page.js",
   "src/activities/plan-listing-ranges.js",
 ];
-const ASTRAL = "\u{1F600}";
-const PRIVATE = "\uE000";
-const NAMES = [
-  "a",
-  "a/",
-  "a/b",
-  "a//c",
-  "a/b/c",
-  "a0",
-  "a.b",
-  "A",
-  "_top",
-  "b c/d e.txt",
-  "b c/f",
-  "50%/x#1",
-  "50%.csv",
-  "x#1",
-  "why?/q?.json",
-  "why?.json",
-  "日本/データ.csv",
-  ASTRAL,
-  `${ASTRAL}/x`,
-  `${ASTRAL}x`,
-  PRIVATE,
-  `${PRIVATE}/y`,
-  `z${ASTRAL}`,
-  `z${PRIVATE}`,
-  "zz/last",
-  ...Array.from({ length: 7 }, (_, i) => `p/part-${i}`),
-];
+const NAMES = [...RANGE_EDGE_NAMES, ...Array.from({ length: 7 }, (_, i) => `p/part-${i}`)];
 /** The root's own names, plus one range per directory. */
 const RANGES = 1 + new Set(NAMES.filter((n) => n.includes("/")).map((n) => n.slice(0, n.indexOf("/") + 1))).size;
 

@@ -68,3 +68,43 @@ interface WithCorePipeline {
 export function addPipelinePolicy(client: BlobServiceClient | QueueClient, policy: PipelinePolicy): void {
   (client as unknown as WithCorePipeline).storageClientContext.pipeline.addPolicy(policy, { afterPhase: "Retry" });
 }
+
+/** A character beyond the BMP: UTF-16 sorts it before U+E000, UTF-8 after. */
+export const ASTRAL = "\u{1F600}";
+/** The first private-use character. */
+export const PRIVATE = "\uE000";
+/**
+ * Names whose order or nesting puts them at the edges of listing ranges: a name that is also a directory, empty
+ * segments, names sorting just after a directory's prefix, names that need escaping in a URL, NFC and NFD forms,
+ * astral and private-use characters (the last code points of the order a range's upper bound has to reach).
+ */
+export const RANGE_EDGE_NAMES: readonly string[] = [
+  "a",
+  "a/",
+  "a/b",
+  "a//c",
+  "a/b/c",
+  "a0",
+  "a.b",
+  "A",
+  "_top",
+  "dir/.hidden",
+  "b c/d e.txt",
+  "b c/f",
+  "50%/x#1",
+  "50%.csv",
+  "x#1",
+  "why?/q?.json",
+  "why?.json",
+  "日本/データ.csv",
+  "café.txt",
+  "cafe\u0301.txt",
+  ASTRAL,
+  `${ASTRAL}/x`,
+  `${ASTRAL}x`,
+  PRIVATE,
+  `${PRIVATE}/y`,
+  `z${ASTRAL}`,
+  `z${PRIVATE}`,
+  "zz/last",
+];
