@@ -17,18 +17,11 @@ import { startLocalHost } from "../local-host";
 import type { ContainerScanOutput } from "../src/domain/container-scan";
 import { runtime } from "../src/runtime";
 import { addPipelinePolicy, seedBlobs } from "../test/support/scan-fixtures";
-import { peakRssMiB, printTable, type Row, timed } from "./report";
+import { option, peakRssMiB, printTable, type Row, timed } from "./report";
 
 const SCAN_FILES = ["src/triggers/http-start-container-scan.js", "src/orchestrators/container-scan.js", "src/activities/scan-source-page.js", "src/activities/plan-listing-ranges.js"];
 
 type Kind = "list" | "snapshot" | "enqueue" | "other";
-
-function option(args: readonly string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive whole number`);
-  return value;
-}
 
 function kindOf(method: string, url: URL): Kind {
   const comp = url.searchParams.get("comp");
