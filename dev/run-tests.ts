@@ -13,6 +13,7 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 
 /** The slowest files (big data, real lease periods), started first; the rest follow in path order. */
 const LONGEST_FIRST = [
@@ -62,7 +63,17 @@ if (!Number.isInteger(concurrency) || concurrency < 1) {
 }
 const result = spawnSync(
   process.execPath,
-  ["--test", "--test-reporter=spec", `--test-concurrency=${concurrency}`, `--test-timeout=${TEST_TIMEOUT_MS}`, ...runnerArgs, ...files],
+  [
+    "--test",
+    "--test-reporter=spec",
+    "--test-reporter-destination=stdout",
+    `--test-reporter=${pathToFileURL(path.join(__dirname, "slowest-tests-reporter.js")).href}`,
+    "--test-reporter-destination=stdout",
+    `--test-concurrency=${concurrency}`,
+    `--test-timeout=${TEST_TIMEOUT_MS}`,
+    ...runnerArgs,
+    ...files,
+  ],
   { stdio: "inherit" },
 );
 process.exit(result.status ?? 1);
