@@ -209,6 +209,8 @@ export async function run(args: readonly string[]): Promise<void> {
       });
       const { clients } = runtime();
       addPipelinePolicy(clients.source.service, counter("source list"));
+      // Snapshots go through the client without SDK retries (src/storage/process-source-page.ts, snapshotsOf).
+      addPipelinePolicy(clients.source.singleAttempt, counter("source list"));
       addPipelinePolicy(clients.backup.service, counter("backup list"));
       addPipelinePolicy(clients.backupQueue, counter("other"));
 

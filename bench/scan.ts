@@ -59,6 +59,8 @@ export async function run(args: readonly string[]): Promise<void> {
         },
       };
       addPipelinePolicy(runtime().clients.source.service, counter);
+      // Snapshots go through the client without SDK retries (src/storage/process-source-page.ts, snapshotsOf).
+      addPipelinePolicy(runtime().clients.source.singleAttempt, counter);
       addPipelinePolicy(runtime().clients.backupQueue, counter);
 
       const perK = (n: number) => ((n * 1000) / blobs).toFixed(2);
