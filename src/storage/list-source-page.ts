@@ -20,6 +20,11 @@ import { mapBounded } from "../domain/map-bounded";
 /** What a listing includes besides the base blobs: snapshots always, blob versions when asked (versioned accounts). */
 export interface ListInclude {
   readonly versions?: boolean;
+  /**
+   * false: live blobs only, one entry per name (reconciliation reads a name's snapshots only when the backup does not
+   * hold its current version). Default true.
+   */
+  readonly snapshots?: boolean;
 }
 
 export interface ListPageInput {
@@ -83,7 +88,7 @@ async function firstPage(
   include: ListInclude,
 ): Promise<{ items: BlobItem[]; token?: string }> {
   const options = {
-    includeSnapshots: true,
+    includeSnapshots: include.snapshots !== false,
     includeMetadata: true,
     ...(include.versions === true && { includeVersions: true }),
     ...(prefix !== undefined && prefix !== "" && { prefix }),
@@ -184,8 +189,8 @@ export async function listCompletePage(container: ContainerClient, input: ListPa
   let skipName = input.skipName;
   const last = page.items[page.items.length - 1]?.name;
   if (page.token !== undefined && last !== undefined && (done === undefined || compareBlobNames(last, done) > 0)) {
-    // A level page read each name whole already.
-    if (input.level !== true) {
+    // A level page read each name whole already, and a name listed without snapshots or versions has one entry.
+    if (input.level !== true && (include.snapshots !== false || include.versions === true)) {
       const relisted = await listNameEntries(container, last, include);
       listRequests += relisted.requests;
       items = [...items.filter((i) => i.name !== last), ...relisted.items];
@@ -201,8 +206,8 @@ export async function listCompletePage(container: ContainerClient, input: ListPa
   };
 }
 
-export async function listSourcePage(container: ContainerClient, input: ListPageInput): Promise<ListPageResult> {
-  const page = await listCompletePage(container, input);
+export async function listSourcePage(container: ContainerClient, input: ListPageInput, include: ListInclude = {}): Promise<ListPageResult> {
+  const page = await listCompletePage(container, input, include);
   if (page.kind === "containerNotFound") return page;
   return {
     kind: "page",

@@ -197,7 +197,10 @@ export type ProcessEntriesResult =
 export async function processListedEntries(
   container: ContainerClient,
   entries: readonly ListedEntry[],
-  input: Omit<ProcessPageInput, "prefix" | "level" | "continuationToken" | "skipName" | "pageSize">,
+  input: Omit<ProcessPageInput, "prefix" | "level" | "continuationToken" | "skipName" | "pageSize"> & {
+    /** True when the backup already holds `etag` of `name`. */
+    readonly backedUp?: (name: string, etag: string) => boolean;
+  },
   snapshot: SnapshotOfPage,
 ): Promise<ProcessEntriesResult> {
   let snapshotsOff = input.snapshots === "off" || input.snapshotsRefused === true;
@@ -221,6 +224,9 @@ export async function processListedEntries(
     if (c.kind === "unchanged") {
       return { ...version(base), snapshot: c.snapshot, outcome: "unchanged", snapshotted: false, requestBackup: c.takenThisScan };
     }
+    // The backup holds this exact version (reconciliation's join): nothing to snapshot or request, whatever the lake's
+    // snapshots say.
+    if (input.backedUp?.(base.name, base.etag) === true) return { ...version(base), outcome: "unchanged", snapshotted: false, requestBackup: false };
     if (input.dryRun) return { ...version(base), outcome: c.kind, snapshotted: false, requestBackup: true };
     if (!snapshotsOff) {
       snapshotRequests += 1;

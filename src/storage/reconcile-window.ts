@@ -12,10 +12,11 @@ import type { ContainerClient } from "@azure/storage-blob";
 
 import { type BackupCursor, type BackupState, backupState, compareBlobNames } from "../domain/backup-join";
 import type { HeldVersion } from "../domain/blob-backup";
-import type { ListedEntry } from "../domain/change-detection";
+import { classify, type ListedEntry } from "../domain/change-detection";
+import { mapBounded } from "../domain/map-bounded";
 import type { OrphanEntry } from "./deletion-record";
 import { type BackupWindow, DEFAULT_BACKUP_PAGES, joinBackupWindow } from "./join-backup-window";
-import { listSourcePage } from "./list-source-page";
+import { listNameEntries, listSourcePage, toListedEntry } from "./list-source-page";
 import { processListedEntries, type ProcessPageInput, type SnapshotOfPage, type SourceBlobVersion } from "./process-source-page";
 
 export interface SourceCursor {
@@ -80,7 +81,8 @@ export async function reconcileWindow(
       ...(input.pageSize !== undefined && { pageSize: input.pageSize }),
       ...(cursor.continuationToken !== undefined && { continuationToken: cursor.continuationToken }),
       ...(cursor.skipName !== undefined && { skipName: cursor.skipName }),
-    });
+      // Live blobs only: an in-sync blob needs nothing else, and its snapshots would double the entries listed.
+    }, { snapshots: false });
     if (listed.kind === "containerNotFound") return listed;
     pages.push({ start: cursor, entries: listed.entries });
     sourceListRequests += listed.listRequests;
@@ -125,10 +127,24 @@ export async function reconcileWindow(
     }
   }
 
+  // The names the backup does not hold as listed are read whole (with their snapshots), one request each, to classify
+  // them as the scan does and to snapshot or request them.
+  const held = (name: string, etag: string): boolean => backupState(etag, join.held.get(name)) === "inSync";
+  const toRead = entries.filter((e) => !held(e.name, e.etag) && classify({ name: e.name, base: e, snapshots: [] }, input.scanStartedAt).kind !== "skipped");
+  const whole = new Map(
+    await mapBounded(toRead, input.concurrency, async (e) => {
+      const read = await listNameEntries(source, e.name);
+      sourceListRequests += read.requests;
+      return [e.name, read.items.map(toListedEntry)] as const;
+    }),
+  );
+  entries = entries.flatMap((e) => whole.get(e.name) ?? [e]);
+
   const processed = await processListedEntries(
     source,
     entries,
     {
+      backedUp: held,
       snapshots: input.snapshots,
       snapshotsRefused: input.snapshotsRefused === true,
       dryRun: input.dryRun,

@@ -10,7 +10,7 @@ import { loadSettings } from "../../src/config/settings";
 import { BackupMetadata } from "../../src/domain/blob-backup";
 import { mapBounded } from "../../src/domain/map-bounded";
 import { addReconcileCounts, type ReconcileCounts, type WindowInput, windowResultSchema, zeroReconcileCounts } from "../../src/domain/reconciliation";
-import { drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
+import { addPipelinePolicy, drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
 
 /** Runs the window activity until the container is done, as the orchestration would. */
 async function reconcile(
@@ -141,6 +141,39 @@ describe("reconciliation window activity (merge-join of the source and backup li
       assert.deepEqual((await drainRequests(clients.backupQueue)).map((r) => r.blob).sort(), ["m1", "n1", "o1"]);
     });
   }
+
+  it("lists the lake's live blobs only and reads whole just the names the backup does not hold as listed", async () => {
+    const name = "lake-live-only";
+    const { lake, backup } = await seedLake(name);
+    // In the backup but with no lake snapshot (released, or LAKE_SNAPSHOTS changed since): nothing to snapshot.
+    const plain = await lake.getBlockBlobClient("plain").upload("plain", 5);
+    await backUp(backup, "plain", plain.etag ?? "");
+    const before = await listSnapshots(lake);
+    const listings: { include: string; prefix: string }[] = [];
+    addPipelinePolicy(clients.source.service, {
+      name: "lake-listings-of-this-test",
+      sendRequest(request, next) {
+        const url = new URL(request.url);
+        if (url.pathname.endsWith(`/${name}`) && url.searchParams.get("comp") === "list") {
+          listings.push({ include: url.searchParams.get("include") ?? "", prefix: url.searchParams.get("prefix") ?? "" });
+        }
+        return next(request);
+      },
+    });
+
+    const result = await reconcile(activity, name);
+    const windowListings = [...listings];
+    assert.equal(result.counts.inSync, 3, "a, a/b, plain");
+    assert.equal(result.counts.snapshots, 2, "n1 and o1 only: plain is in the backup, m1 has a snapshot of its version");
+    const pages = windowListings.filter((l) => !l.include.includes("snapshots"));
+    const wholeReads = windowListings.filter((l) => l.include.includes("snapshots"));
+    assert.equal(pages.length, 1, "one page of live blobs");
+    assert.deepEqual(wholeReads.map((l) => l.prefix).sort(), ["m1", "n1", "o1"], "only the names the backup does not hold as listed");
+    const after = await listSnapshots(lake);
+    assert.ok(!after.some((s) => s.name === "plain"), "an in-sync blob is not snapshotted");
+    const m1 = (await drainRequests(clients.backupQueue)).find((r) => r.blob === "m1");
+    assert.ok(m1?.snapshot !== undefined && before.some((s) => s.name === "m1" && s.snapshot === m1.snapshot), "m1 is requested from the snapshot it had");
+  });
 
   it("writes nothing in a dry run", async () => {
     const { lake } = await seedLake("lake-dry");
