@@ -123,11 +123,16 @@ async function startAzuriteOnce(options: AzuriteOptions): Promise<AzuriteInstanc
   ];
   const child = spawn(process.execPath, args, {
     env: { ...process.env, AZURITE_ACCOUNTS: LOCAL_ACCOUNTS.map((a) => `${a.name}:${a.key}`).join(";") },
-    stdio: ["pipe", "ignore", "pipe"],
+    stdio: ["pipe", "pipe", "pipe"],
   });
   recordPid(child.pid, AZURITE_SCRIPT);
   let stderr = "";
   child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
+  // Azurite says when each of its servers listens (also with --silent). Only that proves the ports are ours: a port
+  // found free can be taken by another process before Azurite's listen, and a connection would then reach that one.
+  let stdout = "";
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (stdout = (stdout + chunk).slice(-4000)));
+  const listening = (): boolean => ["Blob", "Queue", "Table"].every((s) => stdout.includes(`Azurite ${s} service is successfully listening`));
   // Kill it with us even when a test fails or the runner exits without calling stop().
   const killOnExit = () => child.kill("SIGKILL");
   process.once("exit", killOnExit);
@@ -143,7 +148,7 @@ async function startAzuriteOnce(options: AzuriteOptions): Promise<AzuriteInstanc
   };
 
   const deadline = Date.now() + START_TIMEOUT_MS;
-  while (!((await canConnect(blobPort)) && (await canConnect(queuePort)) && (await canConnect(tablePort)))) {
+  while (!listening()) {
     if (child.exitCode !== null || Date.now() > deadline) {
       await stop();
       throw new Error(`Azurite did not start on ${HOST}:${blobPort}: ${stderr.trim() || "timed out"}`);

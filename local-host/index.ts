@@ -200,7 +200,15 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
   );
 
   engine.restore();
-  await Promise.all(pollers.map((p) => p.start()));
+  try {
+    await Promise.all(pollers.map((p) => p.start()));
+  } catch (err) {
+    // Nothing of a host that did not start may stay behind: its listening server would keep the caller's process alive.
+    for (const p of pollers) p.stop();
+    engine.stop();
+    await server.close();
+    throw err;
+  }
   for (const t of timers.values()) if (t.runOnStartup) void t.fire().catch((err: unknown) => log(`timer '${t.fn.name}': ${String(err)}`));
 
   const statusOf = (id: string, opts?: { showHistory?: boolean; showInput?: boolean }) => {

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import net from "node:net";
 import { after, before, describe, it } from "node:test";
 
 import { BlobSASPermissions, generateBlobSASQueryParameters } from "@azure/storage-blob";
@@ -94,5 +96,20 @@ describe("Azurite helper: three accounts working together", { timeout: 600_000 }
     await other.stop();
     assert.ok(!isAlive(other.pid), "the Azurite process is gone");
     for (const port of ports) assert.ok(!(await isPortInUse(port)), `port ${port} is free`);
+  });
+
+  it("takes no other process's listener for its own: a port taken before Azurite listens fails the start", async () => {
+    // Stands for another test's Azurite that took a port between the free-port probe and this Azurite's listen. The
+    // table port is the one Azurite binds last, so its blob and queue ports do answer: a start judged by connecting
+    // to the ports would report this Azurite ready while it is exiting.
+    const other = net.createServer().listen(0, "127.0.0.1");
+    await once(other, "listening");
+    const address = other.address();
+    assert.ok(address !== null && typeof address === "object");
+    try {
+      await assert.rejects(startAzurite({ blobPort: address.port - 2 }), /EADDRINUSE|did not start/);
+    } finally {
+      other.close();
+    }
   });
 });
