@@ -20,6 +20,11 @@ function stop(): void {
   setTimeout(() => process.exit(0), 10_000).unref();
 }
 
+// The parent reads our stdout until Azurite says it listens (dev/azurite.ts). A parent that is gone makes a write there
+// fail with EPIPE; unhandled, that would crash Azurite in the middle of its own shutdown, before it saved its data.
+process.stdout.on("error", () => undefined);
+process.stderr.on("error", () => undefined);
+
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
 // A parent that went away (even killed with SIGKILL) closes our stdin: stop as if told to.
