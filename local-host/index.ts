@@ -161,49 +161,44 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
 
   const triggers = new HttpTriggers(core.registry, invoker, hostSettings.routePrefix);
   const durable = new DurableApi(engine, () => urls);
+  const files = options.functions ?? resolveMainFiles(repoRoot, OUT_ROOT);
+  if (files.length === 0) throw new Error(`no function files found (package.json main, resolved under ${OUT_ROOT})`);
   const server = await startServer(options.port ?? 0, { durable, triggers });
   const baseUrl = `http://127.0.0.1:${server.port}`;
   urls = durableClientData(baseUrl, hostSettings.hubName, systemKey);
   // With WEBSITE_HOSTNAME set, getClient keeps our URLs instead of rewriting them to localhost:7071.
   process.env.WEBSITE_HOSTNAME = `127.0.0.1:${server.port}`;
 
-  const files = options.functions ?? resolveMainFiles(repoRoot, OUT_ROOT);
-  if (files.length === 0) throw new Error(`no function files found (package.json main, resolved under ${OUT_ROOT})`);
+  // Nothing of a host that did not start may stay behind: its listening server would keep the caller's process alive.
+  let pollers: QueuePoller[] = [];
+  let timers = new Map<string, TimerTrigger>();
   try {
     loadFiles(files);
-  } catch (err) {
-    await server.close();
-    throw err;
-  }
-  const registry = core.registry;
-
-  const pollers = registry.byTrigger("queueTrigger").flatMap((fn) => {
-    try {
-      const leaseSeconds = options.queueMessageLeaseSeconds ?? QUEUE_MESSAGE_LEASE_SECONDS;
-      return [new QueuePoller(fn, invoker, { ...hostSettings.queues, pollMs: options.queuePollMs ?? 200, leaseSeconds }, log)];
-    } catch (err) {
-      // As the real host: a function whose binding cannot be resolved is in error; the others run.
-      log(`queue trigger '${fn.name}' is in error and will not run: ${err instanceof Error ? err.message : String(err)}`);
-      return [];
-    }
-  });
-  const timers = new Map(
-    registry.byTrigger("timerTrigger").flatMap((fn) => {
+    const registry = core.registry;
+    pollers = registry.byTrigger("queueTrigger").flatMap((fn) => {
       try {
-        return [[fn.name, new TimerTrigger(fn, invoker, log, options.timerSchedules ?? true)] as const];
+        const leaseSeconds = options.queueMessageLeaseSeconds ?? QUEUE_MESSAGE_LEASE_SECONDS;
+        return [new QueuePoller(fn, invoker, { ...hostSettings.queues, pollMs: options.queuePollMs ?? 200, leaseSeconds }, log)];
       } catch (err) {
-        // As for queue triggers: a schedule that cannot be resolved puts that function in error; the others run.
-        log(`timer trigger '${fn.name}' is in error and will not run: ${err instanceof Error ? err.message : String(err)}`);
+        // As the real host: a function whose binding cannot be resolved is in error; the others run.
+        log(`queue trigger '${fn.name}' is in error and will not run: ${err instanceof Error ? err.message : String(err)}`);
         return [];
       }
-    }),
-  );
-
-  engine.restore();
-  try {
+    });
+    timers = new Map(
+      registry.byTrigger("timerTrigger").flatMap((fn) => {
+        try {
+          return [[fn.name, new TimerTrigger(fn, invoker, log, options.timerSchedules ?? true)] as const];
+        } catch (err) {
+          // As for queue triggers: a schedule that cannot be resolved puts that function in error; the others run.
+          log(`timer trigger '${fn.name}' is in error and will not run: ${err instanceof Error ? err.message : String(err)}`);
+          return [];
+        }
+      }),
+    );
+    engine.restore();
     await Promise.all(pollers.map((p) => p.start()));
   } catch (err) {
-    // Nothing of a host that did not start may stay behind: its listening server would keep the caller's process alive.
     for (const p of pollers) p.stop();
     engine.stop();
     await server.close();
@@ -253,7 +248,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     port: server.port,
     client,
     systemKey,
-    functions: registry.all().map((f) => f.name),
+    functions: core.registry.all().map((f) => f.name),
     async waitForIdle(opts = {}) {
       const settled = () => engine.isQuiescent() && (!clock.virtual || engine.pendingTimers() === 0) && pollers.every((p) => p.idle);
       // Two consecutive settled observations: a poll or a pump may be between ticks. And every watched queue empty: a

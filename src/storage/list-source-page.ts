@@ -17,7 +17,7 @@ import { isDirectoryMarker, type ListedEntry } from "../domain/change-detection"
 import { canonicalEtag } from "../domain/etag";
 import { mapBounded } from "../domain/map-bounded";
 
-/** What a listing includes besides the base blobs: snapshots always, blob versions when asked (versioned accounts). */
+/** What a listing includes besides the base blobs: snapshots unless told not to, blob versions when asked (versioned accounts). */
 export interface ListInclude {
   readonly versions?: boolean;
   /**
