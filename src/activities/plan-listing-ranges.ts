@@ -47,7 +47,7 @@ export function createPlanListingRangesActivity(deps: PlanRangesDeps): (input: u
     const backupContainer = input.backupContainer;
     const [lake, backup] = await Promise.all([
       topDirectories(containerClient(deps.source, input.container), root, MAX_LEVEL_NAMES),
-      backupContainer === undefined ? [] : topDirectories(containerClient(deps.backup, backupContainer), root),
+      backupContainer === undefined ? { directories: [], blobs: 0 } : topDirectories(containerClient(deps.backup, backupContainer), root),
     ]);
     const ranges = deps.listParallelism > 1 ? planRanges(root, lake, backup) : undefined;
     return { kind: "ranges", ...(ranges !== undefined && { ranges }), parallelism: deps.listParallelism };

@@ -27,18 +27,27 @@ export const listingRangeSchema = z.strictObject({
 });
 export type ListingRange = z.infer<typeof listingRangeSchema>;
 
+/** What one hierarchical page found directly under the root: its directories and how many blobs sit beside them. */
+export interface TopLevel {
+  readonly directories: readonly string[];
+  readonly blobs: number;
+}
+
 /**
- * The ranges for a root prefix, given the directories a hierarchical listing found under it in the lake and in the
- * backup (the backup's too: a directory the lake deleted holds only orphans). Undefined: do not split — one listing
- * is as good (fewer than two directories, too many, a side whose top level did not fit one page, or a lake with
- * more than MAX_LEVEL_NAMES names at its root).
+ * The ranges for a root prefix, given what a hierarchical listing found under it in the lake and in the backup (the
+ * backup's too: a directory the lake deleted holds only orphans). Undefined: do not split — one listing is as good
+ * (fewer than two directories, too many, a side whose top level did not fit one page, or a lake with more than
+ * MAX_LEVEL_NAMES names at its root). The root's own level is a range only when either side has blobs there: listing
+ * an empty level costs two hierarchical listings of the whole container. A blob written at the root after the plan is
+ * then left to the next run, as one written into a range already listed is.
  */
-export function planRanges(root: string, lakeDirectories: readonly string[] | undefined, backupDirectories: readonly string[] | undefined): ListingRange[] | undefined {
-  if (lakeDirectories === undefined || backupDirectories === undefined) return undefined;
-  const directories = [...new Set([...lakeDirectories, ...backupDirectories])].filter((d) => d.startsWith(root) && d.length > root.length);
+export function planRanges(root: string, lake: TopLevel | undefined, backup: TopLevel | undefined): ListingRange[] | undefined {
+  if (lake === undefined || backup === undefined) return undefined;
+  const directories = [...new Set([...lake.directories, ...backup.directories])].filter((d) => d.startsWith(root) && d.length > root.length);
   if (directories.length < 2 || directories.length > MAX_RANGES) return undefined;
   directories.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return [{ prefix: root, level: true }, ...directories.map((prefix) => ({ prefix }))];
+  const level: ListingRange[] = lake.blobs + backup.blobs > 0 ? [{ prefix: root, level: true }] : [];
+  return [...level, ...directories.map((prefix) => ({ prefix }))];
 }
 
 /**

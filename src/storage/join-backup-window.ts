@@ -12,6 +12,7 @@ import { type BackupCursor, compareBlobNames, joinBackupPage } from "../domain/b
 import type { HeldVersion } from "../domain/blob-backup";
 import { canonicalEtag } from "../domain/etag";
 import { needsDeletionRecord, type OrphanEntry } from "./deletion-record";
+import { listBlobsPage } from "./list-blobs-page";
 import { isContainerNotFound } from "./list-source-page";
 
 /** Orphan names kept per call as samples; the count is always complete. */
@@ -51,16 +52,16 @@ async function readBackupPage(
   token: string | undefined,
 ): Promise<{ items: BackupItem[]; token?: string } | "containerNotFound"> {
   try {
-    const options = { includeMetadata: true, ...(input.prefix !== undefined && input.prefix !== "" && { prefix: input.prefix }) };
-    const byPage = { maxPageSize: input.pageSize, ...(token !== undefined && { continuationToken: token }) };
-    const pages = input.level === true ? container.listBlobsByHierarchy("/", options).byPage(byPage) : container.listBlobsFlat(options).byPage(byPage);
-    const first = await pages.next();
-    if (first.done === true) return { items: [] };
-    const value = first.value;
-    const next = value.continuationToken;
+    const page = await listBlobsPage(container, {
+      metadata: true,
+      ...(input.level === true && { delimiter: "/" }),
+      ...(input.prefix !== undefined && input.prefix !== "" && { prefix: input.prefix }),
+      ...(token !== undefined && { marker: token }),
+      maxResults: input.pageSize,
+    });
     return {
-      items: value.segment.blobItems.map((b) => ({ name: b.name, etag: b.properties.etag ?? "", ...(b.metadata !== undefined && { metadata: b.metadata }) })),
-      ...(next !== undefined && next !== "" && { token: next }),
+      items: page.items.map((b) => ({ name: b.name, etag: b.properties.etag ?? "", ...(b.metadata !== undefined && { metadata: b.metadata }) })),
+      ...(page.nextMarker !== undefined && { token: page.nextMarker }),
     };
   } catch (err) {
     if (isContainerNotFound(err)) return "containerNotFound";

@@ -10,12 +10,13 @@
  * The scan takes the entries reduced to what change detection needs (`listSourcePage`); restore lists the backup
  * container the same way and keeps the SDK items (`listCompletePage`), whose metadata carries each version's record.
  */
-import { type BlobItem, type ContainerClient, type ContainerListBlobFlatSegmentResponse, RestError } from "@azure/storage-blob";
+import { type BlobItem, type ContainerClient, RestError } from "@azure/storage-blob";
 
 import { compareBlobNames } from "../domain/backup-join";
 import { isDirectoryMarker, type ListedEntry } from "../domain/change-detection";
 import { canonicalEtag } from "../domain/etag";
 import { mapBounded } from "../domain/map-bounded";
+import { listBlobsPage } from "./list-blobs-page";
 
 /** What a listing includes besides the base blobs: snapshots unless told not to, blob versions when asked (versioned accounts). */
 export interface ListInclude {
@@ -87,17 +88,15 @@ async function firstPage(
   maxPageSize: number,
   include: ListInclude,
 ): Promise<{ items: BlobItem[]; token?: string }> {
-  const options = {
-    includeSnapshots: include.snapshots !== false,
-    includeMetadata: true,
-    ...(include.versions === true && { includeVersions: true }),
+  const page = await listBlobsPage(container, {
+    metadata: true,
+    snapshots: include.snapshots !== false,
+    versions: include.versions === true,
     ...(prefix !== undefined && prefix !== "" && { prefix }),
-  };
-  const byPage = { maxPageSize, ...(continuationToken !== undefined && { continuationToken }) };
-  const next: IteratorResult<ContainerListBlobFlatSegmentResponse, unknown> = await container.listBlobsFlat(options).byPage(byPage).next();
-  if (next.done === true) return { items: [] };
-  const token = next.value.continuationToken;
-  return { items: next.value.segment.blobItems, ...(token !== undefined && token !== "" && { token }) };
+    ...(continuationToken !== undefined && { marker: continuationToken }),
+    maxResults: maxPageSize,
+  });
+  return { items: page.items, ...(page.nextMarker !== undefined && { token: page.nextMarker }) };
 }
 
 /** Names listed at once, each with its own request, for one page of a level (see levelPage). */
@@ -118,16 +117,19 @@ async function levelPage(
   include: ListInclude,
   done: string | undefined,
 ): Promise<{ items: BlobItem[]; token?: string; requests: number }> {
-  const byPage = { maxPageSize, ...(continuationToken !== undefined && { continuationToken }) };
-  const next = await container.listBlobsByHierarchy("/", { ...(prefix !== undefined && prefix !== "" && { prefix }) }).byPage(byPage).next();
-  if (next.done === true) return { items: [], requests: 1 };
-  const token = next.value.continuationToken;
+  const page = await listBlobsPage(container, {
+    delimiter: "/",
+    ...(prefix !== undefined && prefix !== "" && { prefix }),
+    ...(continuationToken !== undefined && { marker: continuationToken }),
+    maxResults: maxPageSize,
+  });
+  const token = page.nextMarker;
   // Names a caller has done already (skipName) are not read again.
-  const names = next.value.segment.blobItems.map((b) => b.name).filter((name) => done === undefined || compareBlobNames(name, done) > 0);
+  const names = page.items.map((b) => b.name).filter((name) => done === undefined || compareBlobNames(name, done) > 0);
   const entries = await mapBounded(names, LEVEL_CONCURRENCY, (name) => listNameEntries(container, name, include));
   return {
     items: entries.flatMap((e) => e.items),
-    ...(token !== undefined && token !== "" && { token }),
+    ...(token !== undefined && { token }),
     requests: 1 + entries.reduce((sum, e) => sum + e.requests, 0),
   };
 }
@@ -148,14 +150,14 @@ export async function listNameEntries(
   // More than 5,000 entries of one name: read on. (Azurite loses entries here; Azure does not.)
   const items: BlobItem[] = [];
   let requests = 2;
-  for await (const page of container
-    .listBlobsFlat({ includeSnapshots: true, includeMetadata: true, ...(include.versions === true && { includeVersions: true }), prefix: name })
-    .byPage({ maxPageSize: RELIST_LARGE })) {
+  let marker: string | undefined;
+  do {
+    const page = await listBlobsPage(container, { metadata: true, snapshots: true, versions: include.versions === true, prefix: name, maxResults: RELIST_LARGE, ...(marker !== undefined && { marker }) });
     requests += 1;
-    const all = page.segment.blobItems;
-    items.push(...all.filter((i) => i.name === name));
-    if (all.some((i) => i.name !== name)) break;
-  }
+    items.push(...page.items.filter((i) => i.name === name));
+    if (page.items.some((i) => i.name !== name)) break;
+    marker = page.nextMarker;
+  } while (marker !== undefined);
   return { items, requests };
 }
 

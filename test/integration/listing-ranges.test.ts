@@ -103,6 +103,28 @@ describe("listing in name ranges", { timeout: 300_000 }, () => {
     ]);
   });
 
+  it("plans no range for the root's own names when neither side has any there, and still lists every name; a root-level orphan brings the range back", async () => {
+    const nested = NAMES.filter((n) => n.includes("/"));
+    const lakeNested = clients.source.service.getContainerClient("nested");
+    const backupNested = clients.backup.service.getContainerClient("nested");
+    await lakeNested.create();
+    await backupNested.create();
+    await seedBlobs(lakeNested, nested, { concurrency: 8 });
+    await seedBlobs(backupNested, nested.slice(1), { concurrency: 8 });
+    const plan = createPlanListingRangesActivity({ source: clients.source.service, backup: clients.backup.service, policy: settings, listParallelism: 8 });
+    const planned = await plan({ container: "nested", backupContainer: "nested" });
+    const nestedRanges = planned.kind === "ranges" ? (planned.ranges ?? []) : [];
+    assert.ok(nestedRanges.length >= 2, JSON.stringify(planned));
+    assert.ok(nestedRanges.every((r) => r.level !== true), "no level range");
+    for (const container of [lakeNested, backupNested]) {
+      const all = (await Promise.all(nestedRanges.map((r) => rangeNames(container, r)))).flat();
+      assert.deepEqual([...all].sort(compareBlobNames), await flatNames(container));
+    }
+    await seedBlobs(backupNested, ["root-orphan"]);
+    const again = await plan({ container: "nested", backupContainer: "nested" });
+    assert.deepEqual(again.kind === "ranges" ? again.ranges?.[0] : undefined, { prefix: "", level: true });
+  });
+
   it("finds exactly the names of one flat listing, each once, in both containers", async () => {
     for (const container of [lake, backup]) {
       const parts = await Promise.all(ranges.map((r) => rangeNames(container, r)));
