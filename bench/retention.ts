@@ -25,6 +25,7 @@ import { mapBounded } from "../src/domain/map-bounded";
 import type { RetentionReport } from "../src/domain/retention";
 import { runtime } from "../src/runtime";
 import { addPipelinePolicy } from "../test/support/scan-fixtures";
+import { bareListing } from "./bare-listing";
 import { option, peakRssMiB, printTable, type Row, timed } from "./report";
 
 const FILES = [
@@ -39,11 +40,7 @@ const FILES = [
 type Kind = "lake list" | "backup list" | "delete" | "other";
 
 async function listAll(container: ContainerClient): Promise<number> {
-  let entries = 0;
-  for await (const page of container.listBlobsFlat({ includeSnapshots: true, includeMetadata: true }).byPage({ maxPageSize: 5000 })) {
-    entries += page.segment.blobItems.length;
-  }
-  return entries;
+  return (await bareListing(container, { snapshots: true })).entries;
 }
 
 const sum = (o: Record<string, number>): number => Object.values(o).reduce((a, b) => a + b, 0);

@@ -17,6 +17,7 @@ import { startLocalHost } from "../local-host";
 import type { ContainerScanOutput } from "../src/domain/container-scan";
 import { runtime } from "../src/runtime";
 import { addPipelinePolicy, seedBlobs } from "../test/support/scan-fixtures";
+import { bareListing } from "./bare-listing";
 import { option, peakRssMiB, printTable, type Row, timed } from "./report";
 
 const SCAN_FILES = ["src/triggers/http-start-container-scan.js", "src/orchestrators/container-scan.js", "src/activities/scan-source-page.js", "src/activities/plan-listing-ranges.js"];
@@ -96,21 +97,10 @@ export async function run(args: readonly string[]): Promise<void> {
       const first = await scan("first scan (all new)");
 
       // Baseline: the same listing the scan makes, on its own client, nothing else.
-      const bare = await timed(async () => {
-        let entries = 0;
-        let pages = 0;
-        for await (const page of lake
-          .getContainerClient(containerName)
-          .listBlobsFlat({ includeSnapshots: true, includeMetadata: true })
-          .byPage({ maxPageSize: 5000 })) {
-          entries += page.segment.blobItems.length;
-          pages += 1;
-        }
-        return { entries, pages };
-      });
+      const bare = await timed(() => bareListing(lake.getContainerClient(containerName), { snapshots: true }));
       console.log(`bare listing: ${bare.value.entries} entries in ${bare.value.pages} pages`);
       const baseline: Row = {
-        name: "bare listBlobsFlat",
+        name: "bare listing (snapshots, metadata)",
         ms: bare.ms,
         extra: { "list/1k": perK(bare.value.pages), "snapshot/1k": "0.00", "enqueue/1k": "0.00", "other/1k": "0.00", "peak RSS MiB": peakRssMiB() },
       };

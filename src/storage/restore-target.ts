@@ -11,6 +11,7 @@ import { canonicalEtag } from "../domain/etag";
 import type { TargetBlob } from "../domain/restore";
 import type { TargetCursor } from "../domain/restore-contracts";
 import { blobClient } from "./addressed-clients";
+import { listBlobsPage } from "./list-blobs-page";
 import { isContainerNotFound } from "./list-source-page";
 import { isNotFound } from "./rest-errors";
 
@@ -27,14 +28,10 @@ async function readPage(
   pageSize: number,
 ): Promise<{ items: { name: string; blob: TargetBlob }[]; token?: string } | "containerNotFound"> {
   try {
-    const pages = container
-      .listBlobsFlat({ ...(prefix !== undefined && prefix !== "" && { prefix }) })
-      .byPage({ maxPageSize: pageSize, ...(token !== undefined && { continuationToken: token }) });
-    const first = await pages.next();
-    if (first.done === true) return { items: [] };
-    const next = first.value.continuationToken;
+    const page = await listBlobsPage(container, { ...(prefix !== undefined && prefix !== "" && { prefix }), maxResults: pageSize, ...(token !== undefined && { marker: token }) });
+    const next = page.nextMarker;
     return {
-      items: first.value.segment.blobItems.map((b) => ({
+      items: page.items.map((b) => ({
         name: b.name,
         blob: {
           etag: canonicalEtag(b.properties.etag ?? ""),
@@ -44,7 +41,7 @@ async function readPage(
             b.properties.contentMD5.length > 0 && { contentMd5: Buffer.from(b.properties.contentMD5).toString("base64") }),
         },
       })),
-      ...(next !== undefined && next !== "" && { token: next }),
+      ...(next !== undefined && { token: next }),
     };
   } catch (err) {
     if (isContainerNotFound(err)) return "containerNotFound";
