@@ -65,33 +65,78 @@ interface BlobBuilder {
   metadata?: Record<string, string>;
 }
 
-function optionalDate(value: string | undefined): Date | undefined {
-  return value === undefined || value === "" ? undefined : new Date(value);
+type Kind = "string" | "date" | "number" | "boolean" | "bytes";
+
+/**
+ * Every property of a listed blob the SDK maps (its `BlobPropertiesInternal` mapper in @azure/storage-blob 12.32.0):
+ * XML element → SDK name and type. An element not here is not read (the SDK drops it too).
+ */
+const PROPERTIES: readonly (readonly [xml: string, sdk: keyof BlobProperties, kind: Kind])[] = [
+  ["Creation-Time", "createdOn", "date"],
+  ["Last-Modified", "lastModified", "date"],
+  ["Etag", "etag", "string"],
+  ["Content-Length", "contentLength", "number"],
+  ["Content-Type", "contentType", "string"],
+  ["Content-Encoding", "contentEncoding", "string"],
+  ["Content-Language", "contentLanguage", "string"],
+  ["Content-MD5", "contentMD5", "bytes"],
+  ["Content-Disposition", "contentDisposition", "string"],
+  ["Cache-Control", "cacheControl", "string"],
+  ["x-ms-blob-sequence-number", "blobSequenceNumber", "number"],
+  ["BlobType", "blobType", "string"],
+  ["LeaseStatus", "leaseStatus", "string"],
+  ["LeaseState", "leaseState", "string"],
+  ["LeaseDuration", "leaseDuration", "string"],
+  ["CopyId", "copyId", "string"],
+  ["CopyStatus", "copyStatus", "string"],
+  ["CopySource", "copySource", "string"],
+  ["CopyProgress", "copyProgress", "string"],
+  ["CopyCompletionTime", "copyCompletedOn", "date"],
+  ["CopyStatusDescription", "copyStatusDescription", "string"],
+  ["ServerEncrypted", "serverEncrypted", "boolean"],
+  ["IncrementalCopy", "incrementalCopy", "boolean"],
+  ["DestinationSnapshot", "destinationSnapshot", "string"],
+  ["DeletedTime", "deletedOn", "date"],
+  ["RemainingRetentionDays", "remainingRetentionDays", "number"],
+  ["AccessTier", "accessTier", "string"],
+  ["AccessTierInferred", "accessTierInferred", "boolean"],
+  ["ArchiveStatus", "archiveStatus", "string"],
+  ["CustomerProvidedKeySha256", "customerProvidedKeySha256", "string"],
+  ["EncryptionScope", "encryptionScope", "string"],
+  ["AccessTierChangeTime", "accessTierChangedOn", "date"],
+  ["TagCount", "tagCount", "number"],
+  ["Expiry-Time", "expiresOn", "date"],
+  ["Sealed", "isSealed", "boolean"],
+  ["RehydratePriority", "rehydratePriority", "string"],
+  ["LastAccessTime", "lastAccessedOn", "date"],
+  ["ImmutabilityPolicyUntilDate", "immutabilityPolicyExpiresOn", "date"],
+  ["ImmutabilityPolicyMode", "immutabilityPolicyMode", "string"],
+  ["LegalHold", "legalHold", "boolean"],
+];
+
+function valueOf(text: string, kind: Kind): unknown {
+  switch (kind) {
+    case "string":
+      return text;
+    case "date":
+      return new Date(text);
+    case "number":
+      return Number(text);
+    case "boolean":
+      return text === "true";
+    case "bytes":
+      return new Uint8Array(Buffer.from(text, "base64"));
+  }
 }
 
-/** The listed properties the SDK maps, under the SDK's names and types (the others are not used here). */
+/** The listed properties under the SDK's names and types. An empty element is left out, as a missing one. */
 function propertiesOf(p: Readonly<Record<string, string>>): BlobProperties {
-  const md5 = p["Content-MD5"];
-  const length = p["Content-Length"];
-  const createdOn = optionalDate(p["Creation-Time"]);
-  const lastModified = optionalDate(p["Last-Modified"]);
-  return {
-    ...(createdOn !== undefined && { createdOn }),
-    lastModified: lastModified ?? new Date(Number.NaN),
-    etag: p.Etag ?? "",
-    ...(length !== undefined && length !== "" && { contentLength: Number(length) }),
-    ...(p["Content-Type"] !== undefined && { contentType: p["Content-Type"] }),
-    ...(md5 !== undefined && md5 !== "" && { contentMD5: new Uint8Array(Buffer.from(md5, "base64")) }),
-    ...(p.BlobType !== undefined && { blobType: p.BlobType as BlobProperties["blobType"] }),
-    ...(p.AccessTier !== undefined && { accessTier: p.AccessTier as BlobProperties["accessTier"] }),
-    ...(p.AccessTierInferred !== undefined && { accessTierInferred: p.AccessTierInferred === "true" }),
-    ...(p.ArchiveStatus !== undefined && { archiveStatus: p.ArchiveStatus as BlobProperties["archiveStatus"] }),
-    ...(p.LeaseStatus !== undefined && { leaseStatus: p.LeaseStatus as BlobProperties["leaseStatus"] }),
-    ...(p.LeaseState !== undefined && { leaseState: p.LeaseState as BlobProperties["leaseState"] }),
-    ...(p.LeaseDuration !== undefined && { leaseDuration: p.LeaseDuration as BlobProperties["leaseDuration"] }),
-    ...(p.ServerEncrypted !== undefined && { serverEncrypted: p.ServerEncrypted === "true" }),
-    ...(p["Deleted-Time"] !== undefined && { deletedOn: optionalDate(p["Deleted-Time"]) }),
-  };
+  const out: Record<string, unknown> = {};
+  for (const [xml, sdk, kind] of PROPERTIES) {
+    const text = p[xml];
+    if (text !== undefined && text !== "") out[sdk] = valueOf(text, kind);
+  }
+  return out as unknown as BlobProperties;
 }
 
 function toBlobItem(b: BlobBuilder): BlobItem {
