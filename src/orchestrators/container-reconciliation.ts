@@ -1,14 +1,18 @@
 /**
- * Reconciliation of one container: split into name ranges reconciled in parallel when its top level has directories
- * (src/domain/listing-ranges.ts), each range — or the whole container — window after window (a few source pages
- * each) until its source listing ends, then the container's report. `continueAsNew` every `windowsPerExecution` windows carries the cursors and totals, so
- * the history stays bounded whatever the container's size. A failure is reported, not thrown: the parent
- * reconciliation goes on with the other containers.
+ * Reconciliation of one container: window after window (a few source pages each) until its source listing ends, then
+ * the container's report. A container whose first window does not reach the end of its listing is then split into
+ * name ranges reconciled in parallel when its top level has directories (src/domain/listing-ranges.ts), each range
+ * starting after the last name that first window covered; a container that fits one window (up to `sourcePages`
+ * pages, 20,000 names by default) is never split — planning and a sub-orchestration per directory would cost more
+ * than they save. `continueAsNew` every `windowsPerExecution` windows carries the cursors and totals, so the history
+ * stays bounded whatever the container's size. A failure is reported, not thrown: the parent reconciliation goes on
+ * with the other containers.
  */
 import type { OrchestrationContext, OrchestrationHandler, Task } from "durable-functions";
 import { z } from "zod";
 
 import type { PlanRangesInput, PlanRangesResult } from "../activities/plan-listing-ranges";
+import { compareBlobNames } from "../domain/backup-join";
 import { describeError } from "../domain/errors";
 import { type ListingRange, planRangesResultSchema, rangeFanOutSchema } from "../domain/listing-ranges";
 import { containerNameSchema } from "../domain/name-schemas";
@@ -44,6 +48,8 @@ type Progress = z.infer<typeof progressSchema>;
 /** A container split into name ranges: the ranges, the next batch, and what the finished ones found. */
 const fanOutSchema = rangeFanOutSchema.extend({
   startedAt: z.string(),
+  /** The last name the container's first window covered: each range starts after it. */
+  after: z.string().optional(),
   windows: z.number().int().nonnegative(),
   totals: reconcileCountsSchema,
   orphanSamples: z.array(z.string()),
@@ -63,36 +69,78 @@ export const containerReconciliationInputSchema = z.strictObject({
 });
 export type ContainerReconciliationInput = z.input<typeof containerReconciliationInputSchema>;
 
+/** Where the container's first window stopped: the progress so far and the last name it covered. */
+interface FirstWindow {
+  readonly progress: Progress;
+  readonly after?: string;
+}
+
+/** Whether every name under `range` sorts at or before `after` (the first window covered the whole range). */
+export function coveredBy(range: ListingRange, after: string | undefined): boolean {
+  return after !== undefined && range.level !== true && !after.startsWith(range.prefix) && compareBlobNames(range.prefix, after) < 0;
+}
+
 /**
- * The container split into name ranges (PlanListingRanges), each reconciled by a sub-orchestration of this
- * orchestrator with `options.range` set, `parallelism` at a time, one batch per execution. Undefined: the container is
- * not split, and this orchestration runs the windows itself.
+ * The container split into name ranges (PlanListingRanges) after its first window, each reconciled by a
+ * sub-orchestration of this orchestrator with `options.range` set — starting after the first window's last name —,
+ * `parallelism` at a time, one batch per execution. "whole": the container is not split, and this orchestration goes
+ * on with its windows.
  */
-function* reconcileRanges(context: OrchestrationContext, input: z.infer<typeof containerReconciliationInputSchema>): Generator<Task, ContainerReport | "whole" | "continued", unknown> {
+function* reconcileRanges(
+  context: OrchestrationContext,
+  input: z.infer<typeof containerReconciliationInputSchema>,
+  first?: FirstWindow,
+): Generator<Task, ContainerReport | "whole" | "continued", unknown> {
   let fan: FanOut | undefined = input.fanOut;
   if (fan === undefined) {
+    if (first === undefined) throw new Error("reconcileRanges: neither a fan-out to continue nor a first window");
     const planInput: PlanRangesInput = {
       container: input.container,
       backupContainer: input.backupContainer,
       ...(input.options.prefix !== undefined && { prefix: input.options.prefix }),
     };
-    const startedAt = context.df.currentUtcDateTime.toISOString();
     let planned: PlanRangesResult;
     try {
       planned = planRangesResultSchema.parse(yield context.df.callActivityWithRetry(Activities.planListingRanges, STORAGE_PAGE_RETRY, planInput));
     } catch (err) {
-      return emptyReport(input, startedAt, context.df.currentUtcDateTime.toISOString(), describeError(err));
+      return reportOf(input, first.progress, context.df.currentUtcDateTime.toISOString(), describeError(err));
     }
-    if (planned.kind === "refused") return emptyReport(input, startedAt, startedAt, `refused: ${planned.reason}`);
-    if (planned.ranges === undefined) return "whole";
-    fan = { startedAt, ranges: planned.ranges, next: 0, parallelism: planned.parallelism, windows: 0, totals: zeroReconcileCounts(), orphanSamples: [] };
+    if (planned.kind === "refused") return reportOf(input, first.progress, context.df.currentUtcDateTime.toISOString(), `refused: ${planned.reason}`);
+    const ranges = planned.ranges?.filter((r) => !coveredBy(r, first.after));
+    if (ranges === undefined || ranges.length === 0) return "whole";
+    const p = first.progress;
+    fan = {
+      startedAt: p.startedAt,
+      ...(first.after !== undefined && { after: first.after }),
+      ranges,
+      next: 0,
+      parallelism: planned.parallelism,
+      windows: p.windows,
+      totals: p.totals,
+      orphanSamples: p.orphanSamples,
+      ...(p.snapshotsRefusedReason !== undefined && { snapshotsRefusedReason: p.snapshotsRefusedReason }),
+    };
   }
   context.df.setCustomStatus({ container: input.container, phase: "reconciling ranges", ranges: fan.ranges.length, rangesDone: fan.next, blobs: fan.totals.blobs });
+  const after = fan.after;
+  const refusedBefore = fan.snapshotsRefusedReason;
+  const startedAt = context.df.currentUtcDateTime.toISOString();
   const childInput = (range: ListingRange): ContainerReconciliationInput => ({
     container: input.container,
     backupContainer: input.backupContainer,
     options: { ...input.options, range },
     windowsPerExecution: input.windowsPerExecution,
+    // Names up to `after` were reconciled by the container's first window: the range skips them on both sides.
+    ...(after !== undefined && {
+      progress: {
+        startedAt,
+        cursor: { source: { skipName: after }, backup: { after } },
+        windows: 0,
+        totals: zeroReconcileCounts(),
+        orphanSamples: [],
+        ...(refusedBefore !== undefined && { snapshotsRefusedReason: refusedBefore }),
+      },
+    }),
   });
   const { batch, results, fan: advanced } = yield* runRangeBatch(context, fan, Orchestrators.containerReconciliation, childInput, (i) => `${context.df.instanceId}-r${i}`);
   for (const [k, raw] of results.entries()) {
@@ -128,28 +176,29 @@ function* reconcileRanges(context: OrchestrationContext, input: z.infer<typeof c
   };
 }
 
-function emptyReport(input: z.infer<typeof containerReconciliationInputSchema>, startedAt: string, completedAt: string, error: string): ContainerReport {
+function reportOf(input: z.infer<typeof containerReconciliationInputSchema>, progress: Progress, completedAt: string, error: string): ContainerReport {
   return {
     container: input.container,
     backupContainer: input.backupContainer,
     status: "failed",
     error,
-    counts: zeroReconcileCounts(),
-    orphanSamples: [],
-    windows: 0,
-    startedAt,
+    counts: progress.totals,
+    orphanSamples: progress.orphanSamples,
+    ...(progress.snapshotsRefusedReason !== undefined && { snapshotsRefusedReason: progress.snapshotsRefusedReason }),
+    windows: progress.windows,
+    startedAt: progress.startedAt,
     completedAt,
   };
 }
 
 export const containerReconciliation: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = containerReconciliationInputSchema.parse(context.df.getInput());
-  // A container's first execution decides whether to split it; a range (options.range) never splits again.
-  if (input.options.range === undefined && input.progress === undefined) {
+  if (input.fanOut !== undefined) {
     const split = yield* reconcileRanges(context, input);
-    if (split === "continued") return undefined;
-    if (split !== "whole") return split;
+    return split === "continued" || split === "whole" ? undefined : split;
   }
+  // Only a container's first window may lead to a split; a range (options.range) never splits again.
+  const maySplit = input.options.range === undefined && input.progress === undefined;
   let progress: Progress = input.progress ?? {
     startedAt: context.df.currentUtcDateTime.toISOString(),
     cursor: { backup: {} },
@@ -216,6 +265,11 @@ export const containerReconciliation: OrchestrationHandler = function* (context:
       orphans: t.orphans,
     });
     if (result.done) return report("completed");
+    if (maySplit && progress.windows === 1) {
+      const split = yield* reconcileRanges(context, input, { progress, ...(result.cursor.source?.skipName !== undefined && { after: result.cursor.source.skipName }) });
+      if (split === "continued") return undefined;
+      if (split !== "whole") return split;
+    }
   }
 };
 

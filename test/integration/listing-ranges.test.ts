@@ -14,6 +14,7 @@ import { createPlanListingRangesActivity } from "../../src/activities/plan-listi
 import { createReconcileContainerWindowActivity } from "../../src/activities/reconcile-container-window";
 import { type Clients, createClients } from "../../src/config/clients";
 import { loadSettings, type Settings } from "../../src/config/settings";
+import { coveredBy } from "../../src/orchestrators/container-reconciliation";
 import { compareBlobNames } from "../../src/domain/backup-join";
 import { BackupMetadata } from "../../src/domain/blob-backup";
 import type { ListingRange } from "../../src/domain/listing-ranges";
@@ -144,8 +145,8 @@ describe("listing in name ranges", { timeout: 300_000 }, () => {
       policy: settings,
       snapshots: "off",
     });
-    const reconcile = async (range: ListingRange | undefined): Promise<ReconcileCounts> => {
-      let cursor: WindowInput["cursor"] = { backup: {} };
+    const reconcile = async (range: ListingRange | undefined, start: WindowInput["cursor"] = { backup: {} }): Promise<ReconcileCounts> => {
+      let cursor: WindowInput["cursor"] = start;
       let counts = zeroReconcileCounts();
       for (;;) {
         const result = windowResultSchema.parse(
@@ -165,10 +166,22 @@ describe("listing in name ranges", { timeout: 300_000 }, () => {
     };
     const whole = await reconcile(undefined);
     const byRange = (await Promise.all(ranges.map((r) => reconcile(r)))).reduce(addReconcileCounts, zeroReconcileCounts());
+    // As the container orchestrator splits: one first window over the whole container (4 pages of 2 names), then
+    // the ranges it did not cover, each starting after that window's last name on both sides.
+    const first = windowResultSchema.parse(
+      await activity({ container: "ranges", backupContainer: "ranges", options: { dryRun: true, snapshots: "off", sourcePages: 4, pageSize: 2 }, cursor: { backup: {} }, snapshotsRefused: false }),
+    );
+    if (first.kind !== "window" || first.done) throw new Error("the first window should not finish the container");
+    const after = first.cursor.source?.skipName;
+    assert.ok(after !== undefined && after.includes("/"), `the first window ends inside a directory (${String(after)})`);
+    const rest = ranges.filter((r) => !coveredBy(r, after));
+    assert.ok(rest.length < ranges.length, "some range is wholly covered by the first window");
+    const afterFirst = (await Promise.all(rest.map((r) => reconcile(r, { source: { skipName: after }, backup: { after } })))).reduce(addReconcileCounts, first.counts);
     const pick = (c: ReconcileCounts) => [c.blobs, c.inSync, c.missing, c.outdated, c.orphans];
     const missing = NAMES.filter((_, i) => i % 4 === 1).length; // the names the backup was seeded without
     assert.deepEqual(pick(whole), [NAMES.length, NAMES.length - missing, missing, 0, 4]);
     assert.deepEqual(pick(byRange), pick(whole));
+    assert.deepEqual(pick(afterFirst), pick(whole));
     assert.deepEqual(await drainRequests(clients.backupQueue), [], "a dry run");
   });
 });

@@ -262,13 +262,26 @@ describe("container reconciliation orchestrator (one container)", { timeout: 30_
   /** PlanListingRanges: the container is not split (a small or flat one). */
   const whole = { [Activities.planListingRanges]: (): Answer => ({ result: { kind: "ranges", parallelism: 8 } satisfies PlanRangesResult }) };
 
-  it("splits a container into name ranges reconciled as sub-orchestrations, a batch per execution, and sums them", async () => {
-    const ranges = [{ prefix: "", level: true as const }, { prefix: "a/" }, { prefix: "b/" }, { prefix: "c/" }];
+  /** A container's first window that did not reach the end of the listing: it covered every name up to `a/x`. */
+  const firstWindow = {
+    [Activities.reconcileContainerWindow]: (): Answer => ({
+      result: {
+        kind: "window",
+        counts: reconcileCounts(7, 1),
+        orphanSamples: ["0/gone"],
+        cursor: { source: { continuationToken: "s1", skipName: "a/x" }, backup: { token: "b1", after: "a/w" } },
+        done: false,
+      } satisfies WindowResult,
+    }),
+  };
+
+  it("splits a container its first window did not finish into name ranges after that window's last name, reconciled as sub-orchestrations a batch per execution, and sums them", async () => {
+    const planned = [{ prefix: "", level: true as const }, { prefix: "0/" }, { prefix: "a/" }, { prefix: "b/" }, { prefix: "c/" }];
     const result = await runOrchestration(containerReconciliation, {
       input: childInput(),
       instanceId: "reconciliation-run-alpha",
       startAt: START,
-      activities: { [Activities.planListingRanges]: () => ({ result: { kind: "ranges", ranges, parallelism: 2 } satisfies PlanRangesResult }) },
+      activities: { ...firstWindow, [Activities.planListingRanges]: () => ({ result: { kind: "ranges", ranges: planned, parallelism: 2 } satisfies PlanRangesResult }) },
       subOrchestrations: {
         [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({
           result: {
@@ -281,6 +294,7 @@ describe("container reconciliation orchestrator (one container)", { timeout: 30_
     });
     assert.equal(result.status, "Completed", result.error);
     assert.deepEqual(result.trail, [
+      Activities.reconcileContainerWindow,
       Activities.planListingRanges,
       `sub ${Orchestrators.containerReconciliation} reconciliation-run-alpha-r0`,
       `sub ${Orchestrators.containerReconciliation} reconciliation-run-alpha-r1`,
@@ -288,30 +302,37 @@ describe("container reconciliation orchestrator (one container)", { timeout: 30_
       `sub ${Orchestrators.containerReconciliation} reconciliation-run-alpha-r2`,
       `sub ${Orchestrators.containerReconciliation} reconciliation-run-alpha-r3`,
     ]);
-    assert.deepEqual(subs(result.scheduled).map((s) => (s.input as ContainerReconciliationInput).options.range), ranges);
+    const started = subs(result.scheduled).map((s) => s.input as ContainerReconciliationInput);
+    // "0/" sorts wholly before a/x: the first window covered it. The others start after a/x, on both sides.
+    assert.deepEqual(started.map((i) => i.options.range), [planned[0], planned[2], planned[3], planned[4]]);
+    for (const i of started) assert.deepEqual(i.progress?.cursor, { source: { skipName: "a/x" }, backup: { after: "a/x" } });
     const carried = (result.inputs[1] as ContainerReconciliationInput).fanOut;
-    assert.deepEqual(carried && [carried.next, carried.totals.blobs, carried.ranges.length], [2, 20, 4]);
+    assert.deepEqual(carried && [carried.next, carried.totals.blobs, carried.ranges.length, carried.after], [2, 27, 4, "a/x"]);
     const report = result.output as ContainerReport;
-    assert.deepEqual([report.status, report.counts.blobs, report.windows, report.startedAt], ["failed", 40, 4, START]);
+    assert.deepEqual([report.status, report.counts.blobs, report.windows, report.startedAt], ["failed", 47, 5, START]);
     assert.equal(report.error, 'range "b/": 503 Server Busy', "a failed range fails the container, the others still counted");
-    assert.deepEqual(report.orphanSamples, ["gone", "a/gone", "b/gone", "c/gone"]);
+    assert.deepEqual(report.orphanSamples, ["0/gone", "gone", "a/gone", "b/gone", "c/gone"]);
   });
 
-  it("a range runs its windows without planning again; a refused plan is the container's failure", async () => {
+  it("never plans a container that one window finishes; a range runs its windows without planning; a refused plan is the container's failure", async () => {
+    const small = await runOrchestration(containerReconciliation, { input: childInput(), startAt: START, activities: { [Activities.reconcileContainerWindow]: windows(1) } });
+    assert.deepEqual(small.trail, [Activities.reconcileContainerWindow]);
+    assert.equal((small.output as ContainerReport).status, "completed");
     const range = { prefix: "a/" };
     const child = await runOrchestration(containerReconciliation, {
       input: childInput({ options: { dryRun: false, snapshots: "auto", sourcePages: 2, range } }),
       startAt: START,
-      activities: { [Activities.reconcileContainerWindow]: windows(1) },
+      activities: { [Activities.reconcileContainerWindow]: windows(2) },
     });
-    assert.deepEqual(child.trail, [Activities.reconcileContainerWindow]);
+    assert.deepEqual(child.trail, [Activities.reconcileContainerWindow, Activities.reconcileContainerWindow]);
     assert.deepEqual(windowInputs(child.scheduled)[0]?.options.range, range);
     const refused = await runOrchestration(containerReconciliation, {
       input: childInput(),
       startAt: START,
-      activities: { [Activities.planListingRanges]: () => ({ result: { kind: "refused", reason: "not selected" } satisfies PlanRangesResult }) },
+      activities: { ...firstWindow, [Activities.planListingRanges]: () => ({ result: { kind: "refused", reason: "not selected" } satisfies PlanRangesResult }) },
     });
-    assert.deepEqual([(refused.output as ContainerReport).status, (refused.output as ContainerReport).error], ["failed", "refused: not selected"]);
+    const report = refused.output as ContainerReport;
+    assert.deepEqual([report.status, report.error, report.counts.blobs, report.windows], ["failed", "refused: not selected", 7, 1]);
   });
 
   it("goes window after window with the cursor carried, and reports the totals when the listing ends", async () => {
