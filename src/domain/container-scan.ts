@@ -13,6 +13,9 @@ import { snapshotModeSchema } from "./snapshot-mode";
 
 export const DEFAULT_PAGES_PER_EXECUTION = 50;
 
+/** 4 pages of 5,000 entries: a container of up to about 10,000 blobs with a snapshot each is listed as one chain. */
+export const DEFAULT_FIRST_PAGES = 4;
+
 /**
  * Passes a scan offers to joining starts: a start that would need a later pass is told to come back (409), so a scan
  * joined faster than it can list still completes. One pass more than this can run, for a start that joined just as
@@ -114,6 +117,8 @@ export const scanProgressSchema = z.strictObject({
   backupCursor: backupCursorSchema.optional(),
   /** This pass lists the container as one chain of pages (PlanListingRanges found nothing to split). */
   whole: z.literal(true).optional(),
+  /** Pages of this pass listed over the whole container before it is split (see `firstPages`). */
+  passPages: z.number().int().nonnegative().optional(),
   pages: z.number().int().nonnegative(),
   executions: z.number().int().positive(),
   totals: pageCountsSchema,
@@ -130,6 +135,11 @@ export const containerScanInputSchema = z.strictObject({
   /** Backup pages per page activity at most in ETag-pinned mode (default 20); tests use few. */
   backupPages: z.number().int().min(1).max(100).optional(),
   pagesPerExecution: z.number().int().min(1).max(1000).default(DEFAULT_PAGES_PER_EXECUTION),
+  /**
+   * Pages each pass lists over the whole container before it is planned into name ranges: a container they finish is
+   * never split (a plan and a sub-orchestration per directory would cost more than they save). 0: plan first.
+   */
+  firstPages: z.number().int().min(0).max(100).default(DEFAULT_FIRST_PAGES),
   /** Passes offered to joining starts (see DEFAULT_MAX_PASSES); the scan makes at most one more. */
   maxPasses: z.number().int().min(1).max(100).default(DEFAULT_MAX_PASSES),
   /** A fresh id per start, so a starter can tell whether the instance that runs is its own (src/durable/instances.ts). */

@@ -10,6 +10,8 @@
  */
 import { z } from "zod";
 
+import { compareBlobNames } from "./backup-join";
+
 /** More directories than this are not split: one flat listing serves the container. */
 export const MAX_RANGES = 256;
 
@@ -56,10 +58,21 @@ export function planRanges(root: string, lake: TopLevel | undefined, backup: Top
  */
 export const rangeFanOutSchema = z.strictObject({
   ranges: z.array(listingRangeSchema).max(MAX_RANGES + 1),
+  /** The last name the container's first pages covered before it was split: each range starts after it. */
+  after: z.string().optional(),
   next: z.number().int().nonnegative(),
   parallelism: z.number().int().min(1).max(64),
 });
 export type RangeFanOut = z.infer<typeof rangeFanOutSchema>;
+
+/**
+ * Whether every name under `range` sorts at or before `after`, the last name a listing of the whole container
+ * covered: then that listing did the whole range. The root's own level is never covered (its names sit between the
+ * directories), nor a directory `after` is in.
+ */
+export function coveredBy(range: ListingRange, after: string | undefined): boolean {
+  return after !== undefined && range.level !== true && !after.startsWith(range.prefix) && compareBlobNames(range.prefix, after) < 0;
+}
 
 /** What PlanListingRanges answers: the ranges (none: list the container as one), or why the settings refuse it. */
 export const planRangesResultSchema = z.discriminatedUnion("kind", [

@@ -20,8 +20,14 @@ import { STORAGE_PAGE_RETRY } from "./retry-policies";
 
 export type ScanInput = z.infer<typeof containerScanInputSchema>;
 
-/** The pass's listing (of the container, one range, or a batch's last range) has ended, or the orchestration continued as new. */
-export type ChainStep = { readonly kind: "listed"; readonly progress: ScanProgress } | { readonly kind: "continued" };
+/**
+ * The pass's listing (of the container, one range, or a batch's last range) has ended, the orchestration continued as
+ * new, or the chain stopped at the page limit it was given with more to list.
+ */
+export type ChainStep =
+  | { readonly kind: "listed"; readonly progress: ScanProgress }
+  | { readonly kind: "continued" }
+  | { readonly kind: "paused"; readonly progress: ScanProgress };
 
 /**
  * Consumes every rescan request received so far, without waiting: each check races the event against a timer that is
@@ -66,8 +72,11 @@ export function showProgress(context: OrchestrationContext, input: ScanInput, pr
   });
 }
 
-/** Pages from `progress`'s cursor until the listing ends or `pagesPerExecution` pages were scanned in this execution. */
-export function* scanPageChain(context: OrchestrationContext, input: ScanInput, start: ScanProgress): Generator<Task, ChainStep, unknown> {
+/**
+ * Pages from `progress`'s cursor until the listing ends, `pagesPerExecution` pages were scanned in this execution, or
+ * `limit` pages were scanned by this call.
+ */
+export function* scanPageChain(context: OrchestrationContext, input: ScanInput, start: ScanProgress, limit = Number.POSITIVE_INFINITY): Generator<Task, ChainStep, unknown> {
   let progress = start;
   for (let pagesThisExecution = 1; ; pagesThisExecution += 1) {
     const pageInput: ScanPageInput = {
@@ -109,12 +118,14 @@ export function* scanPageChain(context: OrchestrationContext, input: ScanInput, 
       ...(backupCursor !== undefined && { backupCursor }),
       ...(refused !== undefined && { snapshotsRefusedReason: refused }),
       ...(progress.whole === true && { whole: true }),
+      ...(input.range === undefined && { passPages: (progress.passPages ?? 0) + 1 }),
       pages: progress.pages + 1,
       executions: progress.executions,
       totals: addScanCounts(progress.totals, result.counts),
     };
     showProgress(context, input, progress, listed);
     if (listed) return { kind: "listed", progress };
+    if (pagesThisExecution >= limit) return { kind: "paused", progress };
     if (pagesThisExecution >= input.pagesPerExecution) {
       const rescan = yield* rescanBeforeContinuing(context, input, progress);
       context.df.continueAsNew({ ...input, progress: { ...progress, rescanRequested: rescan, executions: progress.executions + 1 } });

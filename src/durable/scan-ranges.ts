@@ -21,7 +21,7 @@ import {
   zeroScanCounts,
 } from "../domain/container-scan";
 import { describeError } from "../domain/errors";
-import { type ListingRange, planRangesResultSchema, type RangeFanOut } from "../domain/listing-ranges";
+import { coveredBy, type ListingRange, planRangesResultSchema, type RangeFanOut } from "../domain/listing-ranges";
 import { Activities, Orchestrators } from "../function-names";
 import { type RangeBatch, runRangeBatch } from "./range-batch";
 import { STORAGE_PAGE_RETRY } from "./retry-policies";
@@ -32,13 +32,17 @@ export function describeRange(range: ListingRange): string {
   return range.level === true ? `the names directly under ${JSON.stringify(range.prefix)}` : `range ${JSON.stringify(range.prefix)}`;
 }
 
-/** The pass's ranges, or undefined when the container is listed as one chain (nothing to split, or LIST_PARALLELISM=1). */
-export function* planScanRanges(context: OrchestrationContext, input: ScanInput): Generator<Task, RangeFanOut | undefined, unknown> {
+/**
+ * The pass's ranges, or undefined when the container is listed as one chain (nothing to split, or LIST_PARALLELISM=1).
+ * `after`: the last name the pass's first pages covered; ranges wholly before it are left out, the others start after it.
+ */
+export function* planScanRanges(context: OrchestrationContext, input: ScanInput, after?: string): Generator<Task, RangeFanOut | undefined, unknown> {
   const planInput: PlanRangesInput = { container: input.container, ...(input.prefix !== undefined && { prefix: input.prefix }) };
   const planned = planRangesResultSchema.parse(yield context.df.callActivityWithRetry(Activities.planListingRanges, STORAGE_PAGE_RETRY, planInput));
   if (planned.kind === "refused") throw new Error(`scan of ${JSON.stringify(input.container)} refused: ${planned.reason}`);
-  if (planned.ranges === undefined) return undefined;
-  return { ranges: planned.ranges, next: 0, parallelism: planned.parallelism };
+  const ranges = planned.ranges?.filter((r) => !coveredBy(r, after));
+  if (ranges === undefined || ranges.length === 0) return undefined;
+  return { ranges, next: 0, parallelism: planned.parallelism, ...(after !== undefined && { after }) };
 }
 
 /** The next batch of ranges; continues as new while ranges remain, so each execution's history holds one batch. */
@@ -59,6 +63,8 @@ export function* scanRangeBatch(context: OrchestrationContext, input: ScanInput,
       scanStartedAt: progress.scanStartedAt,
       pass: progress.pass,
       rescanRequested: false,
+      // The pass's first pages covered the names up to `after`: the range skips them (and, ETag-pinned, its backup join).
+      ...(fan.after !== undefined && { skipName: fan.after, backupCursor: { after: fan.after } }),
       ...(progress.snapshotsRefusedReason !== undefined && { snapshotsRefusedReason: progress.snapshotsRefusedReason }),
       pages: 0,
       executions: 1,

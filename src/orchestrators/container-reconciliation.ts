@@ -12,9 +12,8 @@ import type { OrchestrationContext, OrchestrationHandler, Task } from "durable-f
 import { z } from "zod";
 
 import type { PlanRangesInput, PlanRangesResult } from "../activities/plan-listing-ranges";
-import { compareBlobNames } from "../domain/backup-join";
 import { describeError } from "../domain/errors";
-import { type ListingRange, planRangesResultSchema, rangeFanOutSchema } from "../domain/listing-ranges";
+import { coveredBy, type ListingRange, planRangesResultSchema, rangeFanOutSchema } from "../domain/listing-ranges";
 import { containerNameSchema } from "../domain/name-schemas";
 import {
   addReconcileCounts,
@@ -48,8 +47,6 @@ type Progress = z.infer<typeof progressSchema>;
 /** A container split into name ranges: the ranges, the next batch, and what the finished ones found. */
 const fanOutSchema = rangeFanOutSchema.extend({
   startedAt: z.string(),
-  /** The last name the container's first window covered: each range starts after it. */
-  after: z.string().optional(),
   windows: z.number().int().nonnegative(),
   totals: reconcileCountsSchema,
   orphanSamples: z.array(z.string()),
@@ -73,11 +70,6 @@ export type ContainerReconciliationInput = z.input<typeof containerReconciliatio
 interface FirstWindow {
   readonly progress: Progress;
   readonly after?: string;
-}
-
-/** Whether every name under `range` sorts at or before `after` (the first window covered the whole range). */
-export function coveredBy(range: ListingRange, after: string | undefined): boolean {
-  return after !== undefined && range.level !== true && !after.startsWith(range.prefix) && compareBlobNames(range.prefix, after) < 0;
 }
 
 /**

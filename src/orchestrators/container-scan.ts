@@ -13,7 +13,7 @@ import type { OrchestrationContext, OrchestrationHandler } from "durable-functio
 
 import { containerScanInputSchema, type ContainerScanOutput, type ScanProgress, zeroScanCounts } from "../domain/container-scan";
 import { registerOrchestrator } from "../durable/register-orchestrator";
-import { type ScanInput, scanPageChain, takeRescanRequests } from "../durable/scan-page-chain";
+import { type ChainStep, type ScanInput, scanPageChain, takeRescanRequests } from "../durable/scan-page-chain";
 import { describeRange, planScanRanges, scanRange, scanRangeBatch } from "../durable/scan-ranges";
 import { Orchestrators } from "../function-names";
 
@@ -34,12 +34,24 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
   context.df.setCustomStatus({ phase: "scanning", pass: progress.pass, passesDone: progress.pass - 1, pages: progress.pages, dryRun: input.dryRun });
 
   let fan = input.fanOut;
+  let step: ChainStep | undefined;
   if (fan === undefined && progress.whole !== true) {
-    fan = yield* planScanRanges(context, input);
-    if (fan === undefined) progress = { ...progress, whole: true };
+    // The pass's first pages over the whole container: a container they finish is never planned.
+    const firstPagesLeft = input.firstPages - (progress.passPages ?? 0);
+    if (firstPagesLeft > 0) {
+      step = yield* scanPageChain(context, input, progress, firstPagesLeft);
+      if (step.kind === "continued") return undefined;
+      progress = step.progress;
+    }
+    if (step?.kind !== "listed") {
+      fan = yield* planScanRanges(context, input, progress.skipName);
+      if (fan === undefined) progress = { ...progress, whole: true };
+      step = undefined;
+    }
   }
-  const step = fan !== undefined ? yield* scanRangeBatch(context, input, progress, fan) : yield* scanPageChain(context, input, progress);
+  step ??= fan !== undefined ? yield* scanRangeBatch(context, input, progress, fan) : yield* scanPageChain(context, input, progress);
   if (step.kind === "continued") return undefined;
+  if (step.kind === "paused") throw new Error("unreachable: a chain without a page limit does not pause");
   progress = step.progress;
 
   // A dry run has nothing to cover for anyone (joining starts do not ask it for another pass).
@@ -48,7 +60,7 @@ export const containerScan: OrchestrationHandler = function* (context: Orchestra
     // Starts are offered passes up to maxPasses; one joining just as the last offered pass began needs one more.
     if (rescan && progress.pass <= input.maxPasses) {
       // Another pass from the top, planned again; snapshots of the finished pass are not "taken by this pass".
-      const { continuationToken: _done, skipName: _held, backupCursor: _backupDone, whole: _planned, ...rest } = progress;
+      const { continuationToken: _done, skipName: _held, backupCursor: _backupDone, whole: _planned, passPages: _first, ...rest } = progress;
       const { fanOut: _ranges, ...unplanned } = input;
       const passStart = context.df.currentUtcDateTime.toISOString();
       context.df.continueAsNew({

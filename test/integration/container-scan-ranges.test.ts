@@ -125,7 +125,8 @@ describe("container scan in name ranges through the local host", { timeout: 600_
     assert.ok(safe.length >= NAMES.length - 2, "the test's names are backed up, not skipped");
 
     const out = await scan("ranges-snapshots");
-    assert.equal(out.ranges, RANGES, "listed in ranges");
+    // The first 4 pages of 2 names list the whole container up to a name; the ranges wholly before it are left out.
+    assert.ok(out.ranges !== undefined && out.ranges >= 2 && out.ranges < RANGES, `listed in ranges after the first pages (${String(out.ranges)} of ${RANGES})`);
     assert.equal(out.blobsSeen, flat.size);
     assert.deepEqual([out.snapshotMode, out.new, out.snapshots, out.requests, out.skipped.unsafeName], ["snapshots", safe.length, safe.length, safe.length, flat.size - safe.length]);
     const snapshots = await listSnapshots(lake);
@@ -156,11 +157,12 @@ describe("container scan in name ranges through the local host", { timeout: 600_
     } finally {
       refuseSnapshotsIn = undefined;
     }
-    assert.equal(out.ranges, RANGES, "listed in ranges");
+    assert.ok(out.ranges !== undefined && out.ranges >= 2 && out.ranges < RANGES, `listed in ranges after the first pages (${String(out.ranges)} of ${RANGES})`);
     assert.deepEqual([out.snapshotMode, out.snapshots, out.blobsSeen], ["etagPinned", 0, flat.size]);
     assert.deepEqual([out.alreadyBackedUp, out.requests], [backedUp.length, safe.length - backedUp.length]);
     assert.ok(out.storageRequests.backupList > 0, "joined with the backup listing");
-    assert.ok(out.notes.some((n) => /refused snapshots in .*FeatureNotYetSupportedForHierarchicalNamespaceAccounts.*ETag-pinned.*every range listed after it/.test(n)), out.notes.join("\n"));
+    // Refused on the first pages (over the whole container), so every range was told before it started.
+    assert.ok(out.notes.some((n) => /refused snapshots \(.*FeatureNotYetSupportedForHierarchicalNamespaceAccounts.*ETag-pinned/.test(n)), out.notes.join("\n"));
     const requests = await requestsFor(name);
     const expected = safe.filter((n) => !backedUp.includes(n));
     assert.ok(requests.every((r) => r.snapshot === undefined), "ETag-pinned requests");
@@ -168,7 +170,7 @@ describe("container scan in name ranges through the local host", { timeout: 600_
     assert.equal((await listSnapshots(lake)).length, 0);
   });
 
-  it("a start joining a split scan gets one more pass that plans again: a directory written meanwhile is listed too", async () => {
+  it("a start joining a scan gets one more pass: a blob written meanwhile into a new directory is listed too", async () => {
     const name = "ranges-joined";
     const lake = runtime().clients.source.service.getContainerClient(name);
     await lake.create();
@@ -201,7 +203,9 @@ describe("container scan in name ranges through the local host", { timeout: 600_
     const covered = await fetch(answer.headers.get("location") ?? "");
     assert.equal(covered.status, 200);
     assert.ok(((await covered.json()) as { passesDone: number }).passesDone >= 2);
-    assert.deepEqual([out.passes, out.ranges, out.snapshots, out.requests], [2, 4, 4, 4], "the second pass planned d3/ and listed every range");
+    // Three blobs fit the first pages: neither pass is split (a rescan that plans again is driven in
+    // test/unit/container-scan-ranges-orchestrator.test.ts).
+    assert.deepEqual([out.passes, out.ranges, out.snapshots, out.requests], [2, undefined, 4, 4], "the second pass listed d3/late too");
     assert.deepEqual((await requestsFor(name)).map((r) => r.blob).sort(), ["d1/a", "d2/b", "d3/late", "top"]);
   });
 });

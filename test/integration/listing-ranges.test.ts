@@ -14,10 +14,9 @@ import { createPlanListingRangesActivity } from "../../src/activities/plan-listi
 import { createReconcileContainerWindowActivity } from "../../src/activities/reconcile-container-window";
 import { type Clients, createClients } from "../../src/config/clients";
 import { loadSettings, type Settings } from "../../src/config/settings";
-import { coveredBy } from "../../src/orchestrators/container-reconciliation";
 import { compareBlobNames } from "../../src/domain/backup-join";
 import { BackupMetadata } from "../../src/domain/blob-backup";
-import type { ListingRange } from "../../src/domain/listing-ranges";
+import { coveredBy, type ListingRange } from "../../src/domain/listing-ranges";
 import { addReconcileCounts, type ReconcileCounts, type WindowInput, windowResultSchema, zeroReconcileCounts } from "../../src/domain/reconciliation";
 import { listSourcePage } from "../../src/storage/list-source-page";
 import { addPipelinePolicy, ASTRAL, drainRequests, PRIVATE, RANGE_EDGE_NAMES, seedBlobs } from "../support/scan-fixtures";

@@ -37,9 +37,10 @@ function twoPages(calls: ScanPageInput[], extra: (input: ScanPageInput) => Parti
   });
 }
 
+/** `firstPages: 0` unless a test says otherwise: the plan comes first, as these tests are about the ranges. */
 function driverFor(input: ContainerScanInput, activities: Record<string, Script>): OrchestrationDriver {
   return new OrchestrationDriver(containerScan, {
-    input,
+    input: { firstPages: 0, ...input },
     instanceId: "scan-raw",
     startAt: START,
     activities,
@@ -51,6 +52,36 @@ const subs = (result: RunResult) => result.scheduled.flatMap((s) => (s.kind === 
 const rangeOf = (p: ScanPageInput): string => (p.range === undefined ? "(whole)" : `${p.range.prefix}${p.range.level === true ? "|level" : ""}`);
 
 describe("container scan in name ranges", { timeout: 30_000 }, () => {
+  it("lists a container its first pages finish as one chain and never plans it", async () => {
+    const calls: ScanPageInput[] = [];
+    const planned: PlanRangesInput[] = [];
+    const result = await driverFor({ container: "raw", snapshots: "auto", firstPages: 4 }, { [Activities.planListingRanges]: plan(RANGES, 2, planned), [Activities.scanSourcePage]: twoPages(calls) }).run();
+    assert.equal(result.status, "Completed", result.error);
+    assert.deepEqual(planned, [], "no plan");
+    assert.deepEqual(calls.map(rangeOf), ["(whole)", "(whole)"]);
+    assert.equal((result.output as ContainerScanOutput).ranges, undefined);
+  });
+
+  it("plans after the first pages: ranges wholly before their last name are left out, the others start after it, on both sides; the page count survives continueAsNew", async () => {
+    const calls: ScanPageInput[] = [];
+    const lastNames = ["a/1", "a/9", "b/x"];
+    const page: Script = (input: ScanPageInput): Answer => {
+      calls.push(input);
+      if (input.range !== undefined) return { result: { kind: "page", counts: counts(1) } satisfies ScanPageResult };
+      const i = input.continuationToken === undefined ? 0 : Number(input.continuationToken.slice(1));
+      return { result: { kind: "page", counts: counts(2), continuationToken: `t${i + 1}`, skipName: lastNames[i] ?? "?" } satisfies ScanPageResult };
+    };
+    const result = await driverFor({ container: "raw", snapshots: "off", firstPages: 3, pagesPerExecution: 2 }, { [Activities.planListingRanges]: plan(RANGES, 8), [Activities.scanSourcePage]: page }).run();
+    assert.equal(result.status, "Completed", result.error);
+    assert.deepEqual(result.trail.slice(0, 5), [Activities.scanSourcePage, Activities.scanSourcePage, "wait " + Events.rescanContainer, "timer +0s", "continueAsNew"]);
+    assert.deepEqual(calls.filter((c) => c.range === undefined).map((c) => c.continuationToken ?? null), [null, "t1", "t2"], "three first pages across two executions");
+    const started = subs(result).map((s) => s.input as ContainerScanInput);
+    assert.deepEqual(started.map((i) => i.range?.prefix), ["", "b/", "c/", "d/"], "a/ sorts wholly before b/x");
+    for (const i of started) assert.deepEqual([i.progress?.skipName, i.progress?.backupCursor], ["b/x", { after: "b/x" }]);
+    const out = result.output as ContainerScanOutput;
+    assert.deepEqual([out.ranges, out.pages, out.blobsSeen], [4, 7, 10]);
+  });
+
   it("fans the ranges out at the planned parallelism, one batch per execution, each range paged with its own cursor", async () => {
     const calls: ScanPageInput[] = [];
     const planned: PlanRangesInput[] = [];
