@@ -85,6 +85,6 @@ async function bodyText(response: PipelineResponse): Promise<string> {
   const stream = response.readableStreamBody;
   if (stream === undefined) return "";
   const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer));
+  for await (const chunk of stream) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
   return Buffer.concat(chunks).toString("utf8");
 }

@@ -11,7 +11,7 @@ import type { PipelinePolicy } from "@azure/core-rest-pipeline";
 import { type BlobItem, BlobServiceClient, ContainerClient, ContainerSASPermissions } from "@azure/storage-blob";
 
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
-import { LIST_BLOBS_API_VERSION, listBlobsPage, type ListBlobsOptions } from "../../src/storage/list-blobs-page";
+import { LIST_BLOBS_API_VERSION, type ListBlobsOptions,listBlobsPage } from "../../src/storage/list-blobs-page";
 import { isContainerNotFound } from "../../src/storage/list-source-page";
 import { addPipelinePolicy, RANGE_EDGE_NAMES, seedBlobs } from "../support/scan-fixtures";
 
