@@ -16,7 +16,7 @@ import { blobNameSchema, containerNameSchema } from "../domain/name-schemas";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
 import { containerClient } from "../storage/addressed-clients";
-import { topDirectories } from "../storage/listing-ranges";
+import { topLevelOf } from "../storage/listing-ranges";
 
 export const planRangesInputSchema = z.strictObject({
   container: containerNameSchema,
@@ -46,8 +46,8 @@ export function createPlanListingRangesActivity(deps: PlanRangesDeps): (input: u
     const root = input.prefix ?? "";
     const backupContainer = input.backupContainer;
     const [lake, backup] = await Promise.all([
-      topDirectories(containerClient(deps.source, input.container), root, MAX_LEVEL_NAMES),
-      backupContainer === undefined ? { directories: [], blobs: 0 } : topDirectories(containerClient(deps.backup, backupContainer), root),
+      topLevelOf(containerClient(deps.source, input.container), root, MAX_LEVEL_NAMES),
+      backupContainer === undefined ? { directories: [], blobs: 0 } : topLevelOf(containerClient(deps.backup, backupContainer), root),
     ]);
     const ranges = deps.listParallelism > 1 ? planRanges(root, lake, backup) : undefined;
     return { kind: "ranges", ...(ranges !== undefined && { ranges }), parallelism: deps.listParallelism };

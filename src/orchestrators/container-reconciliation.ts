@@ -73,35 +73,33 @@ interface FirstWindow {
 }
 
 /**
- * The container split into name ranges (PlanListingRanges) after its first window, each reconciled by a
- * sub-orchestration of this orchestrator with `options.range` set — starting after the first window's last name —,
- * `parallelism` at a time, one batch per execution. "whole": the container is not split, and this orchestration goes
- * on with its windows.
+ * The plan after a first window that did not finish the container (PlanListingRanges): the ranges not wholly covered
+ * by that window, or "whole" when the container is not split and this orchestration goes on with its windows.
  */
-function* reconcileRanges(
+function* planAfterFirstWindow(
   context: OrchestrationContext,
   input: z.infer<typeof containerReconciliationInputSchema>,
-  first?: FirstWindow,
-): Generator<Task, ContainerReport | "whole" | "continued", unknown> {
-  let fan: FanOut | undefined = input.fanOut;
-  if (fan === undefined) {
-    if (first === undefined) throw new Error("reconcileRanges: neither a fan-out to continue nor a first window");
-    const planInput: PlanRangesInput = {
-      container: input.container,
-      backupContainer: input.backupContainer,
-      ...(input.options.prefix !== undefined && { prefix: input.options.prefix }),
-    };
-    let planned: PlanRangesResult;
-    try {
-      planned = planRangesResultSchema.parse(yield context.df.callActivityWithRetry(Activities.planListingRanges, STORAGE_PAGE_RETRY, planInput));
-    } catch (err) {
-      return reportOf(input, first.progress, context.df.currentUtcDateTime.toISOString(), describeError(err));
-    }
-    if (planned.kind === "refused") return reportOf(input, first.progress, context.df.currentUtcDateTime.toISOString(), `refused: ${planned.reason}`);
-    const ranges = planned.ranges?.filter((r) => !coveredBy(r, first.after));
-    if (ranges === undefined || ranges.length === 0) return "whole";
-    const p = first.progress;
-    fan = {
+  first: FirstWindow,
+): Generator<Task, { kind: "split"; fan: FanOut } | { kind: "whole" } | { kind: "failed"; report: ContainerReport }, unknown> {
+  const planInput: PlanRangesInput = {
+    container: input.container,
+    backupContainer: input.backupContainer,
+    ...(input.options.prefix !== undefined && { prefix: input.options.prefix }),
+  };
+  const failed = (error: string) => ({ kind: "failed" as const, report: reportOf(input, first.progress, context.df.currentUtcDateTime.toISOString(), error) });
+  let planned: PlanRangesResult;
+  try {
+    planned = planRangesResultSchema.parse(yield context.df.callActivityWithRetry(Activities.planListingRanges, STORAGE_PAGE_RETRY, planInput));
+  } catch (err) {
+    return failed(describeError(err));
+  }
+  if (planned.kind === "refused") return failed(`refused: ${planned.reason}`);
+  const ranges = planned.ranges?.filter((r) => !coveredBy(r, first.after));
+  if (ranges === undefined || ranges.length === 0) return { kind: "whole" };
+  const p = first.progress;
+  return {
+    kind: "split",
+    fan: {
       startedAt: p.startedAt,
       ...(first.after !== undefined && { after: first.after }),
       ranges,
@@ -111,11 +109,19 @@ function* reconcileRanges(
       totals: p.totals,
       orphanSamples: p.orphanSamples,
       ...(p.snapshotsRefusedReason !== undefined && { snapshotsRefusedReason: p.snapshotsRefusedReason }),
-    };
-  }
+    },
+  };
+}
+
+/**
+ * The container's next batch of ranges, each reconciled by a sub-orchestration of this orchestrator with
+ * `options.range` set — starting after the first window's last name —, `parallelism` at a time, one batch per
+ * execution; the container's report once the last batch is done.
+ */
+function* reconcileRanges(context: OrchestrationContext, input: z.infer<typeof containerReconciliationInputSchema>, start: FanOut): Generator<Task, ContainerReport | "continued", unknown> {
+  let fan = start;
   context.df.setCustomStatus({ container: input.container, phase: "reconciling ranges", ranges: fan.ranges.length, rangesDone: fan.next, blobs: fan.totals.blobs });
-  const after = fan.after;
-  const refusedBefore = fan.snapshotsRefusedReason;
+  const { after, snapshotsRefusedReason: refusedBefore } = start;
   const startedAt = context.df.currentUtcDateTime.toISOString();
   const childInput = (range: ListingRange): ContainerReconciliationInput => ({
     container: input.container,
@@ -186,8 +192,8 @@ function reportOf(input: z.infer<typeof containerReconciliationInputSchema>, pro
 export const containerReconciliation: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = containerReconciliationInputSchema.parse(context.df.getInput());
   if (input.fanOut !== undefined) {
-    const split = yield* reconcileRanges(context, input);
-    return split === "continued" || split === "whole" ? undefined : split;
+    const done = yield* reconcileRanges(context, input, input.fanOut);
+    return done === "continued" ? undefined : done;
   }
   // Only a container's first window may lead to a split; a range (options.range) never splits again.
   const maySplit = input.options.range === undefined && input.progress === undefined;
@@ -258,9 +264,12 @@ export const containerReconciliation: OrchestrationHandler = function* (context:
     });
     if (result.done) return report("completed");
     if (maySplit && progress.windows === 1) {
-      const split = yield* reconcileRanges(context, input, { progress, ...(result.cursor.source?.skipName !== undefined && { after: result.cursor.source.skipName }) });
-      if (split === "continued") return undefined;
-      if (split !== "whole") return split;
+      const plan = yield* planAfterFirstWindow(context, input, { progress, ...(result.cursor.source?.skipName !== undefined && { after: result.cursor.source.skipName }) });
+      if (plan.kind === "failed") return plan.report;
+      if (plan.kind === "split") {
+        const done = yield* reconcileRanges(context, input, plan.fan);
+        return done === "continued" ? undefined : done;
+      }
     }
   }
 };

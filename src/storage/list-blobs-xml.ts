@@ -129,12 +129,14 @@ function valueOf(text: string, kind: Kind): unknown {
   }
 }
 
+const PROPERTY_BY_ELEMENT = new Map(PROPERTIES.map(([xml, sdk, kind]) => [xml, { sdk, kind }] as const));
+
 /** The listed properties under the SDK's names and types. An empty element is left out, as a missing one. */
 function propertiesOf(p: Readonly<Record<string, string>>): BlobProperties {
   const out: Record<string, unknown> = {};
-  for (const [xml, sdk, kind] of PROPERTIES) {
-    const text = p[xml];
-    if (text !== undefined && text !== "") out[sdk] = valueOf(text, kind);
+  for (const [xml, text] of Object.entries(p)) {
+    const known = PROPERTY_BY_ELEMENT.get(xml);
+    if (known !== undefined && text !== "") out[known.sdk] = valueOf(text, known.kind);
   }
   return out as unknown as BlobProperties;
 }
@@ -165,6 +167,7 @@ export function parseListBlobsXml(xml: string): ListBlobsPage {
   let encoded = false;
   let blob: BlobBuilder | undefined;
   let inPrefix = false;
+  let rooted = false;
 
   const close = (name: string, value: string): void => {
     // path holds the element being closed as its last entry: [EnumerationResults, Blobs, Blob, Properties, Etag].
@@ -194,7 +197,10 @@ export function parseListBlobsXml(xml: string): ListBlobsPage {
   };
   const open = (name: string, attributes: string): void => {
     const depth = path.length; // before this element is pushed
-    if (depth === 0 && name !== "EnumerationResults") throw new Error(`not a listing: the body starts with <${name}>`);
+    if (depth === 0) {
+      if (name !== "EnumerationResults") throw new Error(`not a listing: the body starts with <${name}>`);
+      rooted = true;
+    }
     if (depth === 2 && path[1] === "Blobs") {
       if (name === "Blob") blob = { properties: {} };
       else if (name === "BlobPrefix") inPrefix = true;
@@ -244,6 +250,6 @@ export function parseListBlobsXml(xml: string): ListBlobsPage {
     i = gt + 1;
   }
   if (path.length !== 0) throw new Error(`a listing ended inside <${path.join("><")}>`);
-  if (items.length === 0 && prefixes.length === 0 && !xml.includes("<EnumerationResults")) throw new Error("not a listing: no <EnumerationResults>");
+  if (!rooted) throw new Error("not a listing: no <EnumerationResults>");
   return { items, prefixes, ...(nextMarker !== undefined && { nextMarker }) };
 }

@@ -10,7 +10,7 @@ import { listBlobsPage } from "./list-blobs-page";
 import { isContainerNotFound } from "./list-source-page";
 
 /** Undefined too when more than `maxLevelNames` blobs sit directly under the prefix. */
-export async function topDirectories(container: ContainerClient, root: string, maxLevelNames = Number.POSITIVE_INFINITY): Promise<TopLevel | undefined> {
+export async function topLevelOf(container: ContainerClient, root: string, maxLevelNames = Number.POSITIVE_INFINITY): Promise<TopLevel | undefined> {
   try {
     const page = await listBlobsPage(container, { delimiter: "/", ...(root !== "" && { prefix: root }), maxResults: 5000 });
     if (page.nextMarker !== undefined) return undefined;
