@@ -35,6 +35,13 @@ export const backupRequestSchema = z.strictObject({
    * snapshot to release); the conditional-write protocol still decides, so a wrong hint costs one request.
    */
   firstVersion: z.literal(true).optional(),
+  /**
+   * The oldest lake snapshot of this blob, other than `snapshot`, in the requester's listing (absent: not looked at).
+   * Also only a hint for cost: under LAKE_SNAPSHOTS=keep-days:N, when it is younger than N days the release after the
+   * backup has nothing to delete and makes no listings (`releaseMayDelete`); the retention run decides from its own
+   * listings either way.
+   */
+  oldestLakeSnapshot: z.string().regex(SNAPSHOT_ID, "must be a snapshot id such as 2024-05-01T12:34:56.1234567Z").optional(),
 });
 
 export type BackupRequest = z.infer<typeof backupRequestSchema>;
@@ -47,6 +54,7 @@ export const batchVersionSchema = z.strictObject({
   lastModified: backupRequestSchema.shape.lastModified,
   contentLength: backupRequestSchema.shape.contentLength,
   firstVersion: backupRequestSchema.shape.firstVersion,
+  oldestLakeSnapshot: backupRequestSchema.shape.oldestLakeSnapshot,
 });
 export type BatchVersion = z.infer<typeof batchVersionSchema>;
 
@@ -77,6 +85,7 @@ export function requestsOf(batch: BackupBatch): BackupRequest[] {
     reason: batch.reason,
     requestedAt: batch.requestedAt,
     ...(v.firstVersion === true && { firstVersion: true }),
+    ...(v.oldestLakeSnapshot !== undefined && { oldestLakeSnapshot: v.oldestLakeSnapshot }),
   }));
 }
 
@@ -89,6 +98,8 @@ export interface ListedVersion {
   readonly contentLength: number;
   /** No earlier version of the blob was seen (see `firstVersion` of a request). */
   readonly firstVersion?: boolean;
+  /** See `oldestLakeSnapshot` of a request. */
+  readonly oldestLakeSnapshot?: string;
 }
 
 /** The request for one listed version: its snapshot when there is one, else the live blob pinned by its ETag. */
@@ -111,6 +122,7 @@ export function backupRequestFor(
     reason,
     requestedAt,
     ...(version.firstVersion === true && { firstVersion: true }),
+    ...(version.oldestLakeSnapshot !== undefined && { oldestLakeSnapshot: version.oldestLakeSnapshot }),
   };
 }
 
@@ -209,6 +221,7 @@ export function encodeBackupMessages(requests: readonly BackupRequest[], batchMa
       lastModified: r.lastModified,
       contentLength: r.contentLength,
       ...(r.firstVersion === true && { firstVersion: true }),
+      ...(r.oldestLakeSnapshot !== undefined && { oldestLakeSnapshot: r.oldestLakeSnapshot }),
     };
     const key = JSON.stringify(head);
     const size = jsonBytes(version) + 1;

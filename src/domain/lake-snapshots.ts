@@ -77,6 +77,20 @@ export type SnapshotDecision =
   | { readonly snapshot: string; readonly contentLength: number; readonly action: "delete"; readonly reason: SnapshotDeletedReason };
 
 /**
+ * Whether the release that follows a verified backup of a new snapshot could delete anything, from what the requester
+ * listed: `oldestOlder` is the oldest lake snapshot of the blob (other than the backed-up one) that the scan saw, or
+ * undefined when nobody looked. Under `keep-days:N` a snapshot goes only once it is older than N days; snapshots taken
+ * after that listing are younger still, so when even the oldest listed one is young, the release's two listings
+ * (lake and backup) cannot find anything to delete and are not made. Under the other policies, or without the hint, the
+ * release runs (`newest` deletes the superseded snapshot the hint names; `none` the backed-up one itself).
+ */
+export function releaseMayDelete(policy: LakeSnapshotPolicy, oldestOlder: string | undefined, now: Date): boolean {
+  if (policy.mode !== "keepDays" || oldestOlder === undefined) return true;
+  const taken = Date.parse(oldestOlder);
+  return Number.isNaN(taken) || taken <= now.getTime() - policy.days * 86_400_000;
+}
+
+/**
  * Decides every snapshot of one lake blob. `snapshots` in any order; `copies` is everything the backup holds of the
  * same name. `now` for `keep-days`.
  */

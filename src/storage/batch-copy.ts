@@ -11,6 +11,7 @@ import { type BackupRequest, requestsOf } from "../domain/backup-request";
 import { leaseRenewSeconds, type SourceVersion } from "../domain/blob-backup";
 import { type BatchCopyInput, type VersionOutcome, versionRequestId } from "../domain/blob-batch-backup";
 import { describeError } from "../domain/errors";
+import { releaseMayDelete } from "../domain/lake-snapshots";
 import { mapBounded } from "../domain/map-bounded";
 import { blobIn, containerClient } from "./addressed-clients";
 import { type BackupTarget } from "./backup-target";
@@ -24,6 +25,8 @@ export interface BatchCopyDeps {
   readonly source: BlobAccount;
   readonly backup: BlobAccount;
   readonly settings: Pick<Settings, "blobLease" | "leaseSeconds" | "batchMaxBlobBytes" | "batchCopyConcurrency"> & Partial<Pick<Settings, "lakeSnapshots">>;
+  /** The clock the release after verification judges snapshot ages by (tests move it). */
+  readonly now?: () => Date;
 }
 
 /** Copies every version of the chunk into `target`; outcomes in the order of `input.versions`. */
@@ -53,7 +56,7 @@ async function copyOneOfBatch(deps: BatchCopyDeps, target: BackupTarget, request
       return { status: "HandedOff", reason: `large: ${version.contentLength} bytes (BATCH_MAX_BLOB_BYTES ${deps.settings.batchMaxBlobBytes})` };
     }
     const copy = (): Promise<VersionOutcome> =>
-      copyAndVerify(deps, target, version, { requestId, copiedAt }, { metadata: resolved.metadata, assumeAbsent: request.firstVersion === true });
+      copyAndVerify(deps, target, version, { requestId, copiedAt }, { metadata: resolved.metadata, assumeAbsent: request.firstVersion === true }, request.oldestLakeSnapshot);
     // Lease mode pins a live version while it is copied; a snapshot never changes (as in the single-blob backup).
     if (!deps.settings.blobLease || version.snapshot !== undefined) return await copy();
     return await underLease(deps, version, requestId, copy);
@@ -69,6 +72,7 @@ async function copyAndVerify(
   version: SourceVersion,
   ids: { readonly requestId: string; readonly copiedAt: string },
   known: KnownSource,
+  oldestLakeSnapshot: string | undefined,
 ): Promise<VersionOutcome> {
   // The metadata was just read by resolveSourceVersion; the requester's first-version hint saves the read of an absent
   // backup blob, and (below) the release of lake snapshots older than this one, of which there are none.
@@ -78,11 +82,15 @@ async function copyAndVerify(
   // The one per-version verification, shared with the single-blob backup.
   const verified = await verifyBackup(deps.backup, target.container, version);
   if (verified.kind === "verified") {
-    // The first version of a blob has no older lake snapshot to release (two listings saved per blob of a first backup);
-    // only LAKE_SNAPSHOTS=none releases this snapshot itself.
+    // No release (two listings saved per version) when it cannot delete anything: for the first version of a blob,
+    // which has no older lake snapshot (only LAKE_SNAPSHOTS=none releases this snapshot itself), and under keep-days
+    // while every older snapshot the scan listed is still young (`releaseMayDelete`).
     const policy = deps.settings.lakeSnapshots ?? { mode: "newest" };
-    if (version.snapshot === undefined || (known.assumeAbsent === true && policy.mode !== "none")) return { status: "Copied", bytes: verified.bytes };
-    return { status: "Copied", bytes: verified.bytes, lakeSnapshots: await releaseAfterVerification(deps, target, version) };
+    const now = deps.now?.() ?? new Date();
+    if (version.snapshot === undefined || (known.assumeAbsent === true && policy.mode !== "none") || !releaseMayDelete(policy, oldestLakeSnapshot, now)) {
+      return { status: "Copied", bytes: verified.bytes };
+    }
+    return { status: "Copied", bytes: verified.bytes, lakeSnapshots: await releaseAfterVerification(deps, target, version, now) };
   }
   if (verified.kind === "superseded") return { status: "Skipped", reason: verified.reason };
   return { status: "HandedOff", reason: `verification failed: ${verified.reason}` };
@@ -92,12 +100,12 @@ async function copyAndVerify(
  * The same release as the single-blob backup's verify step (`releaseLakeSnapshots`); a failure is reported in the
  * outcome and left to the retention run, since the version itself is backed up.
  */
-async function releaseAfterVerification(deps: BatchCopyDeps, target: BackupTarget, version: SourceVersion): Promise<string> {
+async function releaseAfterVerification(deps: BatchCopyDeps, target: BackupTarget, version: SourceVersion, now: Date): Promise<string> {
   try {
     const released = await releaseLakeSnapshots(containerClient(deps.source.service, version.container), containerClient(deps.backup.service, target.container), version.blob, {
       policy: deps.settings.lakeSnapshots ?? { mode: "newest" },
       versions: target.history === "versioning",
-      now: new Date(),
+      now,
     });
     return describeRelease(released);
   } catch (err) {

@@ -109,6 +109,8 @@ export interface SourceBlobVersion {
   readonly skipReason?: SkipReason;
   /** This call created `snapshot`. */
   readonly snapshotted: boolean;
+  /** The oldest listed lake snapshot of the blob other than `snapshot` (see `oldestLakeSnapshot` of a backup request). */
+  readonly oldestLakeSnapshot?: string;
   /**
    * This version should be requested by the scan: a snapshot taken now, a snapshot taken by an earlier attempt of the
    * same scan (its request may never have been sent), or — without snapshots — a new or changed live version.
@@ -221,8 +223,12 @@ export async function processListedEntries(
         requestBackup: false,
       };
     }
+    // Every listed snapshot is older than one taken now; the newest is the one an unchanged blob's request names.
+    const older = c.kind === "unchanged" ? group.snapshots.slice(0, -1) : group.snapshots;
+    const oldest = older[0]?.snapshot;
+    const hint = oldest !== undefined ? { oldestLakeSnapshot: oldest } : {};
     if (c.kind === "unchanged") {
-      return { ...version(base), snapshot: c.snapshot, outcome: "unchanged", snapshotted: false, requestBackup: c.takenThisScan };
+      return { ...version(base), snapshot: c.snapshot, outcome: "unchanged", snapshotted: false, requestBackup: c.takenThisScan, ...hint };
     }
     // The backup holds this exact version (reconciliation's join): nothing to snapshot or request, whatever the lake's
     // snapshots say.
@@ -231,7 +237,7 @@ export async function processListedEntries(
     if (!snapshotsOff) {
       snapshotRequests += 1;
       const taken = await snapshotListed(container, base, snapshot);
-      if (taken.kind === "taken") return { ...version(base), snapshot: taken.id, outcome: c.kind, snapshotted: true, requestBackup: true };
+      if (taken.kind === "taken") return { ...version(base), snapshot: taken.id, outcome: c.kind, snapshotted: true, requestBackup: true, ...hint };
       if (taken.kind === "skipped") return { ...version(base), outcome: "skipped", skipReason: taken.reason, snapshotted: false, requestBackup: false };
       refusal ??= taken.reason;
       snapshotsOff = true;

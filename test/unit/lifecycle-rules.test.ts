@@ -10,7 +10,7 @@ import { loadSettings } from "../../src/config/settings";
 import { type BackupHistoryEntry, decideBackupVersions } from "../../src/domain/backup-retention";
 import { BackupMetadata } from "../../src/domain/blob-backup";
 import type { ListedEntry } from "../../src/domain/change-detection";
-import { type BackupCopy, decideLakeSnapshots, isInBackup, type LakeSnapshotPolicy } from "../../src/domain/lake-snapshots";
+import { type BackupCopy, decideLakeSnapshots, isInBackup, type LakeSnapshotPolicy, releaseMayDelete } from "../../src/domain/lake-snapshots";
 
 const NOW = new Date("2026-03-01T00:00:00.000Z");
 const daysAgo = (d: number): string => new Date(NOW.getTime() - d * 86_400_000).toISOString().replace(/\.(\d{3})Z$/, ".$10000Z");
@@ -45,6 +45,25 @@ describe("lake snapshot policy", () => {
 
   it("keep-days: keeps every snapshot younger than N days, then behaves like newest", () => {
     assert.deepEqual(decide({ mode: "keepDays", days: 7 }, [s1, s2, s3], [copy('"e1"'), copy('"e2"'), copy('"e3"')]), ["delete:superseded", "keep:withinDays", "keep:newest"]);
+  });
+
+  it("the release after a backup is skipped only when it could delete nothing: keep-days with every older listed snapshot young", () => {
+    const policies: LakeSnapshotPolicy[] = [{ mode: "newest" }, { mode: "none" }, { mode: "keepDays", days: 7 }];
+    const ages = [0.5, 6.9, 7.1, 10];
+    for (const policy of policies) {
+      for (const age of ages) {
+        // The scan listed an older snapshot of that age; the backed-up version's snapshot was taken now. All backed up.
+        const older = snap(daysAgo(age), '"old"');
+        const newest = snap(daysAgo(0), '"new"');
+        const mayDelete = releaseMayDelete(policy, older.snapshot, NOW);
+        const deletes = decideLakeSnapshots(policy, [older, newest], [copy('"old"'), copy('"new"')], NOW).filter((d) => d.action === "delete");
+        if (!mayDelete) assert.equal(deletes.length, 0, `${policy.mode} ${age} days: skipped, so the release must have had nothing to delete`);
+        assert.equal(mayDelete, policy.mode !== "keepDays" || age > 7, `${policy.mode} ${age} days`);
+      }
+      // Nobody listed the blob's snapshots: the release looks for itself.
+      assert.equal(releaseMayDelete(policy, undefined, NOW), true);
+    }
+    assert.equal(releaseMayDelete({ mode: "keepDays", days: 7 }, "not a snapshot id", NOW), true, "an unreadable id never saves the release");
   });
 
   it("a backup entry counts only with the same ETag, length and (when both have one) Content-MD5", () => {
