@@ -43,6 +43,12 @@ export interface WindowJoin {
   readonly consumed: number;
   /** True when an entry beyond the window was reached: reading further would leave the window. */
   readonly reachedEnd: boolean;
+  /**
+   * The page's last entry is the window's last name. A listing of live blobs has one entry per name, sorted, so every
+   * later entry lies beyond the window: the window is done without reading the next page (which is where the next
+   * window starts). This is the in-sync case, where backup pages end where source pages do.
+   */
+  readonly endsAtWindowEnd: boolean;
 }
 
 /**
@@ -62,12 +68,14 @@ export function joinBackupPage(
     const entry = page[i] as BackupEntry;
     if (after !== undefined && compareBlobNames(entry.name, after) <= 0) continue;
     if (windowEnd !== undefined && compareBlobNames(entry.name, windowEnd) > 0) {
-      return { held, orphans, consumed: i, reachedEnd: true };
+      return { held, orphans, consumed: i, reachedEnd: true, endsAtWindowEnd: false };
     }
     if (sourceNames.has(entry.name)) held.set(entry.name, heldVersion(entry.metadata));
     else orphans.push(entry.name);
   }
-  return { held, orphans, consumed: page.length, reachedEnd: false };
+  const last = page[page.length - 1];
+  const endsAtWindowEnd = windowEnd !== undefined && last !== undefined && compareBlobNames(last.name, windowEnd) === 0;
+  return { held, orphans, consumed: page.length, reachedEnd: false, endsAtWindowEnd };
 }
 
 export type BackupState = "inSync" | "missing" | "outdated";

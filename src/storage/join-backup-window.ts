@@ -4,7 +4,8 @@
  * cursor towards the window's last name, at most `maxPages` pages per call, and merge-joins it with the window's names
  * (src/domain/backup-join.ts). Holds one backup page and the window's matches; orphans (backup blobs whose source name
  * is gone) are counted, a few sampled, and handed page by page to `onNewOrphans` when their deletion is not recorded
- * yet — never collected. Cost: the backup listing, plus one re-read of the page a window ends in; no request per blob.
+ * yet — never collected. Cost: the backup listing, plus one re-read of the page a window ends in (none when the page
+ * ends exactly where the window does, as in-sync pages do); no request per blob.
  */
 import type { ContainerClient } from "@azure/storage-blob";
 
@@ -113,6 +114,9 @@ export async function joinBackupWindow(container: ContainerClient, input: Backup
       return { held, orphans, orphanSamples, cursor: { ...(after !== undefined && { after }), ended: true }, listRequests, caughtUp: true };
     }
     token = page.token;
+    // The page ended with the window's last name: nothing later belongs to this window, and the next one starts with
+    // the next page (without this, an in-sync window read one page beyond its end only to find that out).
+    if (joined.endsAtWindowEnd) return { held, orphans, orphanSamples, cursor: at(), listRequests, caughtUp: true };
     if (listRequests >= input.maxPages) {
       return { held, orphans, orphanSamples, cursor: at(), listRequests, caughtUp: false, ...(after !== undefined && { through: after }) };
     }

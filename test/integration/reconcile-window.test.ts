@@ -213,6 +213,21 @@ describe("reconciliation window activity (merge-join of the source and backup li
     await drainRequests(clients.backupQueue);
   });
 
+  it("reads each backup page once when the two sides are in sync: a page ending with the window's last name ends the window", async () => {
+    const lake = clients.source.service.getContainerClient("lake-aligned");
+    const backup = clients.backup.service.getContainerClient("lake-aligned");
+    await lake.create();
+    await backup.create();
+    const names = Array.from({ length: 12 }, (_, i) => `d/${String(i).padStart(2, "0")}`);
+    await seedBlobs(lake, names);
+    for await (const item of lake.listBlobsFlat()) await backUp(backup, item.name, item.properties.etag ?? "");
+    // Windows of one 4-name page: each backup page ends exactly where its window does.
+    const result = await reconcile(activityFor("off"), "lake-aligned", { snapshots: "off", pageSize: 4 });
+    assert.deepEqual([result.counts.inSync, result.windows], [12, 3]);
+    assert.equal(result.counts.backupListRequests, 3, "three backup pages, each read once (five before: one page beyond each window's end, read again by the next)");
+    assert.equal((await drainRequests(clients.backupQueue)).length, 0);
+  });
+
   it("compares containers of more than 5,000 blobs on both sides completely, with listing requests only", async () => {
     const lake = clients.source.service.getContainerClient("lake-big");
     const backup = clients.backup.service.getContainerClient("lake-big");

@@ -26,6 +26,18 @@ describe("merge-join of a backup page with a window of source names", { timeout:
     assert.equal(joined.consumed, 3);
   });
 
+  it("knows a page that ends with the window's last name ends the window (no page read beyond it)", () => {
+    const aligned = joinBackupPage([entry("a"), entry("a/b"), entry("b")], new Set(["a", "a/b", "b"]), undefined, "b");
+    assert.deepEqual([aligned.consumed, aligned.reachedEnd, aligned.endsAtWindowEnd], [3, false, true]);
+    // The page stops short of the window's end ("b" may be on the next page): read on.
+    const short = joinBackupPage([entry("a"), entry("a/b")], new Set(["a", "b"]), undefined, "b");
+    assert.deepEqual([short.consumed, short.reachedEnd, short.endsAtWindowEnd], [2, false, false]);
+    // A page that went beyond the window's end is re-read by the next window, not skipped.
+    const beyond = joinBackupPage([entry("a"), entry("a/b"), entry("a0")], new Set(["a", "a/b"]), undefined, "a/b");
+    assert.deepEqual([beyond.consumed, beyond.reachedEnd, beyond.endsAtWindowEnd], [2, true, false]);
+    assert.equal(joinBackupPage([entry("x")], new Set(["x"]), undefined, undefined).endsAtWindowEnd, false, "the last window has no end");
+  });
+
   it("consumes everything in the last window (no end)", () => {
     const joined = joinBackupPage([entry("x"), entry("y")], new Set(["x"]), undefined, undefined);
     assert.deepEqual(joined.orphans, ["y"]);
