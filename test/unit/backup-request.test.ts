@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { type BackupRequest, encodeBackupRequest, parseBackupRequest } from "../../src/domain/backup-request";
+import { type BackupRequest, encodeBackupMessages, encodeBackupRequest, parseBackupMessage, parseBackupRequest, requestsOf } from "../../src/domain/backup-request";
 
 const request: BackupRequest = {
   v: 1,
@@ -21,6 +21,18 @@ describe("backup request message", { timeout: 30_000 }, () => {
     const text = Buffer.from(encodeBackupRequest(request), "base64").toString("utf8");
     assert.deepEqual(parseBackupRequest(text), { ok: true, request });
     assert.deepEqual(parseBackupRequest(JSON.parse(text)), { ok: true, request });
+  });
+
+  it("carries the oldest-lake-snapshot hint through a batch message, and refuses one that is not a snapshot id", () => {
+    const hinted = { ...request, oldestLakeSnapshot: "2026-11-20T01:02:03.1234567Z" };
+    const [message] = encodeBackupMessages([hinted], 8 * 1024 * 1024).messages;
+    assert.ok(message !== undefined);
+    const parsed = parseBackupMessage(Buffer.from(message, "base64").toString("utf8"));
+    assert.ok(parsed.ok && parsed.message.v === 2);
+    assert.deepEqual(requestsOf(parsed.message), [hinted]);
+    const bad = parseBackupRequest({ ...request, oldestLakeSnapshot: "yesterday" });
+    assert.equal(bad.ok, false);
+    assert.match(bad.ok ? "" : bad.reason, /oldestLakeSnapshot: must be a snapshot id/);
   });
 
   it("accepts a request without a snapshot (ETag-pinned)", () => {
