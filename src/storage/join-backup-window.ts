@@ -43,15 +43,20 @@ export interface BackupJoinInput {
   readonly pageSize: number;
   readonly maxPages: number;
   readonly onNewOrphans?: (orphans: readonly OrphanEntry[]) => Promise<void>;
+  /** Where pages come from (a `BackupReadAhead`'s `read`); default: one listing request per page. */
+  readonly read?: BackupPageReader;
 }
 
 type BackupItem = { name: string; etag: string; metadata?: Record<string, string> };
+type BackupPage = { items: BackupItem[]; token?: string } | "containerNotFound";
+/** Reads the backup page that starts at `token` (undefined: the listing's first page). */
+export type BackupPageReader = (token: string | undefined) => Promise<BackupPage>;
 
 async function readBackupPage(
   container: ContainerClient,
   input: Pick<BackupJoinInput, "prefix" | "level" | "pageSize">,
   token: string | undefined,
-): Promise<{ items: BackupItem[]; token?: string } | "containerNotFound"> {
+): Promise<BackupPage> {
   try {
     const page = await listBlobsPage(container, {
       metadata: true,
@@ -94,7 +99,7 @@ export async function joinBackupWindow(container: ContainerClient, input: Backup
   let after = input.cursor.after;
   const at = (): BackupCursor => ({ ...(token !== undefined && { token }), ...(after !== undefined && { after }) });
   for (;;) {
-    const page = await readBackupPage(container, input, token);
+    const page = await (input.read ?? ((t) => readBackupPage(container, input, t)))(token);
     listRequests += 1;
     // No backup container yet: nothing is backed up, and the backup orchestrations will create it.
     if (page === "containerNotFound") return { held, orphans, orphanSamples, cursor: {}, listRequests, caughtUp: true };
@@ -123,3 +128,73 @@ export async function joinBackupWindow(container: ContainerClient, input: Backup
   }
 }
 
+
+interface ReadAheadPage {
+  readonly token: string | undefined;
+  readonly page: Promise<BackupPage>;
+  settled?: BackupPage;
+  used: boolean;
+}
+
+/**
+ * Lists a window's backup pages while its source pages are still being listed, so that the two listings, which the
+ * join needs both, are in flight together rather than one after the other (a window then takes about the longer of
+ * the two listings, not their sum). It reads a page only where the join is sure to read it: the first page (any window
+ * with names joins from its cursor), and each next one only while the last page read ends before the last source name
+ * listed so far — a page ending at or beyond it may be the window's last. So nothing is read that a join without it
+ * would not read, except the first page when a window turns out to hold no names yet (`unused` counts it).
+ */
+export class BackupReadAhead {
+  readonly #pages: ReadAheadPage[] = [];
+  readonly #readPage: BackupPageReader;
+  readonly #maxPages: number;
+  #sourceLast: string | undefined;
+
+  constructor(container: ContainerClient, input: Pick<BackupJoinInput, "prefix" | "level" | "pageSize" | "maxPages" | "cursor">) {
+    this.#readPage = (token) => readBackupPage(container, input, token);
+    this.#maxPages = input.maxPages;
+    if (input.cursor.ended !== true) this.#start(input.cursor.token);
+  }
+
+  /** The window's source listing has reached `name` (the last name of a page it listed). */
+  sourceListed(name: string): void {
+    this.#sourceLast = name;
+    this.#next();
+  }
+
+  /** For the join: the page read ahead from `token` if there is one, else a new request. */
+  readonly read: BackupPageReader = (token) => {
+    const ahead = this.#pages.find((p) => !p.used && p.token === token);
+    if (ahead === undefined) return this.#readPage(token);
+    ahead.used = true;
+    return ahead.page;
+  };
+
+  /** Pages read ahead that the join did not use: requests made, and to be counted, all the same. */
+  get unused(): number {
+    return this.#pages.filter((p) => !p.used).length;
+  }
+
+  #start(token: string | undefined): void {
+    const entry: ReadAheadPage = { token, page: this.#readPage(token), used: false };
+    this.#pages.push(entry);
+    // A failure is the join's to report when it asks for this page; if it never does, the page was not needed.
+    entry.page.then(
+      (page) => {
+        entry.settled = page;
+        this.#next();
+      },
+      () => undefined,
+    );
+  }
+
+  #next(): void {
+    const last = this.#pages[this.#pages.length - 1];
+    const page = last?.settled;
+    if (page === undefined || page === "containerNotFound" || page.token === undefined) return;
+    if (this.#sourceLast === undefined || this.#pages.length >= this.#maxPages) return;
+    const lastName = page.items[page.items.length - 1]?.name;
+    if (lastName !== undefined && compareBlobNames(lastName, this.#sourceLast) >= 0) return;
+    this.#start(page.token);
+  }
+}

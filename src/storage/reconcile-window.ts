@@ -3,6 +3,8 @@
  * with the backup listing over the same names, and the source blobs the join covered processed exactly as the
  * container scan processes them (classified, new and changed blobs snapshotted).
  * Cost: the two listings (plus, per window, one re-read of the backup page the window ended in); no request per blob.
+ * The backup pages are listed while the source pages are (`BackupReadAhead`), so a window waits for the longer of the
+ * two listings rather than their sum.
  * Memory: the window's source entries and one backup page. The backup side reads at most `backupPages` pages per call:
  * when a long run of backup names without a source (a partition the lake deleted) does not fit, the call joins the
  * source names up to where it got and the next call resumes both listings there. Orphans are counted, a few kept as
@@ -15,7 +17,7 @@ import type { HeldVersion } from "../domain/blob-backup";
 import { classify, type ListedEntry } from "../domain/change-detection";
 import { mapBounded } from "../domain/map-bounded";
 import type { OrphanEntry } from "./deletion-record";
-import { type BackupWindow, DEFAULT_BACKUP_PAGES, joinBackupWindow } from "./join-backup-window";
+import { BackupReadAhead, type BackupWindow, DEFAULT_BACKUP_PAGES, joinBackupWindow } from "./join-backup-window";
 import { listNameEntries, listSourcePage, toListedEntry } from "./list-source-page";
 import { processListedEntries, type ProcessPageInput, type SnapshotOfPage, type SourceBlobVersion } from "./process-source-page";
 
@@ -70,6 +72,15 @@ export async function reconcileWindow(
   input: ReconcileWindowInput,
   snapshot: SnapshotOfPage,
 ): Promise<ReconcileWindowResult> {
+  const backupListing = {
+    ...(input.prefix !== undefined && { prefix: input.prefix }),
+    ...(input.level === true && { level: true }),
+    cursor: input.backup,
+    pageSize: input.pageSize ?? 5000,
+    maxPages: input.backupPages ?? DEFAULT_BACKUP_PAGES,
+  };
+  // The backup listing runs alongside the source's: the join needs both, and neither waits for the other's pages.
+  const ahead = new BackupReadAhead(backup, backupListing);
   const pages: ListedPage[] = [];
   let cursor: SourceCursor = input.source;
   let sourceListRequests = 0;
@@ -85,6 +96,8 @@ export async function reconcileWindow(
     }, { snapshots: false });
     if (listed.kind === "containerNotFound") return listed;
     pages.push({ start: cursor, entries: listed.entries });
+    const last = listed.entries[listed.entries.length - 1];
+    if (last !== undefined) ahead.sourceListed(last.name);
     sourceListRequests += listed.listRequests;
     cursor = {
       ...(listed.continuationToken !== undefined && { continuationToken: listed.continuationToken }),
@@ -101,13 +114,10 @@ export async function reconcileWindow(
     !sourceDone && windowEnd === undefined
       ? { held: new Map<string, HeldVersion>(), orphans: 0, orphanSamples: [], cursor: input.backup, listRequests: 0, caughtUp: true }
       : await joinBackupWindow(backup, {
-          ...(input.prefix !== undefined && { prefix: input.prefix }),
-          ...(input.level === true && { level: true }),
-          cursor: input.backup,
+          ...backupListing,
           sourceNames,
           windowEnd,
-          pageSize: input.pageSize ?? 5000,
-          maxPages: input.backupPages ?? DEFAULT_BACKUP_PAGES,
+          read: ahead.read,
           ...(input.onNewOrphans !== undefined && { onNewOrphans: input.onNewOrphans }),
         });
 
@@ -164,7 +174,7 @@ export async function reconcileWindow(
     backup: join.cursor,
     done: next === undefined,
     sourceListRequests,
-    backupListRequests: join.listRequests,
+    backupListRequests: join.listRequests + ahead.unused,
     snapshotRequests: processed.snapshotRequests,
     ...(processed.snapshotsRefusedReason !== undefined && { snapshotsRefusedReason: processed.snapshotsRefusedReason }),
   };

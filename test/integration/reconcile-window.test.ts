@@ -11,6 +11,7 @@ import { BackupMetadata } from "../../src/domain/blob-backup";
 import { mapBounded } from "../../src/domain/map-bounded";
 import { addReconcileCounts, type ReconcileCounts, type WindowInput, windowResultSchema, zeroReconcileCounts } from "../../src/domain/reconciliation";
 import { addPipelinePolicy, drainRequests, listSnapshots, seedBlobs } from "../support/scan-fixtures";
+import { waitFor } from "../support/wait-for";
 
 /** Runs the window activity until the container is done, as the orchestration would. */
 async function reconcile(
@@ -226,6 +227,44 @@ describe("reconciliation window activity (merge-join of the source and backup li
     assert.deepEqual([result.counts.inSync, result.windows], [12, 3]);
     assert.equal(result.counts.backupListRequests, 3, "three backup pages, each read once (five before: one page beyond each window's end, read again by the next)");
     assert.equal((await drainRequests(clients.backupQueue)).length, 0);
+  });
+
+  it("lists the backup while the source pages are still being listed, and reads no backup page more than a join after them", async () => {
+    const container = "lake-ahead";
+    const lake = clients.source.service.getContainerClient(container);
+    const backup = clients.backup.service.getContainerClient(container);
+    await lake.create();
+    await backup.create();
+    const names = Array.from({ length: 12 }, (_, i) => `d/${String(i).padStart(2, "0")}`);
+    await seedBlobs(lake, names);
+    for await (const item of lake.listBlobsFlat()) await backUp(backup, item.name, item.properties.etag ?? "");
+    const isList = (url: string): boolean => new URL(url).pathname.endsWith(`/${container}`) && url.includes("comp=list");
+    let backupListsSent = 0;
+    let sourcePagesReturned = 0;
+    addPipelinePolicy(clients.backup.service, {
+      name: "count-backup-lists",
+      sendRequest: (request, next) => {
+        if (isList(request.url)) backupListsSent += 1;
+        return next(request);
+      },
+    });
+    // The source's first page is answered only once a backup page has been asked for: a window that lists the backup
+    // after its source pages never gets there, and the listing fails on the deadline.
+    addPipelinePolicy(clients.source.service, {
+      name: "hold-first-source-page",
+      sendRequest: async (request, next) => {
+        const response = await next(request);
+        if (isList(request.url) && sourcePagesReturned++ === 0) {
+          await waitFor(() => backupListsSent, { describe: "a backup page asked for while the source's first page is held", timeoutMs: 10_000, intervalMs: 10 });
+        }
+        return response;
+      },
+    });
+    const result = await reconcile(activityFor("off"), container, { snapshots: "off", pageSize: 4, sourcePages: 3 });
+    assert.deepEqual([result.counts.inSync, result.windows], [12, 1]);
+    assert.equal(result.counts.sourceListRequests, 3);
+    assert.equal(result.counts.backupListRequests, 3, "the backup's three pages, none read ahead for nothing");
+    assert.equal(backupListsSent, 3);
   });
 
   it("compares containers of more than 5,000 blobs on both sides completely, with listing requests only", async () => {
