@@ -224,8 +224,8 @@ export async function processListedEntries(
       };
     }
     // Every listed snapshot is older than one taken now; the newest is the one an unchanged blob's request names.
-    const older = c.kind === "unchanged" ? group.snapshots.slice(0, -1) : group.snapshots;
-    const oldest = older[0]?.snapshot;
+    // (An unchanged blob's only snapshot is that newest one: no older one to name. No copy of the list per blob.)
+    const oldest = c.kind === "unchanged" && group.snapshots.length < 2 ? undefined : group.snapshots[0]?.snapshot;
     const hint = oldest !== undefined ? { oldestLakeSnapshot: oldest } : {};
     if (c.kind === "unchanged") {
       return { ...version(base), snapshot: c.snapshot, outcome: "unchanged", snapshotted: false, requestBackup: c.takenThisScan, ...hint };
