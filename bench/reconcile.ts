@@ -89,8 +89,9 @@ async function peakHeapDuring<T>(fn: () => Promise<T>): Promise<{ value: T; peak
 }
 
 /**
- * `npm run bench -- reconcile --sizes 10000,50000 --orphans 25000,50000 [--dirs D]`: in-sync reconciliation of each
- * size next to `rclone check` (twice each, interleaved) and the two bare listings; then the largest container's backup given each number of
+ * `npm run bench -- reconcile --sizes 10000,50000 --orphans 25000,50000 [--dirs D] [--rounds R]`: in-sync
+ * reconciliation of each size next to `rclone check` (R rounds, default 3, interleaved in alternating order) and the
+ * two bare listings; then the largest container's backup given each number of
  * orphans (a deleted partition, its deletions already recorded) and reconciled again, with the heap of the process that
  * runs the local host (sampled peak, and live after major collections), to show it does not grow with the orphans.
  */
@@ -98,6 +99,7 @@ export async function runSizes(args: readonly string[]): Promise<void> {
   const blobSizes = sizes(args, "sizes", [10_000, 50_000]);
   const orphanSizes = sizes(args, "orphans", [25_000, 50_000]);
   const dirs = option(args, "dirs", 50);
+  const rounds = option(args, "rounds", 3);
   const azurite = await startAzurite();
   const lakeService = BlobServiceClient.fromConnectionString(azurite.settings.SourceStorage);
   const backupService = BlobServiceClient.fromConnectionString(azurite.settings.BackupStorage);
@@ -135,24 +137,38 @@ export async function runSizes(args: readonly string[]): Promise<void> {
       });
       await listAll(lake, true); // warm-up: the first listing of a fresh container pays for more than the listing
       const bare = await timed(async () => (await listAll(lake, false)) + (await listAll(backup, false)));
-      // Interleaved (reconcile, rclone, rclone, reconcile): Azurite slows as its heap grows, so whichever ran second
-      // would pay for it. The ratio is of the two sums.
-      const first = await reconcile(name);
-      const t = first.report.totals;
-      if (t.inSync !== blobs) throw new Error(`${name}: ${t.inSync} of ${blobs} in sync`);
-      const checks = [await rcloneCheck(lake, backup), await rcloneCheck(lake, backup)];
-      const second = await reconcile(name);
-      if (second.report.totals.inSync !== blobs) throw new Error(`${name}: ${second.report.totals.inSync} of ${blobs} in sync on the second run`);
-      const rows: Row[] = [
-        { name: "reconcile, in sync (1st)", ms: first.ms, extra: { "peak heap MiB": first.peakMiB } },
-        { name: "reconcile, in sync (4th)", ms: second.ms, extra: { "peak heap MiB": second.peakMiB } },
-      ];
-      checks.forEach((check, i) => {
-        if (check !== undefined) rows.push({ name: `rclone check (${i === 0 ? "2nd" : "3rd"}; reference${check.ok ? "" : ", reported differences"})`, ms: check.ms });
-      });
+      // Interleaved rounds, the order alternating (reconcile then rclone, rclone then reconcile, …): Azurite slows as
+      // its heap grows and its collector's timing moves each run by several per cent, so whichever always ran second
+      // would pay for it. The ratio is of the sums.
+      const runs: { tool: "reconcile" | "rclone check"; ms: number; peakMiB?: number; differences?: boolean }[] = [];
+      const runReconcile = async (): Promise<void> => {
+        const r = await reconcile(name);
+        if (r.report.totals.inSync !== blobs) throw new Error(`${name}: ${r.report.totals.inSync} of ${blobs} in sync`);
+        runs.push({ tool: "reconcile", ms: r.ms, peakMiB: r.peakMiB });
+      };
+      const runCheck = async (): Promise<void> => {
+        const check = await rcloneCheck(lake, backup);
+        if (check !== undefined) runs.push({ tool: "rclone check", ms: check.ms, differences: !check.ok });
+      };
+      for (let round = 0; round < rounds; round += 1) {
+        if (round % 2 === 0) {
+          await runReconcile();
+          await runCheck();
+        } else {
+          await runCheck();
+          await runReconcile();
+        }
+      }
+      const rows: Row[] = runs.map((r, i) => ({
+        name: `${r.tool}${r.tool === "reconcile" ? ", in sync" : " (reference)"} (run ${i + 1}${r.differences === true ? "; reported differences" : ""})`,
+        ms: r.ms,
+        ...(r.peakMiB !== undefined && { extra: { "peak heap MiB": r.peakMiB } }),
+      }));
       printTable(`in-sync reconciliation, ${blobs} blobs in ${dirs} directories (Azurite, local Durable host; shared-machine smoke figure)`, { name: "bare listings (source + backup)", ms: bare.ms }, rows);
-      const [a, b] = checks;
-      if (a !== undefined && b !== undefined) console.log(`reconcile / rclone check (sums of two runs each): ${((first.ms + second.ms) / (a.ms + b.ms)).toFixed(2)}`);
+      const sum = (tool: string): number => runs.filter((r) => r.tool === tool).reduce((a, r) => a + r.ms, 0);
+      if (runs.some((r) => r.tool === "rclone check")) {
+        console.log(`reconcile / rclone check (sums of ${rounds} interleaved runs each): ${(sum("reconcile") / sum("rclone check")).toFixed(2)}`);
+      }
       largest = name;
     }
 
