@@ -99,7 +99,7 @@ export async function joinBackupWindow(container: ContainerClient, input: Backup
   let after = input.cursor.after;
   const at = (): BackupCursor => ({ ...(token !== undefined && { token }), ...(after !== undefined && { after }) });
   for (;;) {
-    const page = await (input.read ?? ((t) => readBackupPage(container, input, t)))(token);
+    const page = await (input.read ?? backupPageReader(container, input))(token);
     listRequests += 1;
     // No backup container yet: nothing is backed up, and the backup orchestrations will create it.
     if (page === "containerNotFound") return { held, orphans, orphanSamples, cursor: {}, listRequests, caughtUp: true };
@@ -129,11 +129,17 @@ export async function joinBackupWindow(container: ContainerClient, input: Backup
 }
 
 
+/** One listing request per page: what the join reads with, unless handed a `BackupReadAhead`'s `read`. */
+export function backupPageReader(container: ContainerClient, input: Pick<BackupJoinInput, "prefix" | "level" | "pageSize">): BackupPageReader {
+  return (token) => readBackupPage(container, input, token);
+}
+
 interface ReadAheadPage {
   readonly token: string | undefined;
-  readonly page: Promise<BackupPage>;
-  settled?: BackupPage;
-  used: boolean;
+  /** Dropped once the join has it: a page is held here only until it is used. */
+  page?: Promise<BackupPage>;
+  /** What the next read needs of a settled page: where the listing goes on, and the page's last name. */
+  settled?: { readonly next?: string; readonly lastName?: string; readonly ended: boolean };
 }
 
 /**
@@ -142,46 +148,54 @@ interface ReadAheadPage {
  * the two listings, not their sum). It reads a page only where the join is sure to read it: the first page (any window
  * with names joins from its cursor), and each next one only while the last page read ends before the last source name
  * listed so far — a page ending at or beyond it may be the window's last. So nothing is read that a join without it
- * would not read, except the first page when a window turns out to hold no names yet (`unused` counts it).
+ * would not read, except the first page when a window turns out to hold no names yet (`unused` counts it). Memory:
+ * it runs at most one page ahead of the source pages listed (a long run of orphans before the window's names is read
+ * by the join itself, a page at a time), and lets go of each page as the join takes it.
  */
 export class BackupReadAhead {
   readonly #pages: ReadAheadPage[] = [];
   readonly #readPage: BackupPageReader;
   readonly #maxPages: number;
   #sourceLast: string | undefined;
+  #sourcePages = 0;
 
-  constructor(container: ContainerClient, input: Pick<BackupJoinInput, "prefix" | "level" | "pageSize" | "maxPages" | "cursor">) {
-    this.#readPage = (token) => readBackupPage(container, input, token);
-    this.#maxPages = input.maxPages;
-    if (input.cursor.ended !== true) this.#start(input.cursor.token);
+  constructor(readPage: BackupPageReader, cursor: BackupCursor, maxPages: number) {
+    this.#readPage = readPage;
+    this.#maxPages = maxPages;
+    if (cursor.ended !== true) this.#start(cursor.token);
   }
 
-  /** The window's source listing has reached `name` (the last name of a page it listed). */
+  /** The window's source listing has listed one more page, which ends with `name`. */
   sourceListed(name: string): void {
     this.#sourceLast = name;
+    this.#sourcePages += 1;
     this.#next();
   }
 
   /** For the join: the page read ahead from `token` if there is one, else a new request. */
   readonly read: BackupPageReader = (token) => {
-    const ahead = this.#pages.find((p) => !p.used && p.token === token);
-    if (ahead === undefined) return this.#readPage(token);
-    ahead.used = true;
-    return ahead.page;
+    const ahead = this.#pages.find((p) => p.page !== undefined && p.token === token);
+    if (ahead?.page === undefined) return this.#readPage(token);
+    const page = ahead.page;
+    delete ahead.page;
+    return page;
   };
 
   /** Pages read ahead that the join did not use: requests made, and to be counted, all the same. */
   get unused(): number {
-    return this.#pages.filter((p) => !p.used).length;
+    return this.#pages.filter((p) => p.page !== undefined).length;
   }
 
   #start(token: string | undefined): void {
-    const entry: ReadAheadPage = { token, page: this.#readPage(token), used: false };
+    const entry: ReadAheadPage = { token, page: this.#readPage(token) };
     this.#pages.push(entry);
     // A failure is the join's to report when it asks for this page; if it never does, the page was not needed.
-    entry.page.then(
+    entry.page?.then(
       (page) => {
-        entry.settled = page;
+        entry.settled =
+          page === "containerNotFound"
+            ? { ended: true }
+            : { ...(page.token !== undefined && { next: page.token }), ...(page.items.length > 0 && { lastName: page.items[page.items.length - 1]?.name }), ended: page.token === undefined };
         this.#next();
       },
       () => undefined,
@@ -189,12 +203,11 @@ export class BackupReadAhead {
   }
 
   #next(): void {
-    const last = this.#pages[this.#pages.length - 1];
-    const page = last?.settled;
-    if (page === undefined || page === "containerNotFound" || page.token === undefined) return;
-    if (this.#sourceLast === undefined || this.#pages.length >= this.#maxPages) return;
-    const lastName = page.items[page.items.length - 1]?.name;
-    if (lastName !== undefined && compareBlobNames(lastName, this.#sourceLast) >= 0) return;
-    this.#start(page.token);
+    const last = this.#pages[this.#pages.length - 1]?.settled;
+    if (last === undefined || last.ended || last.next === undefined || this.#sourceLast === undefined) return;
+    // At most one page ahead of the source, and never beyond what one join may read.
+    if (this.#pages.length > this.#sourcePages || this.#pages.length >= this.#maxPages) return;
+    if (last.lastName !== undefined && compareBlobNames(last.lastName, this.#sourceLast) >= 0) return;
+    this.#start(last.next);
   }
 }

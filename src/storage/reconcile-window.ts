@@ -17,7 +17,7 @@ import type { HeldVersion } from "../domain/blob-backup";
 import { classify, type ListedEntry } from "../domain/change-detection";
 import { mapBounded } from "../domain/map-bounded";
 import type { OrphanEntry } from "./deletion-record";
-import { BackupReadAhead, type BackupWindow, DEFAULT_BACKUP_PAGES, joinBackupWindow } from "./join-backup-window";
+import { backupPageReader, BackupReadAhead, type BackupWindow, DEFAULT_BACKUP_PAGES, joinBackupWindow } from "./join-backup-window";
 import { listNameEntries, listSourcePage, toListedEntry } from "./list-source-page";
 import { processListedEntries, type ProcessPageInput, type SnapshotOfPage, type SourceBlobVersion } from "./process-source-page";
 
@@ -80,7 +80,7 @@ export async function reconcileWindow(
     maxPages: input.backupPages ?? DEFAULT_BACKUP_PAGES,
   };
   // The backup listing runs alongside the source's: the join needs both, and neither waits for the other's pages.
-  const ahead = new BackupReadAhead(backup, backupListing);
+  const ahead = new BackupReadAhead(backupPageReader(backup, backupListing), backupListing.cursor, backupListing.maxPages);
   const pages: ListedPage[] = [];
   let cursor: SourceCursor = input.source;
   let sourceListRequests = 0;
