@@ -128,7 +128,6 @@ export async function joinBackupWindow(container: ContainerClient, input: Backup
   }
 }
 
-
 /** One listing request per page: what the join reads with, unless handed a `BackupReadAhead`'s `read`. */
 export function backupPageReader(container: ContainerClient, input: Pick<BackupJoinInput, "prefix" | "level" | "pageSize">): BackupPageReader {
   return (token) => readBackupPage(container, input, token);

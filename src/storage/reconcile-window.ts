@@ -5,7 +5,8 @@
  * Cost: the two listings (plus, per window, one re-read of the backup page the window ended in); no request per blob.
  * The backup pages are listed while the source pages are (`BackupReadAhead`), so a window waits for the longer of the
  * two listings rather than their sum.
- * Memory: the window's source entries and one backup page. The backup side reads at most `backupPages` pages per call:
+ * Memory: the window's source entries and its backup pages read ahead (at most one more than the source pages listed,
+ * each let go as the join takes it), then one backup page at a time. The backup side reads at most `backupPages` pages per call:
  * when a long run of backup names without a source (a partition the lake deleted) does not fit, the call joins the
  * source names up to where it got and the next call resumes both listings there. Orphans are counted, a few kept as
  * samples, and their deletion records written page by page — never collected.
