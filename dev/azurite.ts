@@ -35,6 +35,8 @@ export interface AzuriteOptions {
   readonly blobPort?: number;
   /** Keep the data in this folder instead of memory. */
   readonly location?: string;
+  /** Azurite's debug log goes to this file (its `--debug`): what it does inside, for a test or a diagnosis. */
+  readonly debugLog?: string;
 }
 
 export const LOCAL_ACCOUNTS = [
@@ -117,6 +119,7 @@ async function startAzuriteOnce(options: AzuriteOptions): Promise<AzuriteInstanc
     ...storage,
     "--disableTelemetry",
     "--silent",
+    ...(options.debugLog === undefined ? [] : ["--debug", options.debugLog]),
     "--blobHost", HOST, "--blobPort", String(blobPort),
     "--queueHost", HOST, "--queuePort", String(queuePort),
     "--tableHost", HOST, "--tablePort", String(tablePort),
