@@ -1,10 +1,15 @@
 /**
- * Reconciliation's look at the backups themselves (src/domain/stuck-backups.ts): blob backup instances that failed or
- * were terminated, instances running or pending longer than COPY_TIMEOUT_MINUTES, and source blobs still leased by
- * such a backup past LEASE_SECONDS. Unless it is a dry run it also repairs them, through the request path reconciliation
- * already uses: a stuck instance is terminated (and awaited), a lease the backup left is released, and the backup's
- * own request is sent to the backup queue again, where the queue trigger restarts a failed or terminated instance
- * under the same id (src/domain/blob-backup-instance.ts).
+ * Reconciliation's look at the backups themselves (src/domain/stuck-backups.ts): blob backup and batch backup
+ * instances that failed or were terminated, instances running or pending longer than COPY_TIMEOUT_MINUTES, and source
+ * blobs still leased by such a blob backup past LEASE_SECONDS. Unless it is a dry run it also repairs them, through
+ * the request path reconciliation already uses: a stuck instance is terminated (and awaited), a lease the backup left
+ * is released, and the backup's own message — its request, or its whole batch — is sent to the backup queue again,
+ * where the queue trigger restarts a failed or terminated instance under the same id
+ * (src/domain/blob-backup-instance.ts).
+ *
+ * A batch's leases are not looked for: a batch version's lease id derives from a GUID in the instance's history, not
+ * from its id, and a batch only leases while it copies, renewing the lease as it goes (src/storage/batch-copy.ts), so
+ * a lease it leaves behind expires within LEASE_SECONDS.
  *
  * Idempotent: a second run finds what the first left (a restarted instance is Running with a new creation time),
  * terminating or releasing twice is harmless, and a request sent twice starts the instance once.
@@ -15,11 +20,12 @@ import * as df from "durable-functions";
 import type { BlobAccount } from "../config/clients";
 import type { Settings } from "../config/settings";
 import { backupLeaseId } from "../domain/backup-lease-id";
-import type { BackupRequest } from "../domain/backup-request";
+import { BLOB_BATCH_ID_PREFIX } from "../domain/blob-batch-backup";
 import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
 import { describeError } from "../domain/errors";
 import { mapBounded } from "../domain/map-bounded";
 import {
+  BLOB_BACKUP_ID_PREFIX,
   emptyStuckReport,
   failureLine,
   findStuckInputSchema,
@@ -29,6 +35,7 @@ import {
   type StuckBackup,
   stuckBackupOf,
   type StuckBackupsReport,
+  type StuckTarget,
 } from "../domain/stuck-backups";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
@@ -53,7 +60,7 @@ const TERMINATE_WAIT_MS = 20_000;
 interface Found {
   readonly status: InstanceSummary;
   readonly why: StuckBackup["why"];
-  readonly request: BackupRequest;
+  readonly target: StuckTarget;
 }
 
 function summary(s: df.DurableOrchestrationStatus): InstanceSummary {
@@ -70,7 +77,7 @@ export function createFindStuckBackupsActivity(deps: FindStuckDeps) {
     const selection = { containers, prefix: input.prefix, runningSince };
 
     // The query's filters are those of the Durable extension's instance query (runtime status any of, created time at
-    // or before); the client follows its continuation tokens. Only blob backups of the selection are kept.
+    // or before); the client follows its continuation tokens. Only blob and batch backups of the selection are kept.
     const ended = await client.getStatusBy({ runtimeStatus: [df.OrchestrationRuntimeStatus.Failed, df.OrchestrationRuntimeStatus.Terminated] });
     const running = await client.getStatusBy({
       runtimeStatus: [df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus.Pending],
@@ -93,18 +100,19 @@ export function createFindStuckBackupsActivity(deps: FindStuckDeps) {
 }
 
 async function withInput(client: InstanceClient, status: InstanceSummary): Promise<InstanceSummary | undefined> {
-  if (!status.instanceId.startsWith("blob-backup-")) return undefined;
+  if (!status.instanceId.startsWith(BLOB_BACKUP_ID_PREFIX) && !status.instanceId.startsWith(BLOB_BATCH_ID_PREFIX)) return undefined;
   const s = await client.getStatus(status.instanceId, { showHistory: false, showHistoryOutput: false, showInput: true });
   return { ...status, input: s.input, output: s.output };
 }
 
 /** Counts one backup into the report, repairs it when asked, and returns its line for the report's samples. */
 async function examine(deps: FindStuckDeps, client: InstanceClient, f: Found, now: Date, repair: boolean, report: StuckBackupsReport): Promise<StuckBackup> {
-  const { status, why, request } = f;
+  const { status, why, target } = f;
   const leaseId = backupLeaseId(status.instanceId);
   const service = deps.source.service;
   // Only a live (ETag-pinned) version is ever leased; a snapshot request never is.
-  const leased = request.snapshot === undefined && leaseOverdue(why, status.lastUpdatedTime, now, deps.settings.leaseSeconds)
+  const request = target.kind === "blob" ? target.request : undefined;
+  const leased = request !== undefined && request.snapshot === undefined && leaseOverdue(why, status.lastUpdatedTime, now, deps.settings.leaseSeconds)
     ? await isLeasedWith(service, request.container, request.blob, leaseId)
     : false;
   report[why] += 1;
@@ -112,8 +120,9 @@ async function examine(deps: FindStuckDeps, client: InstanceClient, f: Found, no
   const error = why === "failed" ? failureLine(status.output) : undefined;
   const line: StuckBackup = {
     instanceId: status.instanceId,
-    container: request.container,
-    blob: request.blob,
+    ...(target.kind === "blob"
+      ? { container: target.request.container, blob: target.request.blob }
+      : { container: target.batch.container, blob: target.batch.versions[0]?.blob ?? "", batchVersions: target.batch.versions.length }),
     runtimeStatus: status.runtimeStatus,
     why,
     createdTime: status.createdTime,
@@ -131,7 +140,7 @@ async function examine(deps: FindStuckDeps, client: InstanceClient, f: Found, no
   }
   // Released before the request is sent again, so the restarted backup finds the blob free (it would also re-acquire
   // its own lease, the id being the same; a lease held by a stray renewal must not outlive the repair, though).
-  if (leased) {
+  if (leased && request !== undefined) {
     try {
       if (await releaseLeaseWith(service, request.container, request.blob, leaseId)) report.leasesReleased += 1;
     } catch (err) {
@@ -139,7 +148,10 @@ async function examine(deps: FindStuckDeps, client: InstanceClient, f: Found, no
     }
   }
   try {
-    await deps.sender.send([request]);
+    // A batch goes back as the same message, so the same batch instance restarts (and no longer shows as failed); as
+    // single requests it would start other instances and leave the failed one to be found by every run.
+    if (target.kind === "blob") await deps.sender.send([target.request]);
+    else await deps.sender.sendBatch(target.batch);
   } catch (err) {
     return { ...line, action: "requestFailed", error: describeError(err).slice(0, 500) };
   }

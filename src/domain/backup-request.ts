@@ -236,6 +236,14 @@ export function encodeBackupMessages(requests: readonly BackupRequest[], batchMa
   return { messages, invalid };
 }
 
+/**
+ * A batch message as it was sent, to be sent again (reconciliation's repair of a failed or stuck batch): the queue
+ * trigger derives the same instance id from it and restarts that instance.
+ */
+export function encodeBackupBatch(batch: BackupBatch): string {
+  return encodeChecked(backupBatchSchema.parse(batch));
+}
+
 function encodeChecked(message: BackupMessage): string {
   const encoded = Buffer.from(JSON.stringify(message), "utf8").toString("base64");
   if (encoded.length > MAX_ENCODED_MESSAGE_BYTES) throw new Error(`a backup message for ${message.container} exceeds the 64 KiB queue message limit`);

@@ -75,6 +75,9 @@ export function chunksOf<T>(items: readonly T[], size = BATCH_CHUNK_VERSIONS): T
   return chunks;
 }
 
+/** Instance ids of batch backups start so. */
+export const BLOB_BATCH_ID_PREFIX = "blob-batch-";
+
 /**
  * The instance id of a batch: a hash of what it asks for (account, container, reason and the versions), not of when
  * it was asked, so a message delivered twice, or sent again by a retried scan page, joins the same instance.
@@ -83,7 +86,7 @@ export function chunksOf<T>(items: readonly T[], size = BATCH_CHUNK_VERSIONS): T
 export function blobBatchInstanceId(batch: Pick<BackupBatch, "account" | "container" | "reason" | "versions">): string {
   const versions = batch.versions.map((v) => `${v.blob}\n${v.snapshot === undefined ? `etag:${v.etag}` : `snapshot:${v.snapshot}`}`).sort();
   const hash = createHash("sha256").update(JSON.stringify([batch.account, batch.container, batch.reason, versions])).digest("hex");
-  return `blob-batch-${hash}`;
+  return `${BLOB_BATCH_ID_PREFIX}${hash}`;
 }
 
 /**

@@ -1,12 +1,14 @@
 /**
- * What reconciliation reports about blob backups that did not finish: instances that failed (or were terminated),
- * instances running or pending longer than the copy timeout ("stuck"), and source blobs still leased by such a backup
- * past the lease duration. Contracts and pure rules only; the activity is src/activities/find-stuck-backups.ts.
+ * What reconciliation reports about backups that did not finish: blob backup and batch backup instances that failed
+ * (or were terminated), instances running or pending longer than the copy timeout ("stuck"), and source blobs still
+ * leased by such a blob backup past the lease duration. Contracts and pure rules only; the activity is
+ * src/activities/find-stuck-backups.ts.
  */
 import { z } from "zod";
 
-import { backupRequestSchema } from "./backup-request";
-import { blobNameSchema,containerNameSchema } from "./name-schemas";
+import { type BackupBatch, type BackupRequest, backupRequestSchema } from "./backup-request";
+import { BLOB_BATCH_ID_PREFIX, blobBatchInputSchema } from "./blob-batch-backup";
+import { blobNameSchema, containerNameSchema } from "./name-schemas";
 
 const count = z.number().int().nonnegative();
 
@@ -33,7 +35,10 @@ export type FindStuckInput = z.infer<typeof findStuckInputSchema>;
 export const stuckBackupSchema = z.strictObject({
   instanceId: z.string(),
   container: z.string(),
+  /** The blob; of a batch backup, its first version's. */
   blob: z.string(),
+  /** A batch backup (src/orchestrators/blob-batch-backup.ts): how many versions it holds. */
+  batchVersions: count.optional(),
   runtimeStatus: z.string(),
   /** `failed`: Failed or Terminated; `stuck`: Running or Pending longer than COPY_TIMEOUT_MINUTES. */
   why: z.enum(["failed", "stuck"]),
@@ -52,7 +57,10 @@ export const stuckBackupsReportSchema = z.strictObject({
   failed: count,
   stuck: count,
   leasesHeld: count,
-  /** Requests re-sent to the backup queue (the queue trigger restarts a failed or terminated instance). */
+  /**
+   * Backups whose message was sent to the backup queue again (a blob backup's request, or a batch's whole message):
+   * the queue trigger restarts the failed or terminated instance.
+   */
   requested: count,
   terminated: count,
   leasesReleased: count,
@@ -73,28 +81,50 @@ export interface InstanceSummary {
   readonly output?: unknown;
 }
 
+/** What a found backup is, and what sending it again takes: its request, or its whole batch message. */
+export type StuckTarget = { readonly kind: "blob"; readonly request: BackupRequest } | { readonly kind: "batch"; readonly batch: BackupBatch };
+
+/** The backup an instance runs, from its id and input: undefined for any other instance or an input that does not parse. */
+function targetOf(status: InstanceSummary): StuckTarget | undefined {
+  if (status.instanceId.startsWith(BLOB_BACKUP_ID_PREFIX)) {
+    const parsed = z.object({ request: backupRequestSchema }).safeParse(status.input);
+    return parsed.success ? { kind: "blob", request: parsed.data.request } : undefined;
+  }
+  if (status.instanceId.startsWith(BLOB_BATCH_ID_PREFIX)) {
+    const parsed = blobBatchInputSchema.safeParse(status.input);
+    return parsed.success ? { kind: "batch", batch: parsed.data.batch } : undefined;
+  }
+  return undefined;
+}
+
+/** The blob names a backup covers: one, or each version's of a batch. */
+function blobsOf(target: StuckTarget): string[] {
+  return target.kind === "blob" ? [target.request.blob] : target.batch.versions.map((v) => v.blob);
+}
+
 /**
- * Whether an instance is a failed or stuck backup of the run's selection: its request (parsed from the input) when it
- * is, undefined otherwise. `stuck` needs a creation time at or before `runningSince` (the query asks for that already;
- * checked here too, so a backend that ignores the filter does not make a healthy backup look stuck).
+ * Whether an instance is a failed or stuck backup (a blob backup, or a batch backup any of whose versions is) of the
+ * run's selection: what it backs up when it is, undefined otherwise. `stuck` needs a creation time at or before
+ * `runningSince` (the query asks for that already; checked here too, so a backend that ignores the filter does not
+ * make a healthy backup look stuck).
  */
 export function stuckBackupOf(
   status: InstanceSummary,
   selection: { readonly containers: { has(container: string): boolean }; readonly prefix?: string | undefined; readonly runningSince: Date },
-): { why: StuckBackup["why"]; request: z.infer<typeof backupRequestSchema> } | undefined {
-  if (!status.instanceId.startsWith(BLOB_BACKUP_ID_PREFIX)) return undefined;
-  const parsed = z.object({ request: backupRequestSchema }).safeParse(status.input);
-  if (!parsed.success) return undefined;
-  const { request } = parsed.data;
-  if (!selection.containers.has(request.container)) return undefined;
-  if (selection.prefix !== undefined && !request.blob.startsWith(selection.prefix)) return undefined;
+): { why: StuckBackup["why"]; target: StuckTarget } | undefined {
+  const target = targetOf(status);
+  if (target === undefined) return undefined;
+  const container = target.kind === "blob" ? target.request.container : target.batch.container;
+  if (!selection.containers.has(container)) return undefined;
+  const { prefix } = selection;
+  if (prefix !== undefined && !blobsOf(target).some((blob) => blob.startsWith(prefix))) return undefined;
   switch (status.runtimeStatus) {
     case "Failed":
     case "Terminated":
-      return { why: "failed", request };
+      return { why: "failed", target };
     case "Running":
     case "Pending":
-      return Date.parse(status.createdTime) <= selection.runningSince.getTime() ? { why: "stuck", request } : undefined;
+      return Date.parse(status.createdTime) <= selection.runningSince.getTime() ? { why: "stuck", target } : undefined;
     default:
       return undefined;
   }

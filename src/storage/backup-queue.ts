@@ -6,7 +6,7 @@
  */
 import type { QueueClient } from "@azure/storage-queue";
 
-import { type BackupRequest, encodeBackupMessages } from "../domain/backup-request";
+import { type BackupBatch, type BackupRequest, encodeBackupBatch, encodeBackupMessages } from "../domain/backup-request";
 import { mapBounded } from "../domain/map-bounded";
 
 export interface SendResult {
@@ -20,6 +20,8 @@ export interface SendResult {
 
 export interface BackupQueueSender {
   send(requests: readonly BackupRequest[]): Promise<SendResult>;
+  /** Sends a batch message again as it is (its instance id is derived from it: the same batch instance restarts). */
+  sendBatch(batch: BackupBatch): Promise<void>;
 }
 
 export interface SenderOptions {
@@ -45,6 +47,11 @@ export function createBackupQueueSender(queue: QueueClient, options: SenderOptio
       await ensureQueue();
       await mapBounded(messages, options.concurrency, (m) => queue.sendMessage(m));
       return { sent: requests.length - invalid, invalid, messages: messages.length };
+    },
+    async sendBatch(batch) {
+      const message = encodeBackupBatch(batch);
+      await ensureQueue();
+      await queue.sendMessage(message);
     },
   };
 }

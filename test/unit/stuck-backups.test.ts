@@ -7,8 +7,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import { backupLeaseId } from "../../src/domain/backup-lease-id";
-import type { BackupRequest } from "../../src/domain/backup-request";
+import type { BackupBatch, BackupRequest } from "../../src/domain/backup-request";
 import { blobBackupInstanceId } from "../../src/domain/blob-backup";
+import { blobBatchInstanceId } from "../../src/domain/blob-batch-backup";
 import { type ReconciliationPlan, type ReconciliationReport, type StagePartInput, zeroReconcileCounts } from "../../src/domain/reconciliation";
 import {
   emptyStuckReport,
@@ -159,7 +160,31 @@ describe("what counts as a failed or stuck backup", () => {
     assert.equal(stuckBackupOf(instance("Failed", START, { request: request("beta", "a.csv") }), selection), undefined);
     assert.equal(stuckBackupOf(instance("Failed", START, { request: { nonsense: true } }), selection), undefined);
     assert.equal(stuckBackupOf(instance("Failed", START), { ...selection, prefix: "b" }), undefined);
-    assert.equal(stuckBackupOf(instance("Failed", START), { ...selection, prefix: "a" })?.request.blob, "a.csv");
+    assert.deepEqual(stuckBackupOf(instance("Failed", START), { ...selection, prefix: "a" })?.target, { kind: "blob", request: request("alpha", "a.csv") });
+  });
+
+  it("batch backups too: a failed or stuck batch of the run's containers with any version under the prefix, found with its whole batch", () => {
+    const batch: BackupBatch = {
+      v: 2,
+      account: "datalake1",
+      container: "alpha",
+      reason: "producer",
+      requestedAt: START,
+      versions: [
+        { blob: "a/1.csv", etag: '"0x1"', lastModified: START, contentLength: 3 },
+        { blob: "b/2.csv", etag: '"0x2"', lastModified: START, contentLength: 3 },
+      ],
+    };
+    const id = blobBatchInstanceId(batch);
+    const batchInstance = (runtimeStatus: string, createdTime = START, input: unknown = { batch }) => instance(runtimeStatus, createdTime, input, id);
+    assert.deepEqual(stuckBackupOf(batchInstance("Terminated"), selection), { why: "failed", target: { kind: "batch", batch } });
+    assert.equal(stuckBackupOf(batchInstance("Running", "2026-01-05T01:59:00Z"), selection)?.why, "stuck");
+    assert.equal(stuckBackupOf(batchInstance("Running", "2026-01-05T02:00:01Z"), selection), undefined, "younger than the copy timeout");
+    assert.equal(stuckBackupOf(batchInstance("Failed"), { ...selection, prefix: "b/" })?.why, "failed", "its second version is under the prefix");
+    assert.equal(stuckBackupOf(batchInstance("Failed"), { ...selection, prefix: "c/" }), undefined);
+    assert.equal(stuckBackupOf(batchInstance("Failed"), { ...selection, containers: new Set(["beta"]) }), undefined);
+    assert.equal(stuckBackupOf(batchInstance("Failed", START, { batch: { ...batch, versions: [] } }), selection), undefined, "an input that is not a batch");
+    assert.equal(stuckBackupOf(batchInstance("Failed", START, { request: request("alpha", "a.csv") }), selection), undefined, "a request under a batch's id");
   });
 
   it("a failed backup's lease counts once a lease duration has passed since it last changed; a stuck one's always", () => {
