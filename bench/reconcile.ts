@@ -25,7 +25,7 @@ import { runtime } from "../src/runtime";
 import { addPipelinePolicy, seedBlobs } from "../test/support/scan-fixtures";
 import { bareListing } from "./bare-listing";
 import { ensureRclone, rcloneRemotes, runRclone } from "./rclone";
-import { option, peakRssMiB, printTable, type Row, timed } from "./report";
+import { option, peakRssMiB, printTable, processCpuSeconds, type Row, timed } from "./report";
 
 const FILES = [
   "src/triggers/http-start-reconciliation.js",
@@ -139,16 +139,26 @@ export async function runSizes(args: readonly string[]): Promise<void> {
       const bare = await timed(async () => (await listAll(lake, false)) + (await listAll(backup, false)));
       // Interleaved rounds, the order alternating (reconcile then rclone, rclone then reconcile, …): Azurite slows as
       // its heap grows and its collector's timing moves each run by several per cent, so whichever always ran second
-      // would pay for it. The ratio is of the sums.
-      const runs: { tool: "reconcile" | "rclone check"; ms: number; peakMiB?: number; differences?: boolean }[] = [];
+      // would pay for it. The ratio is of the sums. Azurite's CPU during each run says how much work each tool asked
+      // of it (it answers on one core, so a run that kept it busy cannot be faster than that).
+      const runs: { tool: "reconcile" | "rclone check"; ms: number; peakMiB?: number; differences?: boolean; azuriteCpuS?: number }[] = [];
+      const azuriteCpu = (): number | undefined => processCpuSeconds(azurite.pid);
+      const cpuSince = (before: number | undefined): number | undefined => {
+        const after = azuriteCpu();
+        return before === undefined || after === undefined ? undefined : after - before;
+      };
       const runReconcile = async (): Promise<void> => {
+        const cpu = azuriteCpu();
         const r = await reconcile(name);
+        const used = cpuSince(cpu);
         if (r.report.totals.inSync !== blobs) throw new Error(`${name}: ${r.report.totals.inSync} of ${blobs} in sync`);
-        runs.push({ tool: "reconcile", ms: r.ms, peakMiB: r.peakMiB });
+        runs.push({ tool: "reconcile", ms: r.ms, peakMiB: r.peakMiB, ...(used !== undefined && { azuriteCpuS: used }) });
       };
       const runCheck = async (): Promise<void> => {
+        const cpu = azuriteCpu();
         const check = await rcloneCheck(lake, backup);
-        if (check !== undefined) runs.push({ tool: "rclone check", ms: check.ms, differences: !check.ok });
+        const used = cpuSince(cpu);
+        if (check !== undefined) runs.push({ tool: "rclone check", ms: check.ms, differences: !check.ok, ...(used !== undefined && { azuriteCpuS: used }) });
       };
       for (let round = 0; round < rounds; round += 1) {
         if (round % 2 === 0) {
@@ -162,12 +172,19 @@ export async function runSizes(args: readonly string[]): Promise<void> {
       const rows: Row[] = runs.map((r, i) => ({
         name: `${r.tool}${r.tool === "reconcile" ? ", in sync" : " (reference)"} (run ${i + 1}${r.differences === true ? "; reported differences" : ""})`,
         ms: r.ms,
-        ...(r.peakMiB !== undefined && { extra: { "peak heap MiB": r.peakMiB } }),
+        extra: {
+          ...(r.peakMiB !== undefined && { "peak heap MiB": r.peakMiB }),
+          ...(r.azuriteCpuS !== undefined && { "Azurite CPU s": r.azuriteCpuS.toFixed(1) }),
+        },
       }));
       printTable(`in-sync reconciliation, ${blobs} blobs in ${dirs} directories (Azurite, local Durable host; shared-machine smoke figure)`, { name: "bare listings (source + backup)", ms: bare.ms }, rows);
       const sum = (tool: string): number => runs.filter((r) => r.tool === tool).reduce((a, r) => a + r.ms, 0);
       if (runs.some((r) => r.tool === "rclone check")) {
         console.log(`reconcile / rclone check (sums of ${rounds} interleaved runs each): ${(sum("reconcile") / sum("rclone check")).toFixed(2)}`);
+        const cpuSum = (tool: string): number => runs.filter((r) => r.tool === tool).reduce((a, r) => a + (r.azuriteCpuS ?? 0), 0);
+        if (runs.every((r) => r.azuriteCpuS !== undefined)) {
+          console.log(`Azurite CPU, reconcile / rclone check (sums): ${cpuSum("reconcile").toFixed(1)} s / ${cpuSum("rclone check").toFixed(1)} s = ${(cpuSum("reconcile") / cpuSum("rclone check")).toFixed(2)}`);
+        }
       }
       largest = name;
     }
@@ -184,13 +201,17 @@ export async function runSizes(args: readonly string[]): Promise<void> {
         metadata: { [BackupMetadata.etag]: '"0xGONE"', [BackupMetadata.deletedAt]: "2026-01-01T00:00:00.000Z" },
       });
       seeded = orphans;
+      const cpu0 = processCpuSeconds(azurite.pid);
       const bare = await timed(async () => (await listAll(lake, false)) + (await listAll(backup, false)));
+      const cpu1 = processCpuSeconds(azurite.pid);
       const run = await reconcile(largest);
+      const cpu2 = processCpuSeconds(azurite.pid);
+      const cpu: Record<string, string> = cpu0 === undefined || cpu1 === undefined || cpu2 === undefined ? {} : { "Azurite CPU s (bare / reconcile)": `${(cpu1 - cpu0).toFixed(1)} / ${(cpu2 - cpu1).toFixed(1)}` };
       if (run.report.totals.orphans !== orphans) throw new Error(`${run.report.totals.orphans} orphans counted, ${orphans} seeded`);
       const row: Row = {
         name: `reconcile, ${orphans} orphans`,
         ms: run.ms,
-        extra: { "peak heap MiB": run.peakMiB, "live heap MiB (after major GCs)": run.liveMiB ?? "no major GC", "bare listings ms": bare.ms.toFixed(0) },
+        extra: { "peak heap MiB": run.peakMiB, "live heap MiB (after major GCs)": run.liveMiB ?? "no major GC", "bare listings ms": bare.ms.toFixed(0), ...cpu },
       };
       baseline ??= { name: `bare listings, ${orphans} orphans`, ms: bare.ms };
       rows.push(row);

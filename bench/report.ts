@@ -2,6 +2,8 @@
  * Benchmark output: a plain table where every row carries its ratio to a baseline measured in the same run, because
  * this machine is shared and absolute figures drift between runs.
  */
+import fs from "node:fs";
+
 export interface Row {
   readonly name: string;
   /** Wall time in milliseconds. */
@@ -31,6 +33,22 @@ export function printTable(title: string, baseline: Row, rows: readonly Row[]): 
 /** Peak resident memory of this process so far, in MiB. */
 export function peakRssMiB(): number {
   return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
+/**
+ * CPU time (user + system) another process has used so far, in seconds, from Linux's /proc (clock ticks of 1/100 s,
+ * Linux's USER_HZ); undefined where there is no /proc. Azurite answers one request at a time on one core, so its CPU
+ * during a run is the work a tool asked of it, which the run's wall time alone does not tell apart from waiting.
+ */
+export function processCpuSeconds(pid: number): number | undefined {
+  try {
+    // Fields after the command name, which is in parentheses and may hold spaces: utime and stime are 14th and 15th.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
