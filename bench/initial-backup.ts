@@ -42,7 +42,7 @@ import { runtime } from "../src/runtime";
 import { sourceReadUrl } from "../src/storage/source-sas";
 import { addPipelinePolicy, seedBlobs } from "../test/support/scan-fixtures";
 import { ensureRclone, rcloneRemotes, runRclone } from "./rclone";
-import { option, peakRssMiB, printTable, type Row, timed } from "./report";
+import { azuriteCpuColumn, cpuDuring, option, peakRssMiB, printTable, type Row, timed } from "./report";
 
 /** `rclone copy` from the lake container into `target` of the backup account, checked complete by one listing of each. */
 async function rcloneCopy(azurite: AzuriteInstance, container: string, target: string, transfers: number): Promise<number> {
@@ -200,22 +200,31 @@ async function smallBlobs(args: readonly string[]): Promise<void> {
     if (!args.includes("--no-copy-comparison")) await compareCopies(azurite, lake, names, size);
 
     const rcloneTarget = `${name}-rclone`;
-    const rclone1 = hasRclone ? await rcloneCopy(azurite, name, rcloneTarget, transfers) : undefined;
+    const rclone1 = hasRclone ? await cpuDuring(azurite.pid, () => rcloneCopy(azurite, name, rcloneTarget, transfers)) : undefined;
 
     const host = await startLocalHost({ settings: appSettings(azurite, args), queuePollMs: 50, timerSchedules: false, log: () => undefined });
     try {
       const counts = countRequests();
       const backup = backupService.getContainerClient(name);
       const before1 = { ...counts };
-      const initial = await scanAndBackUp(host, lake, backup);
+      const { value: initial, cpuS: initialCpuS } = await cpuDuring(azurite.pid, () => scanAndBackUp(host, lake, backup));
       const initialRow: Row = {
         name: `product: scan → all verified (${n})`,
         ms: initial.ms,
-        extra: { "blobs/s": ((n / initial.ms) * 1000).toFixed(0), "scan s": (initial.scanMs / 1000).toFixed(1), "requests/blob lake/backup/queue": perBlob(counts, before1, n), "peak RSS MiB": peakRssMiB() },
+        extra: {
+          "blobs/s": ((n / initial.ms) * 1000).toFixed(0),
+          "scan s": (initial.scanMs / 1000).toFixed(1),
+          "requests/blob lake/backup/queue": perBlob(counts, before1, n),
+          "peak RSS MiB": peakRssMiB(),
+          ...azuriteCpuColumn(initialCpuS),
+        },
       };
 
       const initialTitle = `initial backup, ${n} blobs of ${size} B (Azurite, local Durable host, this machine)`;
-      if (rclone1 !== undefined) printTable(initialTitle, { name: `rclone copy --transfers ${transfers}`, ms: rclone1, extra: { "blobs/s": ((n / rclone1) * 1000).toFixed(0) } }, [initialRow]);
+      if (rclone1 !== undefined) {
+        const extra = { "blobs/s": ((n / rclone1.value) * 1000).toFixed(0), ...azuriteCpuColumn(rclone1.cpuS) };
+        printTable(initialTitle, { name: `rclone copy --transfers ${transfers}`, ms: rclone1.value, extra }, [initialRow]);
+      }
       else printTable(`${initialTitle}; rclone could not be installed`, initialRow, []);
       if (args.includes("--no-incremental")) return;
 
@@ -223,14 +232,14 @@ async function smallBlobs(args: readonly string[]): Promise<void> {
       // scan's pages): rclone then the product, then the product then rclone, so that neither always runs on the
       // fresher (or the more loaded) Azurite; the ratio is of the sums.
       const rounds = [0, 1].map((round) => names.filter((_, i) => i % 100 === (Math.floor(i / 100) + round * 50) % 100));
-      const rcloneRuns: number[] = [];
+      const rcloneRuns: { value: number; cpuS?: number }[] = [];
       const productRuns: { ms: number; scanMs: number; row: Row }[] = [];
       let deletes = 0;
       for (const [round, changed] of rounds.entries()) {
         await seedBlobs(lake, changed, { concurrency: 32, content: body(`v${round + 2}`) });
         const product = async (): Promise<void> => {
           const before = { ...counts };
-          const run = await scanAndBackUp(host, lake, backup);
+          const { value: run, cpuS } = await cpuDuring(azurite.pid, () => scanAndBackUp(host, lake, backup));
           deletes += counts.lakeDeletes - before.lakeDeletes;
           productRuns.push({
             ...run,
@@ -242,12 +251,13 @@ async function smallBlobs(args: readonly string[]): Promise<void> {
                 "requests/blob lake/backup/queue": perBlob(counts, before, changed.length),
                 "lake snapshots deleted": counts.lakeDeletes - before.lakeDeletes,
                 "peak RSS MiB": peakRssMiB(),
+                ...azuriteCpuColumn(cpuS),
               },
             },
           });
         };
         const reference = async (): Promise<void> => {
-          if (hasRclone) rcloneRuns.push(await rcloneCopy(azurite, name, rcloneTarget, transfers));
+          if (hasRclone) rcloneRuns.push(await cpuDuring(azurite.pid, () => rcloneCopy(azurite, name, rcloneTarget, transfers)));
         };
         if (round === 0) {
           await reference();
@@ -261,9 +271,10 @@ async function smallBlobs(args: readonly string[]): Promise<void> {
       const [r1, r2] = rcloneRuns;
       const productRows = productRuns.map((p) => p.row);
       if (r1 !== undefined && r2 !== undefined) {
-        printTable(incrementalTitle, { name: "rclone copy (incremental), round 1", ms: r1 }, [{ name: "rclone copy (incremental), round 2", ms: r2 }, ...productRows]);
+        const rcloneRow = (round: number, r: { value: number; cpuS?: number }): Row => ({ name: `rclone copy (incremental), round ${round}`, ms: r.value, extra: azuriteCpuColumn(r.cpuS) });
+        printTable(incrementalTitle, rcloneRow(1, r1), [rcloneRow(2, r2), ...productRows]);
         const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
-        console.log(`product / rclone copy, incremental (sums of the two rounds): ${(sum(productRuns.map((p) => p.ms)) / (r1 + r2)).toFixed(2)}`);
+        console.log(`product / rclone copy, incremental (sums of the two rounds): ${(sum(productRuns.map((p) => p.ms)) / (r1.value + r2.value)).toFixed(2)}`);
       } else {
         const [first, ...rest] = productRows;
         if (first !== undefined) printTable(incrementalTitle, first, rest);

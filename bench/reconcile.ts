@@ -25,7 +25,7 @@ import { runtime } from "../src/runtime";
 import { addPipelinePolicy, seedBlobs } from "../test/support/scan-fixtures";
 import { bareListing } from "./bare-listing";
 import { ensureRclone, rcloneRemotes, runRclone } from "./rclone";
-import { option, peakRssMiB, printTable, processCpuSeconds, type Row, timed } from "./report";
+import { azuriteCpuColumn, cpuDuring, option, peakRssMiB, printTable, type Row, timed } from "./report";
 
 const FILES = [
   "src/triggers/http-start-reconciliation.js",
@@ -142,23 +142,14 @@ export async function runSizes(args: readonly string[]): Promise<void> {
       // would pay for it. The ratio is of the sums. Azurite's CPU during each run says how much work each tool asked
       // of it (it answers on one core, so a run that kept it busy cannot be faster than that).
       const runs: { tool: "reconcile" | "rclone check"; ms: number; peakMiB?: number; differences?: boolean; azuriteCpuS?: number }[] = [];
-      const azuriteCpu = (): number | undefined => processCpuSeconds(azurite.pid);
-      const cpuSince = (before: number | undefined): number | undefined => {
-        const after = azuriteCpu();
-        return before === undefined || after === undefined ? undefined : after - before;
-      };
       const runReconcile = async (): Promise<void> => {
-        const cpu = azuriteCpu();
-        const r = await reconcile(name);
-        const used = cpuSince(cpu);
+        const { value: r, cpuS } = await cpuDuring(azurite.pid, () => reconcile(name));
         if (r.report.totals.inSync !== blobs) throw new Error(`${name}: ${r.report.totals.inSync} of ${blobs} in sync`);
-        runs.push({ tool: "reconcile", ms: r.ms, peakMiB: r.peakMiB, ...(used !== undefined && { azuriteCpuS: used }) });
+        runs.push({ tool: "reconcile", ms: r.ms, peakMiB: r.peakMiB, ...(cpuS !== undefined && { azuriteCpuS: cpuS }) });
       };
       const runCheck = async (): Promise<void> => {
-        const cpu = azuriteCpu();
-        const check = await rcloneCheck(lake, backup);
-        const used = cpuSince(cpu);
-        if (check !== undefined) runs.push({ tool: "rclone check", ms: check.ms, differences: !check.ok, ...(used !== undefined && { azuriteCpuS: used }) });
+        const { value: check, cpuS } = await cpuDuring(azurite.pid, () => rcloneCheck(lake, backup));
+        if (check !== undefined) runs.push({ tool: "rclone check", ms: check.ms, differences: !check.ok, ...(cpuS !== undefined && { azuriteCpuS: cpuS }) });
       };
       for (let round = 0; round < rounds; round += 1) {
         if (round % 2 === 0) {
@@ -174,7 +165,7 @@ export async function runSizes(args: readonly string[]): Promise<void> {
         ms: r.ms,
         extra: {
           ...(r.peakMiB !== undefined && { "peak heap MiB": r.peakMiB }),
-          ...(r.azuriteCpuS !== undefined && { "Azurite CPU s": r.azuriteCpuS.toFixed(1) }),
+          ...azuriteCpuColumn(r.azuriteCpuS),
         },
       }));
       printTable(`in-sync reconciliation, ${blobs} blobs in ${dirs} directories (Azurite, local Durable host; shared-machine smoke figure)`, { name: "bare listings (source + backup)", ms: bare.ms }, rows);
@@ -201,12 +192,9 @@ export async function runSizes(args: readonly string[]): Promise<void> {
         metadata: { [BackupMetadata.etag]: '"0xGONE"', [BackupMetadata.deletedAt]: "2026-01-01T00:00:00.000Z" },
       });
       seeded = orphans;
-      const cpu0 = processCpuSeconds(azurite.pid);
-      const bare = await timed(async () => (await listAll(lake, false)) + (await listAll(backup, false)));
-      const cpu1 = processCpuSeconds(azurite.pid);
-      const run = await reconcile(largest);
-      const cpu2 = processCpuSeconds(azurite.pid);
-      const cpu: Record<string, string> = cpu0 === undefined || cpu1 === undefined || cpu2 === undefined ? {} : { "Azurite CPU s (bare / reconcile)": `${(cpu1 - cpu0).toFixed(1)} / ${(cpu2 - cpu1).toFixed(1)}` };
+      const { value: bare, cpuS: bareCpuS } = await cpuDuring(azurite.pid, () => timed(async () => (await listAll(lake, false)) + (await listAll(backup, false))));
+      const { value: run, cpuS: runCpuS } = await cpuDuring(azurite.pid, () => reconcile(largest));
+      const cpu: Record<string, string> = bareCpuS === undefined || runCpuS === undefined ? {} : { "Azurite CPU s (bare / reconcile)": `${bareCpuS.toFixed(1)} / ${runCpuS.toFixed(1)}` };
       if (run.report.totals.orphans !== orphans) throw new Error(`${run.report.totals.orphans} orphans counted, ${orphans} seeded`);
       const row: Row = {
         name: `reconcile, ${orphans} orphans`,

@@ -51,6 +51,19 @@ export function processCpuSeconds(pid: number): number | undefined {
   }
 }
 
+/** `fn`'s value and the CPU seconds process `pid` used meanwhile (undefined where there is no /proc). */
+export async function cpuDuring<T>(pid: number, fn: () => Promise<T>): Promise<{ value: T; cpuS?: number }> {
+  const before = processCpuSeconds(pid);
+  const value = await fn();
+  const after = processCpuSeconds(pid);
+  return before === undefined || after === undefined ? { value } : { value, cpuS: after - before };
+}
+
+/** The "Azurite CPU s" column of a row, when measured. */
+export function azuriteCpuColumn(cpuS: number | undefined): Record<string, string> {
+  return cpuS === undefined ? {} : { "Azurite CPU s": cpuS.toFixed(1) };
+}
+
 export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
   const start = performance.now();
   const value = await fn();
