@@ -20,16 +20,15 @@ import * as df from "durable-functions";
 import type { BlobAccount } from "../config/clients";
 import type { Settings } from "../config/settings";
 import { backupLeaseId } from "../domain/backup-lease-id";
-import { BLOB_BATCH_ID_PREFIX } from "../domain/blob-batch-backup";
 import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
 import { describeError } from "../domain/errors";
 import { mapBounded } from "../domain/map-bounded";
 import {
-  BLOB_BACKUP_ID_PREFIX,
   emptyStuckReport,
   failureLine,
   findStuckInputSchema,
   type InstanceSummary,
+  isBackupInstanceId,
   leaseOverdue,
   MAX_STUCK_SAMPLES,
   type StuckBackup,
@@ -100,7 +99,7 @@ export function createFindStuckBackupsActivity(deps: FindStuckDeps) {
 }
 
 async function withInput(client: InstanceClient, status: InstanceSummary): Promise<InstanceSummary | undefined> {
-  if (!status.instanceId.startsWith(BLOB_BACKUP_ID_PREFIX) && !status.instanceId.startsWith(BLOB_BATCH_ID_PREFIX)) return undefined;
+  if (!isBackupInstanceId(status.instanceId)) return undefined;
   const s = await client.getStatus(status.instanceId, { showHistory: false, showHistoryOutput: false, showInput: true });
   return { ...status, input: s.input, output: s.output };
 }

@@ -84,6 +84,11 @@ export interface InstanceSummary {
 /** What a found backup is, and what sending it again takes: its request, or its whole batch message. */
 export type StuckTarget = { readonly kind: "blob"; readonly request: BackupRequest } | { readonly kind: "batch"; readonly batch: BackupBatch };
 
+/** Whether an instance id is a blob backup's or a batch backup's: the instances this module looks at. */
+export function isBackupInstanceId(instanceId: string): boolean {
+  return instanceId.startsWith(BLOB_BACKUP_ID_PREFIX) || instanceId.startsWith(BLOB_BATCH_ID_PREFIX);
+}
+
 /** The backup an instance runs, from its id and input: undefined for any other instance or an input that does not parse. */
 function targetOf(status: InstanceSummary): StuckTarget | undefined {
   if (status.instanceId.startsWith(BLOB_BACKUP_ID_PREFIX)) {

@@ -137,8 +137,8 @@ interface ReadAheadPage {
   readonly token: string | undefined;
   /** Dropped once the join has it: a page is held here only until it is used. */
   page?: Promise<BackupPage>;
-  /** What the next read needs of a settled page: where the listing goes on, and the page's last name. */
-  settled?: { readonly next?: string; readonly lastName?: string; readonly ended: boolean };
+  /** What the next read needs of a settled page: where the listing goes on (none: it ended), and the page's last name. */
+  settled?: { readonly next?: string; readonly lastName?: string };
 }
 
 /**
@@ -193,8 +193,8 @@ export class BackupReadAhead {
       (page) => {
         entry.settled =
           page === "containerNotFound"
-            ? { ended: true }
-            : { ...(page.token !== undefined && { next: page.token }), ...(page.items.length > 0 && { lastName: page.items[page.items.length - 1]?.name }), ended: page.token === undefined };
+            ? {}
+            : { ...(page.token !== undefined && { next: page.token }), ...(page.items.length > 0 && { lastName: page.items[page.items.length - 1]?.name }) };
         this.#next();
       },
       () => undefined,
@@ -203,7 +203,7 @@ export class BackupReadAhead {
 
   #next(): void {
     const last = this.#pages[this.#pages.length - 1]?.settled;
-    if (last === undefined || last.ended || last.next === undefined || this.#sourceLast === undefined) return;
+    if (last?.next === undefined || this.#sourceLast === undefined) return;
     // At most one page ahead of the source, and never beyond what one join may read.
     if (this.#pages.length > this.#sourcePages || this.#pages.length >= this.#maxPages) return;
     if (last.lastName !== undefined && compareBlobNames(last.lastName, this.#sourceLast) >= 0) return;
