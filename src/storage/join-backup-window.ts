@@ -146,8 +146,9 @@ interface ReadAheadPage {
  * join needs both, are in flight together rather than one after the other (a window then takes about the longer of
  * the two listings, not their sum). It reads a page only where the join is sure to read it: the first page (any window
  * with names joins from its cursor), and each next one only while the last page read ends before the last source name
- * listed so far — a page ending at or beyond it may be the window's last. So nothing is read that a join without it
- * would not read, except the first page when a window turns out to hold no names yet (`unused` counts it). Memory:
+ * listed so far, or at it when the window lists more source pages — a page ending beyond it may be the window's last.
+ * So nothing is read that a join without it would not read, except the first page when a window turns out to hold no
+ * names yet, and a next page when the window's further source pages turn out empty (`unused` counts them). Memory:
  * it runs at most one page ahead of the source pages listed (a long run of orphans before the window's names is read
  * by the join itself, a page at a time), and lets go of each page as the join takes it.
  */
@@ -156,6 +157,7 @@ export class BackupReadAhead {
   readonly #readPage: BackupPageReader;
   readonly #maxPages: number;
   #sourceLast: string | undefined;
+  #sourceMore = false;
   #sourcePages = 0;
 
   constructor(readPage: BackupPageReader, cursor: BackupCursor, maxPages: number) {
@@ -164,9 +166,13 @@ export class BackupReadAhead {
     if (cursor.ended !== true) this.#start(cursor.token);
   }
 
-  /** The window's source listing has listed one more page, which ends with `name`. */
-  sourceListed(name: string): void {
+  /**
+   * The window's source listing has listed one more page, which ends with `name`; `more`: the window lists another
+   * page after it, so its last name lies beyond `name`.
+   */
+  sourceListed(name: string, more: boolean): void {
     this.#sourceLast = name;
+    this.#sourceMore = more;
     this.#sourcePages += 1;
     this.#next();
   }
@@ -206,7 +212,11 @@ export class BackupReadAhead {
     if (last?.next === undefined || this.#sourceLast === undefined) return;
     // At most one page ahead of the source, and never beyond what one join may read.
     if (this.#pages.length > this.#sourcePages || this.#pages.length >= this.#maxPages) return;
-    if (last.lastName !== undefined && compareBlobNames(last.lastName, this.#sourceLast) >= 0) return;
+    // A page ending where the source's listed names end is the window's last only if the window lists no more: in
+    // sync, the two listings end their pages on the same names, and the next backup page is read while the host
+    // parses the next source page rather than after it (Azurite would otherwise wait on the host once a page).
+    const reach = last.lastName === undefined ? -1 : compareBlobNames(last.lastName, this.#sourceLast);
+    if (reach > 0 || (reach === 0 && !this.#sourceMore)) return;
     this.#start(last.next);
   }
 }

@@ -97,19 +97,21 @@ export async function reconcileWindow(
     }, { snapshots: false });
     if (listed.kind === "containerNotFound") return listed;
     pages.push({ start: cursor, entries: listed.entries });
-    const last = listed.entries[listed.entries.length - 1];
-    if (last !== undefined) ahead.sourceListed(last.name);
     sourceListRequests += listed.listRequests;
     cursor = {
       ...(listed.continuationToken !== undefined && { continuationToken: listed.continuationToken }),
       ...(listed.skipName !== undefined && { skipName: listed.skipName }),
     };
     sourceDone = listed.continuationToken === undefined;
+    const last = listed.entries[listed.entries.length - 1];
+    if (last !== undefined) ahead.sourceListed(last.name, !sourceDone && page + 1 < input.sourcePages);
   }
 
   const sourceNames = new Set(pages.flatMap((p) => p.entries.map((e) => e.name)));
-  const lastPage = pages[pages.length - 1];
-  const windowEnd = sourceDone ? undefined : lastPage?.entries[lastPage.entries.length - 1]?.name;
+  // The last name listed, not the last page's: a listing may answer an empty page before it ends (Azure does), and
+  // the window's names before it are joined all the same.
+  const lastListed = pages.flatMap((p) => p.entries).at(-1)?.name;
+  const windowEnd = sourceDone ? undefined : lastListed;
   // A window with no names and more to come has nothing to join yet; the backup cursor stays where it is.
   const join: BackupWindow =
     !sourceDone && windowEnd === undefined

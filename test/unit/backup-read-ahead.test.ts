@@ -28,10 +28,10 @@ describe("BackupReadAhead (the backup pages a window lists while its source page
     const ahead = new BackupReadAhead(backup.read, {}, 20);
     await settle();
     assert.deepEqual(backup.asked, [undefined], "the first page, before any source page is listed");
-    ahead.sourceListed("b/04");
+    ahead.sourceListed("b/04", true);
     await settle();
     assert.deepEqual(backup.asked, [undefined, "5"], "one page ahead of one source page");
-    ahead.sourceListed("b/09");
+    ahead.sourceListed("b/09", true);
     await settle();
     assert.deepEqual(backup.asked, [undefined, "5", "10"]);
     // The join takes the pages read ahead, in order, and reads on by itself.
@@ -40,24 +40,45 @@ describe("BackupReadAhead (the backup pages a window lists while its source page
     assert.equal(ahead.unused, 0);
   });
 
-  it("in sync, reads the next backup page only once the source has listed beyond the last one read", async () => {
+  it("in sync, reads the next backup page once the source has listed beyond the last one read", async () => {
     const both = names("d", 12);
     const backup = listing(both, 4);
     const ahead = new BackupReadAhead(backup.read, {}, 20);
-    ahead.sourceListed("d/03");
+    ahead.sourceListed("d/03", false);
     await settle();
-    assert.deepEqual(backup.asked, [undefined], "the backup's first page ends where the source's does: it may be the window's last");
-    ahead.sourceListed("d/07");
+    assert.deepEqual(backup.asked, [undefined], "the backup's first page ends where the window does: it may be the window's last");
+    ahead.sourceListed("d/07", false);
     await settle();
     assert.deepEqual(backup.asked, [undefined, "4"]);
-    ahead.sourceListed("d/11");
+    ahead.sourceListed("d/11", false);
     await settle();
     assert.deepEqual(backup.asked, [undefined, "4", "8"]);
   });
 
+  it("in sync, reads the next backup page as soon as the source page ending with the same name is listed, when the window lists more", async () => {
+    const both = names("d", 12);
+    const backup = listing(both, 4);
+    const ahead = new BackupReadAhead(backup.read, {}, 20);
+    ahead.sourceListed("d/03", true);
+    await settle();
+    assert.deepEqual(backup.asked, [undefined, "4"], "the window goes on past d/03, so the join reads the page after it");
+    ahead.sourceListed("d/07", true);
+    await settle();
+    assert.deepEqual(backup.asked, [undefined, "4", "8"]);
+    ahead.sourceListed("d/11", false);
+    await settle();
+    assert.deepEqual(backup.asked, [undefined, "4", "8"], "the listing has no page after d/11");
+    // A page ending beyond the source's last name is not read past, more source pages or not.
+    const beyond = listing(names("d", 12), 4);
+    const ahead2 = new BackupReadAhead(beyond.read, {}, 20);
+    ahead2.sourceListed("d/02", true);
+    await settle();
+    assert.deepEqual(beyond.asked, [undefined]);
+  });
+
   it("reads nothing of a listing that ended, counts a first page the window never used, and never more than a join's pages", async () => {
     const ended = listing(names("a", 10), 5);
-    new BackupReadAhead(ended.read, { ended: true }, 20).sourceListed("z");
+    new BackupReadAhead(ended.read, { ended: true }, 20).sourceListed("z", true);
     await settle();
     assert.deepEqual(ended.asked, []);
 
@@ -67,7 +88,7 @@ describe("BackupReadAhead (the backup pages a window lists while its source page
 
     const capped = listing(names("a", 60), 5);
     const ahead = new BackupReadAhead(capped.read, {}, 2);
-    for (const last of ["b/1", "b/2", "b/3"]) ahead.sourceListed(last);
+    for (const last of ["b/1", "b/2", "b/3"]) ahead.sourceListed(last, true);
     await settle();
     assert.equal(capped.asked.length, 2, "at most maxPages, as the join itself");
   });
