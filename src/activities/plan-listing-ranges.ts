@@ -11,7 +11,7 @@ import type { BlobServiceClient } from "@azure/storage-blob";
 import { z } from "zod";
 
 import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
-import { MAX_LEVEL_NAMES, planRanges,type PlanRangesResult } from "../domain/listing-ranges";
+import { MAX_LEVEL_NAMES, planRanges, type PlanRangesResult } from "../domain/listing-ranges";
 import { blobNameSchema, containerNameSchema } from "../domain/name-schemas";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
@@ -43,13 +43,15 @@ export function createPlanListingRangesActivity(deps: PlanRangesDeps): (input: u
     if (input.backupContainer !== undefined && target.backupContainer !== input.backupContainer) {
       return { kind: "refused", reason: `the run names backup container ${JSON.stringify(input.backupContainer)}, BACKUP_CONTAINER_TEMPLATE gives ${JSON.stringify(target.backupContainer)}` };
     }
+    // LIST_PARALLELISM=1: nothing is split, so nothing is listed to plan it.
+    if (deps.listParallelism <= 1) return { kind: "ranges", parallelism: deps.listParallelism };
     const root = input.prefix ?? "";
     const backupContainer = input.backupContainer;
     const [lake, backup] = await Promise.all([
       topLevelOf(containerClient(deps.source, input.container), root, MAX_LEVEL_NAMES),
       backupContainer === undefined ? { directories: [], blobs: 0 } : topLevelOf(containerClient(deps.backup, backupContainer), root),
     ]);
-    const ranges = deps.listParallelism > 1 ? planRanges(root, lake, backup) : undefined;
+    const ranges = planRanges(root, lake, backup);
     return { kind: "ranges", ...(ranges !== undefined && { ranges }), parallelism: deps.listParallelism };
   };
 }

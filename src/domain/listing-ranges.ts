@@ -74,6 +74,20 @@ export function coveredBy(range: ListingRange, after: string | undefined): boole
   return after !== undefined && range.level !== true && !after.startsWith(range.prefix) && compareBlobNames(range.prefix, after) < 0;
 }
 
+/**
+ * Whether the ranges left after a container's first pages (a reconciliation's first window, a scan's `firstPages`) are
+ * worth splitting into. Each batch of ranges (a sub-orchestration per range, `parallelism` at a time) takes at least
+ * about what those first pages took — a round of Durable messages and at least one listing request per side —, so
+ * ranges pay only when listing the rest as one chain would take more such stretches than the batches they need. The
+ * rest is estimated at the first pages' pace: they covered `covered` whole directories and part of one more, so the
+ * `remaining` ranges hold about `remaining / (covered + 1)` stretches. A container whose first pages stay inside one
+ * directory (10 million names in a few hundred directories) splits; 30 directories of 1,000 names after a first window
+ * of 20 do not (four batches of sub-orchestrations for what two more windows list).
+ */
+export function rangesPay(remaining: number, covered: number, parallelism: number): boolean {
+  return remaining / (covered + 1) > Math.ceil(remaining / parallelism);
+}
+
 /** What PlanListingRanges answers: the ranges (none: list the container as one), or why the settings refuse it. */
 export const planRangesResultSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("refused"), reason: z.string() }),

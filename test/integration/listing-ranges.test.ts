@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import type { ContainerClient } from "@azure/storage-blob";
+import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 
 import { type AzuriteInstance, startAzurite } from "../../dev/azurite";
 import { createPlanListingRangesActivity } from "../../src/activities/plan-listing-ranges";
@@ -101,6 +101,24 @@ describe("listing in name ranges", { timeout: 300_000 }, () => {
       [`${ASTRAL}/`, false],
       [`${PRIVATE}/`, false],
     ]);
+  });
+
+  it("plans nothing, and lists nothing to plan it, at LIST_PARALLELISM=1", async () => {
+    let listings = 0;
+    const service = BlobServiceClient.fromConnectionString(azurite.settings.SourceStorage);
+    addPipelinePolicy(service, {
+      name: "count-plan-listings",
+      sendRequest: (request, next) => {
+        if (request.url.includes("comp=list")) listings += 1;
+        return next(request);
+      },
+    });
+    const sequential = createPlanListingRangesActivity({ source: service, backup: service, policy: settings, listParallelism: 1 });
+    assert.deepEqual(await sequential({ container: "ranges", backupContainer: "ranges" }), { kind: "ranges", parallelism: 1 });
+    assert.equal(listings, 0);
+    const parallel = createPlanListingRangesActivity({ source: service, backup: service, policy: settings, listParallelism: 8 });
+    await parallel({ container: "ranges", backupContainer: "ranges" });
+    assert.equal(listings, 2, "the same plan at LIST_PARALLELISM=8 lists both top levels");
   });
 
   it("plans no range for the root's own names when neither side has any there, and still lists every name; a root-level orphan brings the range back", async () => {

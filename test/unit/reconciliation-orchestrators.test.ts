@@ -276,12 +276,12 @@ describe("container reconciliation orchestrator (one container)", { timeout: 30_
   };
 
   it("splits a container its first window did not finish into name ranges after that window's last name, reconciled as sub-orchestrations a batch per execution, and sums them", async () => {
-    const planned = [{ prefix: "", level: true as const }, { prefix: "0/" }, { prefix: "a/" }, { prefix: "b/" }, { prefix: "c/" }];
+    const planned = [{ prefix: "", level: true as const }, { prefix: "0/" }, { prefix: "a/" }, { prefix: "b/" }, { prefix: "c/" }, { prefix: "d/" }, { prefix: "e/" }];
     const result = await runOrchestration(containerReconciliation, {
       input: childInput(),
       instanceId: "reconciliation-run-alpha",
       startAt: START,
-      activities: { ...firstWindow, [Activities.planListingRanges]: () => ({ result: { kind: "ranges", ranges: planned, parallelism: 2 } satisfies PlanRangesResult }) },
+      activities: { ...firstWindow, [Activities.planListingRanges]: () => ({ result: { kind: "ranges", ranges: planned, parallelism: 3 } satisfies PlanRangesResult }) },
       subOrchestrations: {
         [Orchestrators.containerReconciliation]: (input: ContainerReconciliationInput) => ({
           result: {
@@ -298,20 +298,45 @@ describe("container reconciliation orchestrator (one container)", { timeout: 30_
       Activities.planListingRanges,
       `sub ${Orchestrators.containerReconciliation} reconciliation-run-alpha-r0`,
       `sub ${Orchestrators.containerReconciliation} reconciliation-run-alpha-r1`,
-      "continueAsNew",
       `sub ${Orchestrators.containerReconciliation} reconciliation-run-alpha-r2`,
+      "continueAsNew",
       `sub ${Orchestrators.containerReconciliation} reconciliation-run-alpha-r3`,
+      `sub ${Orchestrators.containerReconciliation} reconciliation-run-alpha-r4`,
+      `sub ${Orchestrators.containerReconciliation} reconciliation-run-alpha-r5`,
     ]);
     const started = subs(result.scheduled).map((s) => s.input as ContainerReconciliationInput);
     // "0/" sorts wholly before a/x: the first window covered it. The others start after a/x, on both sides.
-    assert.deepEqual(started.map((i) => i.options.range), [planned[0], planned[2], planned[3], planned[4]]);
+    assert.deepEqual(started.map((i) => i.options.range), [planned[0], ...planned.slice(2)]);
     for (const i of started) assert.deepEqual(i.progress?.cursor, { source: { skipName: "a/x" }, backup: { after: "a/x" } });
     const carried = (result.inputs[1] as ContainerReconciliationInput).fanOut;
-    assert.deepEqual(carried && [carried.next, carried.totals.blobs, carried.ranges.length, carried.after], [2, 27, 4, "a/x"]);
+    assert.deepEqual(carried && [carried.next, carried.totals.blobs, carried.ranges.length, carried.after], [3, 37, 6, "a/x"]);
     const report = result.output as ContainerReport;
-    assert.deepEqual([report.status, report.counts.blobs, report.windows, report.startedAt], ["failed", 47, 5, START]);
+    assert.deepEqual([report.status, report.counts.blobs, report.windows, report.startedAt], ["failed", 67, 7, START]);
     assert.equal(report.error, 'range "b/": 503 Server Busy', "a failed range fails the container, the others still counted");
-    assert.deepEqual(report.orphanSamples, ["0/gone", "gone", "a/gone", "b/gone", "c/gone"]);
+    assert.deepEqual(report.orphanSamples, ["0/gone", "gone", "a/gone", "b/gone", "c/gone", "d/gone", "e/gone"]);
+  });
+
+  it("goes on with windows when the ranges left would hold too little for their batches of sub-orchestrations", async () => {
+    // The first window covered "0/" and part of "a/"; at its pace the four ranges left are two windows' worth, and at
+    // parallelism 2 they would take two batches: no split.
+    const planned = [{ prefix: "", level: true as const }, { prefix: "0/" }, { prefix: "a/" }, { prefix: "b/" }, { prefix: "c/" }];
+    let window = 0;
+    const result = await runOrchestration(containerReconciliation, {
+      input: childInput(),
+      startAt: START,
+      activities: {
+        [Activities.reconcileContainerWindow]: (input: WindowInput): Answer => {
+          window += 1;
+          if (window === 1) return firstWindow[Activities.reconcileContainerWindow]();
+          assert.deepEqual(input.cursor.source, { continuationToken: "s1", skipName: "a/x" }, "the next window goes on from the first");
+          return { result: { kind: "window", counts: reconcileCounts(5, 0), orphanSamples: [], cursor: { backup: { ended: true } }, done: true } satisfies WindowResult };
+        },
+        [Activities.planListingRanges]: () => ({ result: { kind: "ranges", ranges: planned, parallelism: 2 } satisfies PlanRangesResult }),
+      },
+    });
+    assert.equal(result.status, "Completed", result.error);
+    assert.deepEqual(result.trail, [Activities.reconcileContainerWindow, Activities.planListingRanges, Activities.reconcileContainerWindow]);
+    assert.deepEqual([(result.output as ContainerReport).counts.blobs, (result.output as ContainerReport).windows], [12, 2]);
   });
 
   it("never plans a container that one window finishes; a range runs its windows without planning; a refused plan is the container's failure", async () => {

@@ -1,0 +1,19 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import { rangesPay } from "../../src/domain/listing-ranges";
+
+describe("rangesPay (whether the ranges left after a container's first pages are worth their sub-orchestrations)", () => {
+  it("splits when the first pages stayed inside few directories: the rest is many stretches, the batches few", () => {
+    assert.equal(rangesPay(256, 0, 8), true, "10 million names in 256 directories, the first window inside the first");
+    assert.equal(rangesPay(45, 4, 8), true, "about 9 stretches left, 6 batches");
+    assert.equal(rangesPay(2, 0, 2), true, "two big directories, one batch");
+  });
+
+  it("goes on as one chain when the ranges left hold less than the batches they would take", () => {
+    assert.equal(rangesPay(31, 19, 8), false, "50,000 names in 50 directories after a window of 20,000: 1.6 windows left, 4 batches");
+    assert.equal(rangesPay(40, 10, 8), false, "100,000 in 50 after 20,000: 3.6 windows left, 5 batches");
+    assert.equal(rangesPay(4, 1, 2), false, "at parallelism 2 a covered directory halves the stretches: never more than the batches");
+    assert.equal(rangesPay(1, 0, 8), false, "one range is no split");
+  });
+});
