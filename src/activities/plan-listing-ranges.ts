@@ -23,6 +23,11 @@ export const planRangesInputSchema = z.strictObject({
   /** Absent: the lake's directories alone (the container scan). */
   backupContainer: containerNameSchema.optional(),
   prefix: blobNameSchema.optional(),
+  /**
+   * Top-level directories the container's first pages covered wholly, from the lake's names (a window's
+   * `directoriesCovered`): at LIST_PARALLELISM - 1 or more no split can pay (`rangesPay`), and nothing is listed.
+   */
+  coveredDirectories: z.number().int().nonnegative().optional(),
 });
 export type PlanRangesInput = z.infer<typeof planRangesInputSchema>;
 
@@ -43,8 +48,10 @@ export function createPlanListingRangesActivity(deps: PlanRangesDeps): (input: u
     if (input.backupContainer !== undefined && target.backupContainer !== input.backupContainer) {
       return { kind: "refused", reason: `the run names backup container ${JSON.stringify(input.backupContainer)}, BACKUP_CONTAINER_TEMPLATE gives ${JSON.stringify(target.backupContainer)}` };
     }
-    // LIST_PARALLELISM=1: nothing is split, so nothing is listed to plan it.
-    if (deps.listParallelism <= 1) return { kind: "ranges", parallelism: deps.listParallelism };
+    // Nothing would be split (LIST_PARALLELISM=1, or first pages that covered too many directories for ranges to pay:
+    // the rest is at most ranges/parallelism stretches), so nothing is listed to plan it — on Azurite a hierarchical
+    // listing of a container's root costs about a flat listing's worth of work, folded page by page.
+    if (deps.listParallelism <= 1 || (input.coveredDirectories ?? 0) >= deps.listParallelism - 1) return { kind: "ranges", parallelism: deps.listParallelism };
     const root = input.prefix ?? "";
     const backupContainer = input.backupContainer;
     const [lake, backup] = await Promise.all([

@@ -136,6 +136,7 @@ export function createReconcileContainerWindowActivity(deps: ReconcileContainerW
       cursor: { ...(result.source !== undefined && { source: result.source }), backup: result.backup },
       done: result.done,
       ...(result.snapshotsRefusedReason !== undefined && { snapshotsRefusedReason: result.snapshotsRefusedReason }),
+      directoriesCovered: result.directoriesCovered,
     };
   };
 }

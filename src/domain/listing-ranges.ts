@@ -88,6 +88,27 @@ export function rangesPay(remaining: number, covered: number, parallelism: numbe
   return remaining / (covered + 1) > Math.ceil(remaining / parallelism);
 }
 
+/**
+ * How many top-level directories under `root` a listing that started at the container's (or prefix's) first name
+ * covered wholly, given its names in listing order: every directory among them but the last name's (names sharing a
+ * prefix are contiguous in the listing, so only the last directory may go on past them). A lower bound of what the
+ * plan's `coveredBy` counts (that also counts directories only the backup holds): so at `parallelism - 1` or more,
+ * `rangesPay` cannot hold and the plan need not list anything.
+ */
+export function directoriesCovered(root: string, names: readonly string[]): number {
+  let seen = 0;
+  let current: string | undefined;
+  for (const name of names) {
+    if (!name.startsWith(root)) continue;
+    const slash = name.indexOf("/", root.length);
+    const directory = slash < 0 ? undefined : name.slice(0, slash + 1);
+    if (directory !== undefined && directory !== current) seen += 1;
+    current = directory;
+  }
+  // The last name's directory may go on past the listing; a name at the root after it means it did not.
+  return current !== undefined ? seen - 1 : seen;
+}
+
 /** What PlanListingRanges answers: the ranges (none: list the container as one), or why the settings refuse it. */
 export const planRangesResultSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("refused"), reason: z.string() }),

@@ -119,6 +119,11 @@ export const windowResultSchema = z.discriminatedUnion("kind", [
     cursor: cursorSchema,
     done: z.boolean(),
     snapshotsRefusedReason: z.string().optional(),
+    /**
+     * Top-level directories (under the run's prefix) whose names the window covered wholly: every directory among its
+     * names but the last one's. From a container's first window, it tells PlanListingRanges whether ranges can pay.
+     */
+    directoriesCovered: z.number().int().nonnegative().optional(),
   }),
 ]);
 export type WindowResult = z.infer<typeof windowResultSchema>;

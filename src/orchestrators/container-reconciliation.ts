@@ -66,10 +66,11 @@ export const containerReconciliationInputSchema = z.strictObject({
 });
 export type ContainerReconciliationInput = z.input<typeof containerReconciliationInputSchema>;
 
-/** Where the container's first window stopped: the progress so far and the last name it covered. */
+/** Where the container's first window stopped: the progress so far, the last name it covered, and its directories. */
 interface FirstWindow {
   readonly progress: Progress;
   readonly after?: string;
+  readonly directoriesCovered?: number;
 }
 
 /**
@@ -85,6 +86,7 @@ function* planAfterFirstWindow(
     container: input.container,
     backupContainer: input.backupContainer,
     ...(input.options.prefix !== undefined && { prefix: input.options.prefix }),
+    ...(first.directoriesCovered !== undefined && { coveredDirectories: first.directoriesCovered }),
   };
   const failed = (error: string) => ({ kind: "failed" as const, report: reportOf(input, first.progress, context.df.currentUtcDateTime.toISOString(), error) });
   let planned: PlanRangesResult;
@@ -266,7 +268,11 @@ export const containerReconciliation: OrchestrationHandler = function* (context:
     });
     if (result.done) return report("completed");
     if (maySplit && progress.windows === 1) {
-      const plan = yield* planAfterFirstWindow(context, input, { progress, ...(result.cursor.source?.skipName !== undefined && { after: result.cursor.source.skipName }) });
+      const plan = yield* planAfterFirstWindow(context, input, {
+        progress,
+        ...(result.cursor.source?.skipName !== undefined && { after: result.cursor.source.skipName }),
+        ...(result.directoriesCovered !== undefined && { directoriesCovered: result.directoriesCovered }),
+      });
       if (plan.kind === "failed") return plan.report;
       if (plan.kind === "split") {
         const done = yield* reconcileRanges(context, input, plan.fan);

@@ -16,6 +16,7 @@ import type { ContainerClient } from "@azure/storage-blob";
 import { type BackupCursor, type BackupState, backupState, compareBlobNames } from "../domain/backup-join";
 import type { HeldVersion } from "../domain/blob-backup";
 import { classify, type ListedEntry } from "../domain/change-detection";
+import { directoriesCovered } from "../domain/listing-ranges";
 import { mapBounded } from "../domain/map-bounded";
 import type { OrphanEntry } from "./deletion-record";
 import { backupPageReader, BackupReadAhead, type BackupWindow, DEFAULT_BACKUP_PAGES, joinBackupWindow } from "./join-backup-window";
@@ -59,6 +60,8 @@ export type ReconcileWindowResult =
       readonly backupListRequests: number;
       readonly snapshotRequests: number;
       readonly snapshotsRefusedReason?: string;
+      /** Top-level directories under the prefix that the window's names covered wholly (see `directoriesCovered`). */
+      readonly directoriesCovered: number;
     };
 
 interface ListedPage {
@@ -140,6 +143,8 @@ export async function reconcileWindow(
     }
   }
 
+  const covered = directoriesCovered(input.prefix ?? "", entries.map((e) => e.name));
+
   // The names the backup does not hold as listed are read whole (with their snapshots), one request each, to classify
   // them as the scan does and to snapshot or request them.
   const held = (name: string, etag: string): boolean => backupState(etag, join.held.get(name)) === "inSync";
@@ -180,5 +185,6 @@ export async function reconcileWindow(
     backupListRequests: join.listRequests + ahead.unused,
     snapshotRequests: processed.snapshotRequests,
     ...(processed.snapshotsRefusedReason !== undefined && { snapshotsRefusedReason: processed.snapshotsRefusedReason }),
+    directoriesCovered: covered,
   };
 }

@@ -103,7 +103,7 @@ describe("listing in name ranges", { timeout: 300_000 }, () => {
     ]);
   });
 
-  it("plans nothing, and lists nothing to plan it, at LIST_PARALLELISM=1", async () => {
+  it("plans nothing, and lists nothing to plan it, at LIST_PARALLELISM=1 or after first pages that covered LIST_PARALLELISM - 1 directories", async () => {
     let listings = 0;
     const service = BlobServiceClient.fromConnectionString(azurite.settings.SourceStorage);
     addPipelinePolicy(service, {
@@ -117,8 +117,12 @@ describe("listing in name ranges", { timeout: 300_000 }, () => {
     assert.deepEqual(await sequential({ container: "ranges", backupContainer: "ranges" }), { kind: "ranges", parallelism: 1 });
     assert.equal(listings, 0);
     const parallel = createPlanListingRangesActivity({ source: service, backup: service, policy: settings, listParallelism: 8 });
-    await parallel({ container: "ranges", backupContainer: "ranges" });
-    assert.equal(listings, 2, "the same plan at LIST_PARALLELISM=8 lists both top levels");
+    // First pages that covered 7 whole directories: at LIST_PARALLELISM=8 no split can pay.
+    assert.deepEqual(await parallel({ container: "ranges", backupContainer: "ranges", coveredDirectories: 7 }), { kind: "ranges", parallelism: 8 });
+    assert.equal(listings, 0);
+    const planned = await parallel({ container: "ranges", backupContainer: "ranges", coveredDirectories: 6 });
+    assert.equal(listings, 2, "6 covered directories, or none said: the plan lists both top levels");
+    assert.ok(planned.kind === "ranges" && (planned.ranges?.length ?? 0) > 1);
   });
 
   it("plans no range for the root's own names when neither side has any there, and still lists every name; a root-level orphan brings the range back", async () => {
@@ -193,6 +197,9 @@ describe("listing in name ranges", { timeout: 300_000 }, () => {
     assert.ok(after !== undefined && after.includes("/"), `the first window ends inside a directory (${String(after)})`);
     const rest = ranges.filter((r) => !coveredBy(r, after));
     assert.ok(rest.length < ranges.length, "some range is wholly covered by the first window");
+    // The window's own count of the lake directories it covered: the plan's, less the backup-only ones before `after`.
+    const backupOnlyCovered = ranges.filter((r) => coveredBy(r, after) && r.prefix === "gone/").length;
+    assert.equal(first.directoriesCovered, ranges.length - rest.length - backupOnlyCovered);
     const afterFirst = (await Promise.all(rest.map((r) => reconcile(r, { source: { skipName: after }, backup: { after } })))).reduce(addReconcileCounts, first.counts);
     const pick = (c: ReconcileCounts) => [c.blobs, c.inSync, c.missing, c.outdated, c.orphans];
     const missing = NAMES.filter((_, i) => i % 4 === 1).length; // the names the backup was seeded without

@@ -82,6 +82,27 @@ describe("container scan in name ranges", { timeout: 30_000 }, () => {
     assert.deepEqual([out.ranges, out.pages, out.blobsSeen], [4, 7, 10]);
   });
 
+  it("goes on as one chain after the first pages when the ranges left would not pay for their sub-orchestrations", async () => {
+    const calls: ScanPageInput[] = [];
+    const lastNames = ["a/1", "a/9", "b/x"];
+    const page: Script = (input: ScanPageInput): Answer => {
+      calls.push(input);
+      const i = input.continuationToken === undefined ? 0 : Number(input.continuationToken.slice(1));
+      const more = i < 3 ? { continuationToken: `t${i + 1}`, skipName: lastNames[i] ?? "?" } : {};
+      return { result: { kind: "page", counts: counts(2), ...more } satisfies ScanPageResult };
+    };
+    // The first pages covered a/ and part of b/: at that pace the four ranges left are two stretches, and at
+    // parallelism 2 they would take two batches.
+    const planned: PlanRangesInput[] = [];
+    const result = await driverFor({ container: "raw", snapshots: "off", firstPages: 3 }, { [Activities.planListingRanges]: plan(RANGES, 2, planned), [Activities.scanSourcePage]: page }).run();
+    assert.equal(result.status, "Completed", result.error);
+    assert.equal(planned.length, 1);
+    assert.deepEqual(subs(result), [], "no range");
+    assert.deepEqual(calls.map((c) => [rangeOf(c), c.continuationToken ?? null]), [["(whole)", null], ["(whole)", "t1"], ["(whole)", "t2"], ["(whole)", "t3"]]);
+    const out = result.output as ContainerScanOutput;
+    assert.deepEqual([out.ranges, out.pages, out.blobsSeen], [undefined, 4, 8]);
+  });
+
   it("fans the ranges out at the planned parallelism, one batch per execution, each range paged with its own cursor", async () => {
     const calls: ScanPageInput[] = [];
     const planned: PlanRangesInput[] = [];

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import type { PlanRangesResult } from "../../src/activities/plan-listing-ranges";
+import type { PlanRangesInput, PlanRangesResult } from "../../src/activities/plan-listing-ranges";
 import {
   type ContainerReport,
   MAX_ORPHAN_SAMPLES,
@@ -271,6 +271,7 @@ describe("container reconciliation orchestrator (one container)", { timeout: 30_
         orphanSamples: ["0/gone"],
         cursor: { source: { continuationToken: "s1", skipName: "a/x" }, backup: { token: "b1", after: "a/w" } },
         done: false,
+        directoriesCovered: 1,
       } satisfies WindowResult,
     }),
   };
@@ -321,6 +322,7 @@ describe("container reconciliation orchestrator (one container)", { timeout: 30_
     // parallelism 2 they would take two batches: no split.
     const planned = [{ prefix: "", level: true as const }, { prefix: "0/" }, { prefix: "a/" }, { prefix: "b/" }, { prefix: "c/" }];
     let window = 0;
+    const planInputs: PlanRangesInput[] = [];
     const result = await runOrchestration(containerReconciliation, {
       input: childInput(),
       startAt: START,
@@ -331,11 +333,15 @@ describe("container reconciliation orchestrator (one container)", { timeout: 30_
           assert.deepEqual(input.cursor.source, { continuationToken: "s1", skipName: "a/x" }, "the next window goes on from the first");
           return { result: { kind: "window", counts: reconcileCounts(5, 0), orphanSamples: [], cursor: { backup: { ended: true } }, done: true } satisfies WindowResult };
         },
-        [Activities.planListingRanges]: () => ({ result: { kind: "ranges", ranges: planned, parallelism: 2 } satisfies PlanRangesResult }),
+        [Activities.planListingRanges]: (input: PlanRangesInput) => {
+          planInputs.push(input);
+          return { result: { kind: "ranges", ranges: planned, parallelism: 2 } satisfies PlanRangesResult };
+        },
       },
     });
     assert.equal(result.status, "Completed", result.error);
     assert.deepEqual(result.trail, [Activities.reconcileContainerWindow, Activities.planListingRanges, Activities.reconcileContainerWindow]);
+    assert.deepEqual(planInputs, [{ container: "alpha", backupContainer: "alpha-backup", coveredDirectories: 1 }], "the plan is told what the first window covered");
     assert.deepEqual([(result.output as ContainerReport).counts.blobs, (result.output as ContainerReport).windows], [12, 2]);
   });
 

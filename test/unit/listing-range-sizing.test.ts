@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { rangesPay } from "../../src/domain/listing-ranges";
+import { directoriesCovered, rangesPay } from "../../src/domain/listing-ranges";
 
 describe("rangesPay (whether the ranges left after a container's first pages are worth their sub-orchestrations)", () => {
   it("splits when the first pages stayed inside few directories: the rest is many stretches, the batches few", () => {
@@ -15,5 +15,18 @@ describe("rangesPay (whether the ranges left after a container's first pages are
     assert.equal(rangesPay(40, 10, 8), false, "100,000 in 50 after 20,000: 3.6 windows left, 5 batches");
     assert.equal(rangesPay(4, 1, 2), false, "at parallelism 2 a covered directory halves the stretches: never more than the batches");
     assert.equal(rangesPay(1, 0, 8), false, "one range is no split");
+  });
+
+  it("counts the directories a listing from the start covered wholly: all it met but the last name's", () => {
+    const names = ["0.csv", "a/1", "a/2", "b/1", "b/c/2", "m.csv", "x/1"];
+    assert.equal(directoriesCovered("", names), 2, "a/ and b/; x/ may go on");
+    assert.equal(directoriesCovered("", names.slice(0, 6)), 2, "a name at the root after b/ closes it");
+    assert.equal(directoriesCovered("", ["a/1", "a/2"]), 0, "still inside the first directory");
+    assert.equal(directoriesCovered("", ["top.csv"]), 0);
+    assert.equal(directoriesCovered("", []), 0);
+    assert.equal(directoriesCovered("p/", ["p/a/1", "p/b/1", "p/b/2", "p/c/1"]), 2, "directories under the run's prefix");
+    assert.equal(directoriesCovered("p/", ["p/x.csv", "p/a/1"]), 0);
+    // Lower bound of the plan's count: at parallelism - 1 covered, no number of ranges left can pay.
+    for (const remaining of [1, 2, 7, 8, 9, 100, 256]) assert.equal(rangesPay(remaining, 7, 8), false, `${remaining} ranges left`);
   });
 });
