@@ -230,79 +230,57 @@ describe("reconciliation window activity (merge-join of the source and backup li
     assert.equal((await drainRequests(clients.backupQueue)).length, 0);
   });
 
-  it("lists the backup while the source pages are still being listed, and reads no backup page more than a join after them", async () => {
-    const container = "lake-ahead";
+  /**
+   * An in-sync container of 12 names whose source page number `hold.sourcePage` (0-based) is answered only once the
+   * backup's listing has been asked for `hold.backupPages` pages: a read-ahead that asks later never gets there, and
+   * the listing fails on the deadline. Returns the backup listing requests sent so far.
+   */
+  async function inSyncLakeHolding(container: string, hold: { sourcePage: number; backupPages: number; describe: string }): Promise<() => number> {
     const lake = clients.source.service.getContainerClient(container);
     const backup = clients.backup.service.getContainerClient(container);
     await lake.create();
     await backup.create();
-    const names = Array.from({ length: 12 }, (_, i) => `d/${String(i).padStart(2, "0")}`);
-    await seedBlobs(lake, names);
+    await seedBlobs(lake, Array.from({ length: 12 }, (_, i) => `d/${String(i).padStart(2, "0")}`));
     for await (const item of lake.listBlobsFlat()) await backUp(backup, item.name, item.properties.etag ?? "");
     const isList = (url: string): boolean => new URL(url).pathname.endsWith(`/${container}`) && url.includes("comp=list");
     let backupListsSent = 0;
     let sourcePagesReturned = 0;
     addPipelinePolicy(clients.backup.service, {
-      name: "count-backup-lists",
+      name: `count-backup-lists-${container}`,
       sendRequest: (request, next) => {
         if (isList(request.url)) backupListsSent += 1;
         return next(request);
       },
     });
-    // The source's first page is answered only once a backup page has been asked for: a window that lists the backup
-    // after its source pages never gets there, and the listing fails on the deadline.
     addPipelinePolicy(clients.source.service, {
-      name: "hold-first-source-page",
+      name: `hold-source-page-${container}`,
       sendRequest: async (request, next) => {
         const response = await next(request);
-        if (isList(request.url) && sourcePagesReturned++ === 0) {
-          await waitFor(() => backupListsSent, { describe: "a backup page asked for while the source's first page is held", timeoutMs: 10_000, intervalMs: 10 });
+        if (isList(request.url) && sourcePagesReturned++ === hold.sourcePage) {
+          await waitFor(() => backupListsSent >= hold.backupPages, { describe: hold.describe, timeoutMs: 10_000, intervalMs: 10 });
         }
         return response;
       },
     });
-    const result = await reconcile(activityFor("off"), container, { snapshots: "off", pageSize: 4, sourcePages: 3 });
+    return () => backupListsSent;
+  }
+
+  it("lists the backup while the source pages are still being listed, and reads no backup page more than a join after them", async () => {
+    const backupListsSent = await inSyncLakeHolding("lake-ahead", { sourcePage: 0, backupPages: 1, describe: "a backup page asked for while the source's first page is held" });
+    const result = await reconcile(activityFor("off"), "lake-ahead", { snapshots: "off", pageSize: 4, sourcePages: 3 });
     assert.deepEqual([result.counts.inSync, result.windows], [12, 1]);
     assert.equal(result.counts.sourceListRequests, 3);
     assert.equal(result.counts.backupListRequests, 3, "the backup's three pages, none read ahead for nothing");
-    assert.equal(backupListsSent, 3);
+    assert.equal(backupListsSent(), 3);
   });
 
   it("in sync, asks for the next backup page while the window's next source page is being listed", async () => {
-    const container = "lake-overlap";
-    const lake = clients.source.service.getContainerClient(container);
-    const backup = clients.backup.service.getContainerClient(container);
-    await lake.create();
-    await backup.create();
-    const names = Array.from({ length: 12 }, (_, i) => `d/${String(i).padStart(2, "0")}`);
-    await seedBlobs(lake, names);
-    for await (const item of lake.listBlobsFlat()) await backUp(backup, item.name, item.properties.etag ?? "");
-    const isList = (url: string): boolean => new URL(url).pathname.endsWith(`/${container}`) && url.includes("comp=list");
-    let backupListsSent = 0;
-    let sourcePagesReturned = 0;
-    addPipelinePolicy(clients.backup.service, {
-      name: "count-overlap-backup-lists",
-      sendRequest: (request, next) => {
-        if (isList(request.url)) backupListsSent += 1;
-        return next(request);
-      },
-    });
-    // The source's second page is answered only once the backup's second page has been asked for: a read-ahead that
-    // waits for the source to list past a page before reading the next never gets there.
-    addPipelinePolicy(clients.source.service, {
-      name: "hold-second-source-page",
-      sendRequest: async (request, next) => {
-        const response = await next(request);
-        if (isList(request.url) && sourcePagesReturned++ === 1) {
-          await waitFor(() => backupListsSent >= 2, { describe: "the backup's second page asked for while the source's second page is held", timeoutMs: 10_000, intervalMs: 10 });
-        }
-        return response;
-      },
-    });
-    const result = await reconcile(activityFor("off"), container, { snapshots: "off", pageSize: 4, sourcePages: 3 });
+    // The backup's second page ends where the source's second does: asked for only after it, it would never come.
+    const backupListsSent = await inSyncLakeHolding("lake-overlap", { sourcePage: 1, backupPages: 2, describe: "the backup's second page asked for while the source's second page is held" });
+    const result = await reconcile(activityFor("off"), "lake-overlap", { snapshots: "off", pageSize: 4, sourcePages: 3 });
     assert.deepEqual([result.counts.inSync, result.windows], [12, 1]);
     assert.equal(result.counts.backupListRequests, 3, "the backup's three pages, none read for nothing");
-    assert.equal(backupListsSent, 3);
+    assert.equal(backupListsSent(), 3);
   });
 
   it("joins a window whose last source page Azure answers empty (with a continuation): its earlier names stay in sync", async () => {
