@@ -120,8 +120,9 @@ export const windowResultSchema = z.discriminatedUnion("kind", [
     done: z.boolean(),
     snapshotsRefusedReason: z.string().optional(),
     /**
-     * Top-level directories (under the run's prefix) whose names the window covered wholly: every directory among its
-     * names but the last one's. From a container's first window, it tells PlanListingRanges whether ranges can pay.
+     * Top-level directories (under the run's prefix) among the window's names but the last name's: those it covered
+     * wholly when it started at the listing's first name, as a container's first window does — which is the one whose
+     * count tells PlanListingRanges whether ranges can pay (later windows' counts are not used).
      */
     directoriesCovered: z.number().int().nonnegative().optional(),
   }),

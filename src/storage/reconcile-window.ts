@@ -113,7 +113,7 @@ export async function reconcileWindow(
   const sourceNames = new Set(pages.flatMap((p) => p.entries.map((e) => e.name)));
   // The last name listed, not the last page's: a listing may answer an empty page before it ends (Azure does), and
   // the window's names before it are joined all the same.
-  const lastListed = pages.flatMap((p) => p.entries).at(-1)?.name;
+  const lastListed = pages.findLast((p) => p.entries.length > 0)?.entries.at(-1)?.name;
   const windowEnd = sourceDone ? undefined : lastListed;
   // A window with no names and more to come has nothing to join yet; the backup cursor stays where it is.
   const join: BackupWindow =
