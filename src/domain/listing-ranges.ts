@@ -89,6 +89,18 @@ export function rangesPay(remaining: number, covered: number, parallelism: numbe
 }
 
 /**
+ * The planned ranges to list after a container's first pages, which covered every name up to `after`: those not
+ * wholly covered (`coveredBy`), when they pay for their sub-orchestrations (`rangesPay`, the covered ones giving the
+ * pace); undefined: list the rest as one chain. Without `after` (planned before any page) nothing is covered and two
+ * or more ranges always pay at a parallelism of two or more, the only one a plan splits at.
+ */
+export function rangesToList(planned: readonly ListingRange[] | undefined, after: string | undefined, parallelism: number): ListingRange[] | undefined {
+  const ranges = planned?.filter((r) => !coveredBy(r, after));
+  if (ranges === undefined || ranges.length === 0) return undefined;
+  return rangesPay(ranges.length, (planned?.length ?? 0) - ranges.length, parallelism) ? ranges : undefined;
+}
+
+/**
  * How many top-level directories under `root` a listing that started at the container's (or prefix's) first name
  * covered wholly, given its names in listing order: every directory among them but the last name's (names sharing a
  * prefix are contiguous in the listing, so only the last directory may go on past them). A lower bound of what the

@@ -21,7 +21,7 @@ import {
   zeroScanCounts,
 } from "../domain/container-scan";
 import { describeError } from "../domain/errors";
-import { coveredBy, type ListingRange, planRangesResultSchema, type RangeFanOut, rangesPay } from "../domain/listing-ranges";
+import { type ListingRange, planRangesResultSchema, type RangeFanOut, rangesToList } from "../domain/listing-ranges";
 import { Activities, Orchestrators } from "../function-names";
 import { type RangeBatch, runRangeBatch } from "./range-batch";
 import { STORAGE_PAGE_RETRY } from "./retry-policies";
@@ -40,10 +40,8 @@ export function* planScanRanges(context: OrchestrationContext, input: ScanInput,
   const planInput: PlanRangesInput = { container: input.container, ...(input.prefix !== undefined && { prefix: input.prefix }) };
   const planned = planRangesResultSchema.parse(yield context.df.callActivityWithRetry(Activities.planListingRanges, STORAGE_PAGE_RETRY, planInput));
   if (planned.kind === "refused") throw new Error(`scan of ${JSON.stringify(input.container)} refused: ${planned.reason}`);
-  const ranges = planned.ranges?.filter((r) => !coveredBy(r, after));
-  if (ranges === undefined || ranges.length === 0) return undefined;
-  // Planned after first pages: ranges sized from them (src/domain/listing-ranges.ts); planned first: no measure, split.
-  if (after !== undefined && !rangesPay(ranges.length, (planned.ranges?.length ?? 0) - ranges.length, planned.parallelism)) return undefined;
+  const ranges = rangesToList(planned.ranges, after, planned.parallelism);
+  if (ranges === undefined) return undefined;
   return { ranges, next: 0, parallelism: planned.parallelism, ...(after !== undefined && { after }) };
 }
 

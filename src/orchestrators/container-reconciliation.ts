@@ -13,7 +13,7 @@ import { z } from "zod";
 
 import type { PlanRangesInput, PlanRangesResult } from "../activities/plan-listing-ranges";
 import { describeError } from "../domain/errors";
-import { coveredBy, type ListingRange, planRangesResultSchema, rangeFanOutSchema, rangesPay } from "../domain/listing-ranges";
+import { type ListingRange, planRangesResultSchema, rangeFanOutSchema, rangesToList } from "../domain/listing-ranges";
 import { containerNameSchema } from "../domain/name-schemas";
 import {
   addReconcileCounts,
@@ -96,10 +96,9 @@ function* planAfterFirstWindow(
     return failed(describeError(err));
   }
   if (planned.kind === "refused") return failed(`refused: ${planned.reason}`);
-  const ranges = planned.ranges?.filter((r) => !coveredBy(r, first.after));
-  if (ranges === undefined || ranges.length === 0) return { kind: "whole" };
-  // Ranges sized from the first window: too few names left per batch of sub-orchestrations and the windows go on.
-  if (!rangesPay(ranges.length, (planned.ranges?.length ?? 0) - ranges.length, planned.parallelism)) return { kind: "whole" };
+  // Ranges sized from the first window: none left, or too few names per batch of sub-orchestrations, and the windows go on.
+  const ranges = rangesToList(planned.ranges, first.after, planned.parallelism);
+  if (ranges === undefined) return { kind: "whole" };
   const p = first.progress;
   return {
     kind: "split",
