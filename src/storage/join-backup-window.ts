@@ -48,7 +48,7 @@ export interface BackupJoinInput {
 }
 
 type BackupItem = { name: string; etag: string; metadata?: Record<string, string> };
-type BackupPage = { items: BackupItem[]; token?: string } | "containerNotFound";
+export type BackupPage = { items: BackupItem[]; token?: string } | "containerNotFound";
 /** Reads the backup page that starts at `token` (undefined: the listing's first page). */
 export type BackupPageReader = (token: string | undefined) => Promise<BackupPage>;
 

@@ -19,8 +19,9 @@ import { classify, type ListedEntry } from "../domain/change-detection";
 import { directoriesCovered } from "../domain/listing-ranges";
 import { mapBounded } from "../domain/map-bounded";
 import type { OrphanEntry } from "./deletion-record";
-import { backupPageReader, BackupReadAhead, type BackupWindow, DEFAULT_BACKUP_PAGES, joinBackupWindow } from "./join-backup-window";
-import { listNameEntries, listSourcePage, toListedEntry } from "./list-source-page";
+import { type BackupPage, type BackupPageReader, backupPageReader, BackupReadAhead, type BackupWindow, DEFAULT_BACKUP_PAGES, joinBackupWindow } from "./join-backup-window";
+import { listNameEntries, type ListPageResult, listSourcePage, toListedEntry } from "./list-source-page";
+import { pageKey,PagePrefetch } from "./page-prefetch";
 import { processListedEntries, type ProcessPageInput, type SnapshotOfPage, type SourceBlobVersion } from "./process-source-page";
 
 export interface SourceCursor {
@@ -35,6 +36,8 @@ export interface ReconcileWindowInput extends Omit<ProcessPageInput, "continuati
   readonly sourcePages: number;
   /** Backup pages per window at most (default DEFAULT_BACKUP_PAGES). */
   readonly backupPages?: number;
+  /** False: no pages asked for ahead for the next window (default: asked, see ./page-prefetch.ts). */
+  readonly prefetch?: boolean;
   /** Each backup page's orphans whose deletion is not recorded yet (not called in a dry run by the activity). */
   readonly onNewOrphans?: (orphans: readonly OrphanEntry[]) => Promise<void>;
 }
@@ -64,6 +67,12 @@ export type ReconcileWindowResult =
       readonly directoriesCovered: number;
     };
 
+/** Next windows' first pages, held in this process (a few, briefly: see ./page-prefetch.ts). */
+const PREFETCH_PAGES = 32;
+const PREFETCH_TTL_MS = 30_000;
+const sourcePrefetch = new PagePrefetch<ListPageResult>(PREFETCH_PAGES, PREFETCH_TTL_MS);
+const backupPrefetch = new PagePrefetch<BackupPage>(PREFETCH_PAGES, PREFETCH_TTL_MS);
+
 interface ListedPage {
   /** Where this page's listing started. */
   readonly start: SourceCursor;
@@ -83,24 +92,39 @@ export async function reconcileWindow(
     pageSize: input.pageSize ?? 5000,
     maxPages: input.backupPages ?? DEFAULT_BACKUP_PAGES,
   };
+  const sourceKey = (at: SourceCursor): string =>
+    pageKey(source.url, { side: "source", prefix: input.prefix, level: input.level, pageSize: input.pageSize, token: at.continuationToken, skipName: at.skipName });
+  const backupKey = (token: string | undefined): string =>
+    pageKey(backup.url, { side: "backup", prefix: input.prefix, level: input.level, pageSize: backupListing.pageSize, token });
+  const listFrom = (at: SourceCursor): Promise<ListPageResult> =>
+    listSourcePage(source, {
+      ...(input.prefix !== undefined && { prefix: input.prefix }),
+      ...(input.level === true && { level: true }),
+      ...(input.pageSize !== undefined && { pageSize: input.pageSize }),
+      ...(at.continuationToken !== undefined && { continuationToken: at.continuationToken }),
+      ...(at.skipName !== undefined && { skipName: at.skipName }),
+      // Live blobs only: an in-sync blob needs nothing else, and its snapshots would double the entries listed.
+    }, { snapshots: false });
+  // Pages an earlier window of this listing asked for ahead (see ./page-prefetch.ts); their requests are its to count.
+  let backupPrefetched = 0;
+  const readBackup = backupPageReader(backup, backupListing);
+  const readBackupOrTake: BackupPageReader = async (token) => {
+    const taken = await backupPrefetch.take(backupKey(token), () => readBackup(token));
+    if (taken.prefetched) backupPrefetched += 1;
+    return taken.value;
+  };
   // The backup listing runs alongside the source's: the join needs both, and neither waits for the other's pages.
-  const ahead = new BackupReadAhead(backupPageReader(backup, backupListing), backupListing.cursor, backupListing.maxPages);
+  const ahead = new BackupReadAhead(readBackupOrTake, backupListing.cursor, backupListing.maxPages);
   const pages: ListedPage[] = [];
   let cursor: SourceCursor = input.source;
   let sourceListRequests = 0;
   let sourceDone = false;
   for (let page = 0; page < input.sourcePages && !sourceDone; page += 1) {
-    const listed = await listSourcePage(source, {
-      ...(input.prefix !== undefined && { prefix: input.prefix }),
-      ...(input.level === true && { level: true }),
-      ...(input.pageSize !== undefined && { pageSize: input.pageSize }),
-      ...(cursor.continuationToken !== undefined && { continuationToken: cursor.continuationToken }),
-      ...(cursor.skipName !== undefined && { skipName: cursor.skipName }),
-      // Live blobs only: an in-sync blob needs nothing else, and its snapshots would double the entries listed.
-    }, { snapshots: false });
+    const from = cursor;
+    const { value: listed, prefetched } = await sourcePrefetch.take(sourceKey(from), () => listFrom(from));
     if (listed.kind === "containerNotFound") return listed;
     pages.push({ start: cursor, entries: listed.entries });
-    sourceListRequests += listed.listRequests;
+    if (!prefetched) sourceListRequests += listed.listRequests;
     cursor = {
       ...(listed.continuationToken !== undefined && { continuationToken: listed.continuationToken }),
       ...(listed.skipName !== undefined && { skipName: listed.skipName }),
@@ -126,6 +150,21 @@ export async function reconcileWindow(
           read: ahead.read,
           ...(input.onNewOrphans !== undefined && { onNewOrphans: input.onNewOrphans }),
         });
+
+  // Joined through the window's end, the next window starts where both listings stopped: its first pages are asked
+  // for now, listed while this window finishes (one request each, counted here). A level range's page is many
+  // requests, and a window that did not catch up resumes from an earlier page: neither asks.
+  let asked = 0;
+  if (!sourceDone && join.caughtUp && input.level !== true && input.prefetch !== false) {
+    const next = cursor;
+    sourcePrefetch.ask(sourceKey(next), () => listFrom(next));
+    sourceListRequests += 1;
+    if (join.cursor.ended !== true) {
+      const token = join.cursor.token;
+      backupPrefetch.ask(backupKey(token), () => readBackup(token));
+      asked = 1;
+    }
+  }
 
   // The join covers every source name up to `through`; the rest is listed again, from its page, by the next window.
   let entries = pages.flatMap((p) => p.entries);
@@ -182,7 +221,7 @@ export async function reconcileWindow(
     backup: join.cursor,
     done: next === undefined,
     sourceListRequests,
-    backupListRequests: join.listRequests + ahead.unused,
+    backupListRequests: join.listRequests + ahead.unused - backupPrefetched + asked,
     snapshotRequests: processed.snapshotRequests,
     ...(processed.snapshotsRefusedReason !== undefined && { snapshotsRefusedReason: processed.snapshotsRefusedReason }),
     directoriesCovered: covered,

@@ -19,8 +19,9 @@ async function reconcile(
   activity: (input: unknown) => Promise<unknown>,
   container: string,
   options: Partial<WindowInput["options"]> = {},
+  from: WindowInput["cursor"] = { backup: {} },
 ): Promise<{ counts: ReconcileCounts; windows: number; orphanSamples: string[] }> {
-  let cursor: WindowInput["cursor"] = { backup: {} };
+  let cursor = from;
   let counts = zeroReconcileCounts();
   const orphanSamples: string[] = [];
   for (let windows = 1; ; windows += 1) {
@@ -281,6 +282,44 @@ describe("reconciliation window activity (merge-join of the source and backup li
     assert.deepEqual([result.counts.inSync, result.windows], [12, 1]);
     assert.equal(result.counts.backupListRequests, 3, "the backup's three pages, none read for nothing");
     assert.equal(backupListsSent(), 3);
+  });
+
+  it("asks for the next window's first pages before it returns: the next window lists neither again", async () => {
+    const container = "lake-prefetch";
+    const lake = clients.source.service.getContainerClient(container);
+    const backup = clients.backup.service.getContainerClient(container);
+    await lake.create();
+    await backup.create();
+    await seedBlobs(lake, Array.from({ length: 12 }, (_, i) => `p/${String(i).padStart(2, "0")}`));
+    for await (const item of lake.listBlobsFlat()) await backUp(backup, item.name, item.properties.etag ?? "");
+    // The markers each side's listing requests were sent with ("" for a first page).
+    const sent = { source: [] as string[], backup: [] as string[] };
+    for (const side of ["source", "backup"] as const) {
+      addPipelinePolicy(clients[side].service, {
+        name: `markers-${side}-${container}`,
+        sendRequest: (request, next) => {
+          const url = new URL(request.url);
+          if (url.pathname.endsWith(`/${container}`) && url.searchParams.get("comp") === "list") sent[side].push(url.searchParams.get("marker") ?? "");
+          return next(request);
+        },
+      });
+    }
+    const options = { dryRun: false, snapshots: "off", sourcePages: 1, pageSize: 4 } as const;
+    const first = windowResultSchema.parse(await activityFor("off")({ container, backupContainer: container, options, cursor: { backup: {} }, snapshotsRefused: false }));
+    assert.ok(first.kind === "window" && !first.done);
+    const { source: next, backup: nextBackup } = first.cursor;
+    assert.ok(next?.continuationToken !== undefined && nextBackup.token !== undefined, `cursors: ${JSON.stringify(first.cursor)}`);
+    await waitFor(() => sent.source.includes(next.continuationToken ?? "") && sent.backup.includes(nextBackup.token ?? ""), {
+      describe: "the second window's first source and backup pages asked for by the first",
+      timeoutMs: 10_000,
+      intervalMs: 10,
+    });
+    const rest = await reconcile(activityFor("off"), container, options, first.cursor);
+    assert.equal(first.counts.inSync + rest.counts.inSync, 12);
+    assert.equal(sent.source.length, 3, `each source page listed once: ${JSON.stringify(sent.source)}`);
+    assert.equal(sent.backup.length, 3, `each backup page listed once: ${JSON.stringify(sent.backup)}`);
+    assert.equal(new Set(sent.source).size, 3);
+    assert.deepEqual([first.counts.sourceListRequests + rest.counts.sourceListRequests, first.counts.backupListRequests + rest.counts.backupListRequests], [3, 3], "each request counted once, by the window that sent it");
   });
 
   it("joins a window whose last source page Azure answers empty (with a continuation): its earlier names stay in sync", async () => {
