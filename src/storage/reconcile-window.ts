@@ -4,7 +4,8 @@
  * container scan processes them (classified, new and changed blobs snapshotted).
  * Cost: the two listings (plus, per window, one re-read of the backup page the window ended in); no request per blob.
  * The backup pages are listed while the source pages are (`BackupReadAhead`), so a window waits for the longer of the
- * two listings rather than their sum.
+ * two listings rather than their sum; and a window that joined all its names asks for the next window's first pages
+ * before it finishes (`./page-prefetch.ts`), so the listings go on between windows too.
  * Memory: the window's source entries and its backup pages read ahead (at most one more than the source pages listed,
  * each let go as the join takes it), then one backup page at a time. The backup side reads at most `backupPages` pages per call:
  * when a long run of backup names without a source (a partition the lake deleted) does not fit, the call joins the
@@ -21,7 +22,7 @@ import { mapBounded } from "../domain/map-bounded";
 import type { OrphanEntry } from "./deletion-record";
 import { type BackupPage, type BackupPageReader, backupPageReader, BackupReadAhead, type BackupWindow, DEFAULT_BACKUP_PAGES, joinBackupWindow } from "./join-backup-window";
 import { listNameEntries, type ListPageResult, listSourcePage, toListedEntry } from "./list-source-page";
-import { pageKey,PagePrefetch } from "./page-prefetch";
+import { pageKey, PagePrefetch } from "./page-prefetch";
 import { processListedEntries, type ProcessPageInput, type SnapshotOfPage, type SourceBlobVersion } from "./process-source-page";
 
 export interface SourceCursor {
@@ -36,8 +37,6 @@ export interface ReconcileWindowInput extends Omit<ProcessPageInput, "continuati
   readonly sourcePages: number;
   /** Backup pages per window at most (default DEFAULT_BACKUP_PAGES). */
   readonly backupPages?: number;
-  /** False: no pages asked for ahead for the next window (default: asked, see ./page-prefetch.ts). */
-  readonly prefetch?: boolean;
   /** Each backup page's orphans whose deletion is not recorded yet (not called in a dry run by the activity). */
   readonly onNewOrphans?: (orphans: readonly OrphanEntry[]) => Promise<void>;
 }
@@ -155,12 +154,13 @@ export async function reconcileWindow(
   // for now, listed while this window finishes (one request each, counted here). A level range's page is many
   // requests, and a window that did not catch up resumes from an earlier page: neither asks.
   let asked = 0;
-  if (!sourceDone && join.caughtUp && input.level !== true && input.prefetch !== false) {
+  if (!sourceDone && join.caughtUp && input.level !== true) {
     const next = cursor;
     sourcePrefetch.ask(sourceKey(next), () => listFrom(next));
     sourceListRequests += 1;
-    if (join.cursor.ended !== true) {
-      const token = join.cursor.token;
+    // Not the backup's first page (no token: the window ended inside it), which a later run would start with too.
+    const token = join.cursor.token;
+    if (join.cursor.ended !== true && token !== undefined) {
       backupPrefetch.ask(backupKey(token), () => readBackup(token));
       asked = 1;
     }

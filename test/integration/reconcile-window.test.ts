@@ -322,6 +322,24 @@ describe("reconciliation window activity (merge-join of the source and backup li
     assert.deepEqual([first.counts.sourceListRequests + rest.counts.sourceListRequests, first.counts.backupListRequests + rest.counts.backupListRequests], [3, 3], "each request counted once, by the window that sent it");
   });
 
+  it("does not ask ahead for the backup's first page, which a window that ended inside it leaves for the next to read", async () => {
+    const container = "lake-prefetch-first";
+    const lake = clients.source.service.getContainerClient(container);
+    const backup = clients.backup.service.getContainerClient(container);
+    await lake.create();
+    await backup.create();
+    await seedBlobs(lake, Array.from({ length: 8 }, (_, i) => `q/${i}`));
+    // q/1 has no backup: the backup's first page (q/0, q/2, q/3, q/4) reaches past the first window's end (q/3).
+    for await (const item of lake.listBlobsFlat()) if (item.name !== "q/1") await backUp(backup, item.name, item.properties.etag ?? "");
+    const options = { dryRun: true, snapshots: "off", sourcePages: 1, pageSize: 4 } as const;
+    const first = windowResultSchema.parse(await activityFor("off")({ container, backupContainer: container, options, cursor: { backup: {} }, snapshotsRefused: false }));
+    assert.ok(first.kind === "window" && !first.done);
+    assert.equal(first.cursor.backup.token, undefined, "the next window reads the backup's first page again");
+    assert.deepEqual([first.counts.sourceListRequests, first.counts.backupListRequests], [3, 1], "its first source page, q/1 read whole and the next page asked ahead; the backup's first page only");
+    const rest = await reconcile(activityFor("off"), container, options, first.cursor);
+    assert.deepEqual([first.counts.inSync + rest.counts.inSync, first.counts.missing + rest.counts.missing], [7, 1]);
+  });
+
   it("joins a window whose last source page Azure answers empty (with a continuation): its earlier names stay in sync", async () => {
     const container = "lake-empty-page";
     const lake = clients.source.service.getContainerClient(container);
