@@ -12,6 +12,8 @@
  */
 import path from "node:path";
 import { constants, type PerformanceEntry, PerformanceObserver } from "node:perf_hooks";
+import v8 from "node:v8";
+import vm from "node:vm";
 
 import type { PipelinePolicy } from "@azure/core-rest-pipeline";
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
@@ -85,6 +87,30 @@ async function peakHeapDuring<T>(fn: () => Promise<T>): Promise<{ value: T; peak
   } finally {
     clearInterval(timer);
     observer.disconnect();
+  }
+}
+
+/**
+ * The most heap this process keeps alive while `fn` runs, in MiB: a full collection forced every `everyMs` and the
+ * heap in use right after it — what the run holds at that moment, garbage excluded (the forced collections cost time:
+ * for an untimed run only). Measured above the heap kept before `fn` starts, so the host's own state does not count.
+ */
+async function liveHeapDuring<T>(fn: () => Promise<T>, everyMs = 500): Promise<{ value: T; liveMiB: number; atRestMiB: number }> {
+  // Node exposes the collector to code only under --expose-gc; set before first use, it is what that flag gives.
+  v8.setFlagsFromString("--expose-gc");
+  const gc = vm.runInNewContext("gc") as () => void;
+  gc();
+  const atRest = process.memoryUsage().heapUsed;
+  let live = atRest;
+  const timer = setInterval(() => {
+    gc();
+    live = Math.max(live, process.memoryUsage().heapUsed);
+  }, everyMs);
+  try {
+    const value = await fn();
+    return { value, liveMiB: Math.round((live - atRest) / 2 ** 20), atRestMiB: Math.round(atRest / 2 ** 20) };
+  } finally {
+    clearInterval(timer);
   }
 }
 
@@ -196,14 +222,26 @@ export async function runSizes(args: readonly string[]): Promise<void> {
       const { value: run, cpuS: runCpuS } = await cpuDuring(azurite.pid, () => reconcile(largest));
       const cpu: Record<string, string> = bareCpuS === undefined || runCpuS === undefined ? {} : { "Azurite CPU s (bare / reconcile)": `${bareCpuS.toFixed(1)} / ${runCpuS.toFixed(1)}` };
       if (run.report.totals.orphans !== orphans) throw new Error(`${run.report.totals.orphans} orphans counted, ${orphans} seeded`);
+      // The same reconciliation again, untimed, with the heap it keeps alive measured by forced collections: what the
+      // acceptance means by memory, where the timed run's samples include garbage and land wherever the collector ran.
+      const kept = await liveHeapDuring(() => reconcile(largest));
       const row: Row = {
         name: `reconcile, ${orphans} orphans`,
         ms: run.ms,
-        extra: { "peak heap MiB": run.peakMiB, "live heap MiB (after major GCs)": run.liveMiB ?? "no major GC", "bare listings ms": bare.ms.toFixed(0), ...cpu },
+        extra: {
+          "peak heap MiB": run.peakMiB,
+          "live heap MiB (after major GCs)": run.liveMiB ?? "no major GC",
+          "kept alive MiB (untimed run, full GC every 0.5 s)": `${kept.liveMiB} above ${kept.atRestMiB}`,
+          "bare listings ms": bare.ms.toFixed(0),
+          ...cpu,
+        },
       };
       baseline ??= { name: `bare listings, ${orphans} orphans`, ms: bare.ms };
       rows.push(row);
-      console.log(`${orphans} orphans: reconcile ${(run.ms / bare.ms).toFixed(2)}× its bare listings, peak heap ${run.peakMiB} MiB, live heap ${run.liveMiB ?? "?"} MiB`);
+      console.log(
+        `${orphans} orphans: reconcile ${(run.ms / bare.ms).toFixed(2)}× its bare listings, peak heap ${run.peakMiB} MiB, live heap ${run.liveMiB ?? "?"} MiB; ` +
+          `kept alive (untimed run, forced collections) ${kept.liveMiB} MiB above the ${kept.atRestMiB} MiB at rest`,
+      );
     }
     if (baseline !== undefined) printTable(`orphans in the backup of ${largest} (shared-machine smoke figure)`, baseline, rows);
   } finally {
