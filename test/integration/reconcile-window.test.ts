@@ -106,6 +106,16 @@ describe("reconciliation window activity (merge-join of the source and backup li
     return { lake, backup, etags };
   }
 
+  /** A lake container of `names` and its backup holding each of them in sync but those in `without`. */
+  async function seedInSync(container: string, names: readonly string[], without: readonly string[] = []): Promise<void> {
+    const lake = clients.source.service.getContainerClient(container);
+    const backup = clients.backup.service.getContainerClient(container);
+    await lake.create();
+    await backup.create();
+    await seedBlobs(lake, names);
+    for await (const item of lake.listBlobsFlat()) if (!without.includes(item.name)) await backUp(backup, item.name, item.properties.etag ?? "");
+  }
+
   for (const [label, options] of [
     ["one window", {}],
     ["a window per page of two entries", { pageSize: 2 }],
@@ -217,13 +227,7 @@ describe("reconciliation window activity (merge-join of the source and backup li
   });
 
   it("reads each backup page once when the two sides are in sync: a page ending with the window's last name ends the window", async () => {
-    const lake = clients.source.service.getContainerClient("lake-aligned");
-    const backup = clients.backup.service.getContainerClient("lake-aligned");
-    await lake.create();
-    await backup.create();
-    const names = Array.from({ length: 12 }, (_, i) => `d/${String(i).padStart(2, "0")}`);
-    await seedBlobs(lake, names);
-    for await (const item of lake.listBlobsFlat()) await backUp(backup, item.name, item.properties.etag ?? "");
+    await seedInSync("lake-aligned", Array.from({ length: 12 }, (_, i) => `d/${String(i).padStart(2, "0")}`));
     // Windows of one 4-name page: each backup page ends exactly where its window does.
     const result = await reconcile(activityFor("off"), "lake-aligned", { snapshots: "off", pageSize: 4 });
     assert.deepEqual([result.counts.inSync, result.windows], [12, 3]);
@@ -237,12 +241,7 @@ describe("reconciliation window activity (merge-join of the source and backup li
    * the listing fails on the deadline. Returns the backup listing requests sent so far.
    */
   async function inSyncLakeHolding(container: string, hold: { sourcePage: number; backupPages: number; describe: string }): Promise<() => number> {
-    const lake = clients.source.service.getContainerClient(container);
-    const backup = clients.backup.service.getContainerClient(container);
-    await lake.create();
-    await backup.create();
-    await seedBlobs(lake, Array.from({ length: 12 }, (_, i) => `d/${String(i).padStart(2, "0")}`));
-    for await (const item of lake.listBlobsFlat()) await backUp(backup, item.name, item.properties.etag ?? "");
+    await seedInSync(container, Array.from({ length: 12 }, (_, i) => `d/${String(i).padStart(2, "0")}`));
     const isList = (url: string): boolean => new URL(url).pathname.endsWith(`/${container}`) && url.includes("comp=list");
     let backupListsSent = 0;
     let sourcePagesReturned = 0;
@@ -286,12 +285,7 @@ describe("reconciliation window activity (merge-join of the source and backup li
 
   it("asks for the next window's first pages before it returns: the next window lists neither again", async () => {
     const container = "lake-prefetch";
-    const lake = clients.source.service.getContainerClient(container);
-    const backup = clients.backup.service.getContainerClient(container);
-    await lake.create();
-    await backup.create();
-    await seedBlobs(lake, Array.from({ length: 12 }, (_, i) => `p/${String(i).padStart(2, "0")}`));
-    for await (const item of lake.listBlobsFlat()) await backUp(backup, item.name, item.properties.etag ?? "");
+    await seedInSync(container, Array.from({ length: 12 }, (_, i) => `p/${String(i).padStart(2, "0")}`));
     // The markers each side's listing requests were sent with ("" for a first page).
     const sent = { source: [] as string[], backup: [] as string[] };
     for (const side of ["source", "backup"] as const) {
@@ -324,13 +318,8 @@ describe("reconciliation window activity (merge-join of the source and backup li
 
   it("does not ask ahead for the backup's first page, which a window that ended inside it leaves for the next to read", async () => {
     const container = "lake-prefetch-first";
-    const lake = clients.source.service.getContainerClient(container);
-    const backup = clients.backup.service.getContainerClient(container);
-    await lake.create();
-    await backup.create();
-    await seedBlobs(lake, Array.from({ length: 8 }, (_, i) => `q/${i}`));
     // q/1 has no backup: the backup's first page (q/0, q/2, q/3, q/4) reaches past the first window's end (q/3).
-    for await (const item of lake.listBlobsFlat()) if (item.name !== "q/1") await backUp(backup, item.name, item.properties.etag ?? "");
+    await seedInSync(container, Array.from({ length: 8 }, (_, i) => `q/${i}`), ["q/1"]);
     const options = { dryRun: true, snapshots: "off", sourcePages: 1, pageSize: 4 } as const;
     const first = windowResultSchema.parse(await activityFor("off")({ container, backupContainer: container, options, cursor: { backup: {} }, snapshotsRefused: false }));
     assert.ok(first.kind === "window" && !first.done);
@@ -342,13 +331,7 @@ describe("reconciliation window activity (merge-join of the source and backup li
 
   it("joins a window whose last source page Azure answers empty (with a continuation): its earlier names stay in sync", async () => {
     const container = "lake-empty-page";
-    const lake = clients.source.service.getContainerClient(container);
-    const backup = clients.backup.service.getContainerClient(container);
-    await lake.create();
-    await backup.create();
-    const names = Array.from({ length: 6 }, (_, i) => `e/${i}`);
-    await seedBlobs(lake, names);
-    for await (const item of lake.listBlobsFlat()) await backUp(backup, item.name, item.properties.etag ?? "");
+    await seedInSync(container, Array.from({ length: 6 }, (_, i) => `e/${i}`));
     // Azure may answer a page with no entries and a NextMarker (Azure/azure-storage-net#612: "expected behavior",
     // follow the marker); Azurite never does. Each source page that continues a listing is answered so once, pointing
     // back at itself, and the next request with the same marker is answered by Azurite.
