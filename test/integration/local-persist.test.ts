@@ -52,10 +52,25 @@ async function canListen(port: number): Promise<boolean> {
   });
 }
 
-/** A free port for the host and three consecutive free ones for Azurite (blob, queue, table). */
+/**
+ * The lowest port the kernel hands out for `listen(0)` and outgoing connections (Linux; 32768 by default). The other
+ * test files, which run alongside this one, start their Azurites and hosts on such ports, so a fixed port chosen in
+ * that range can be taken between the check below and the child's listen (EADDRINUSE, seen in CI).
+ */
+function ephemeralPortsStart(): number {
+  try {
+    const low = Number(fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 21_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+/** A free port for the host and three consecutive free ones for Azurite (blob, queue, table), below the ephemeral range. */
 async function freePorts(): Promise<{ host: number; azurite: number }> {
+  const below = ephemeralPortsStart();
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
+    const base = 20_000 + Math.floor(Math.random() * (below - 20_000 - 4));
     const candidates = [base, base + 1, base + 2, base + 3];
     if ((await Promise.all(candidates.map(canListen))).every(Boolean)) return { azurite: base, host: base + 3 };
   }
