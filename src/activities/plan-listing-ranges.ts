@@ -11,7 +11,7 @@ import type { BlobServiceClient } from "@azure/storage-blob";
 import { z } from "zod";
 
 import { backupTargetOf, type ContainerPolicy } from "../domain/container-policy";
-import { MAX_LEVEL_NAMES, planRanges, type PlanRangesResult } from "../domain/listing-ranges";
+import { MAX_LEVEL_NAMES, planRanges, type PlanRangesResult, rangesMayPay } from "../domain/listing-ranges";
 import { blobNameSchema, containerNameSchema } from "../domain/name-schemas";
 import { registerActivity } from "../durable/register-activity";
 import { Activities } from "../function-names";
@@ -51,7 +51,7 @@ export function createPlanListingRangesActivity(deps: PlanRangesDeps): (input: u
     // Nothing would be split (LIST_PARALLELISM=1, or first pages that covered too many directories for ranges to pay:
     // the rest is at most ranges/parallelism stretches), so nothing is listed to plan it — on Azurite a hierarchical
     // listing of a container's root costs about a flat listing's worth of work, folded page by page.
-    if (deps.listParallelism <= 1 || (input.coveredDirectories ?? 0) >= deps.listParallelism - 1) return { kind: "ranges", parallelism: deps.listParallelism };
+    if (!rangesMayPay(input.coveredDirectories ?? 0, deps.listParallelism)) return { kind: "ranges", parallelism: deps.listParallelism };
     const root = input.prefix ?? "";
     const backupContainer = input.backupContainer;
     const [lake, backup] = await Promise.all([

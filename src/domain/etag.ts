@@ -8,7 +8,7 @@ const QUOTE = 0x22;
 export function canonicalEtag(etag: string): string {
   // The two forms every listing and header gives, without a regular expression: this runs for each entry listed.
   if (etag.length > 2 && etag.charCodeAt(0) === QUOTE && etag.charCodeAt(etag.length - 1) === QUOTE) return etag;
-  if (etag.length > 0 && etag.charCodeAt(0) !== QUOTE && !etag.startsWith("W/") && etag.charCodeAt(etag.length - 1) !== QUOTE) return `"${etag}"`;
+  if (etag.length > 0 && etag.charCodeAt(0) !== QUOTE && !etag.startsWith("W/")) return `"${etag}"`;
   const bare = etag.replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
   return bare === "" ? "" : `"${bare}"`;
 }

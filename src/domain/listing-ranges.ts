@@ -89,6 +89,16 @@ export function rangesPay(remaining: number, covered: number, parallelism: numbe
 }
 
 /**
+ * Whether any number of ranges left could pay (`rangesPay`) after first pages that covered `covered` directories:
+ * only while `covered + 1 < parallelism` — from there on `remaining / (covered + 1)` is at most
+ * `remaining / parallelism`. False at a parallelism of 1, where nothing is split. What lets PlanListingRanges answer
+ * without listing.
+ */
+export function rangesMayPay(covered: number, parallelism: number): boolean {
+  return covered + 1 < parallelism;
+}
+
+/**
  * The planned ranges to list after a container's first pages, which covered every name up to `after`: those not
  * wholly covered (`coveredBy`), when they pay for their sub-orchestrations (`rangesPay`, the covered ones giving the
  * pace); undefined: list the rest as one chain. Without `after` (planned before any page) nothing is covered and two

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { directoriesCovered, rangesPay } from "../../src/domain/listing-ranges";
+import { directoriesCovered, rangesMayPay, rangesPay } from "../../src/domain/listing-ranges";
 
 describe("rangesPay (whether the ranges left after a container's first pages are worth their sub-orchestrations)", () => {
   it("splits when the first pages stayed inside few directories: the rest is many stretches, the batches few", () => {
@@ -28,5 +28,12 @@ describe("rangesPay (whether the ranges left after a container's first pages are
     assert.equal(directoriesCovered("p/", ["p/x.csv", "p/a/1"]), 0);
     // Lower bound of the plan's count: at parallelism - 1 covered, no number of ranges left can pay.
     for (const remaining of [1, 2, 7, 8, 9, 100, 256]) assert.equal(rangesPay(remaining, 7, 8), false, `${remaining} ranges left`);
+    // rangesMayPay: whether some number of ranges left pays, exactly.
+    for (const parallelism of [1, 2, 3, 8, 64]) {
+      for (const covered of [0, 1, 2, 6, 7, 8, 63, 64]) {
+        const some = Array.from({ length: 512 }, (_, i) => i + 1).some((remaining) => rangesPay(remaining, covered, parallelism));
+        assert.equal(rangesMayPay(covered, parallelism), some, `covered ${covered}, parallelism ${parallelism}`);
+      }
+    }
   });
 });
