@@ -25,7 +25,7 @@ export const planRangesInputSchema = z.strictObject({
   prefix: blobNameSchema.optional(),
   /**
    * Top-level directories the container's first pages covered wholly, from the lake's names (a window's
-   * `directoriesCovered`): at LIST_PARALLELISM - 1 or more no split can pay (`rangesPay`), and nothing is listed.
+   * `directoriesCovered`): at LIST_PARALLELISM - 1 or more no split can pay (`rangesMayPay`), and nothing is listed.
    */
   coveredDirectories: z.number().int().nonnegative().optional(),
 });
